@@ -1,0 +1,53 @@
+"""The single source of configuration (environment prefix ``ORDERCLOCK_``).
+
+Secrets have no defaults: ``orderclock dev`` supplies development values to the
+processes it starts; anywhere else they must be set.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.policy import PrepaidPolicy
+
+STATE_DIR = Path(".orderclock")
+
+
+class Settings(BaseSettings):
+    """Everything a worker, the API or the CLI reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERCLOCK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "orderclock"
+
+    database_url: str = f"sqlite:///{STATE_DIR / 'orders.db'}"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "orderclock <orders@orderclock.localhost>"
+
+    stripe_api_key: SecretStr
+    stripe_api_base: str | None = Field(
+        default=None, description="Base URL of a Stripe-compatible server; None is Stripe."
+    )
+    stripe_webhook_secret: SecretStr
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()  # type: ignore[call-arg]  # secrets come from the environment

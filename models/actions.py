@@ -1,0 +1,84 @@
+"""Payload models of every action, by flow and action name."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from models.orders import LineItem, LongText, ShortText, Strict
+
+
+class NoPayload(Strict):
+    """An action that takes no payload."""
+
+
+class EditPayload(Strict):
+    """New date/time, duration or price, with an optional comment."""
+
+    start: AwareDatetime | None = None
+    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
+    items: Annotated[list[LineItem], Field(min_length=1, max_length=100)] | None = None
+    comment: LongText | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> EditPayload:
+        if self.start is None and self.duration_minutes is None and self.items is None:
+            raise ValueError("an edit changes at least one of start, duration_minutes, items")
+        return self
+
+
+class CancelPayload(Strict):
+    """Every cancellation carries a reason."""
+
+    reason: LongText
+
+
+class PayPayload(Strict):
+    """A Stripe PaymentMethod id (``pm_...``) made by the customer's client."""
+
+    payment_method: ShortText
+
+
+class OpenClaimPayload(Strict):
+    """What went wrong with the service."""
+
+    reason: LongText
+
+
+class ResolveClaimPayload(Strict):
+    """Support's decision on a claim."""
+
+    outcome: Literal["no_refund", "partial_refund", "full_refund"]
+    amount: Annotated[int, Field(gt=0)] | None = None
+    note: LongText | None = None
+
+    @model_validator(mode="after")
+    def _amount(self) -> ResolveClaimPayload:
+        if self.outcome == "partial_refund" and self.amount is None:
+            raise ValueError("a partial refund needs an amount")
+        if self.outcome != "partial_refund" and self.amount is not None:
+            raise ValueError("only a partial refund takes an amount")
+        return self
+
+
+class ReviewPayload(Strict):
+    """One rating (1-5) and an optional review."""
+
+    rating: Annotated[int, Field(ge=1, le=5)]
+    text: LongText | None = None
+
+
+PREPAID_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
+    "confirm": NoPayload,
+    "edit": EditPayload,
+    "cancel": CancelPayload,
+    "pay": PayPayload,
+    "mark_done": NoPayload,
+    "confirm_execution": NoPayload,
+    "open_claim": OpenClaimPayload,
+    "resolve_claim": ResolveClaimPayload,
+    "review": ReviewPayload,
+}
+
+__all__ = ["PREPAID_ACTION_PAYLOADS", "ShortText"]

@@ -1,0 +1,251 @@
+"""What each flow is: states, actions by role, deadlines, and its state diagram.
+
+This is the description ``GET /flows`` serves and the first gate of every action's
+validator (role and state); each workflow adds the rules that depend on the order
+itself (whose turn it is, whether the appointment has started, ...).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+
+from models.actions import PREPAID_ACTION_PAYLOADS
+from models.orders import Role
+from models.policy import PrepaidPolicy
+
+
+class StateSpec(BaseModel):
+    """One status of a flow."""
+
+    name: str
+    label: str
+    terminal: bool = False
+    description: str
+
+
+class ActionSpec(BaseModel):
+    """One action: who may take it in which states, and its payload's JSON schema."""
+
+    name: str
+    description: str
+    states_by_role: dict[Role, list[str]]
+    payload_schema: dict[str, object] = Field(default_factory=dict)
+
+    def allows(self, role: Role, status: str) -> bool:
+        return status in self.states_by_role.get(role, [])
+
+
+class DeadlineSpec(BaseModel):
+    """One deadline: when it runs, how long by default, and what happens at expiry."""
+
+    name: str
+    state: str
+    default: timedelta
+    starts: str
+    on_expiry: str
+
+
+class TransitionSpec(BaseModel):
+    """An edge of the state diagram."""
+
+    source: str
+    target: str
+    label: str
+
+
+class FlowSpec(BaseModel):
+    """A whole flow."""
+
+    name: str
+    title: str
+    source: str
+    description: str
+    initial: str
+    states: list[StateSpec]
+    actions: list[ActionSpec]
+    deadlines: list[DeadlineSpec]
+    transitions: list[TransitionSpec]
+
+    def action(self, name: str) -> ActionSpec | None:
+        return next((a for a in self.actions if a.name == name), None)
+
+    def state(self, name: str) -> StateSpec:
+        return next(s for s in self.states if s.name == name)
+
+    def mermaid(self) -> str:
+        """The flow as a Mermaid ``stateDiagram-v2``."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        lines += [f"    {t.source} --> {t.target}: {t.label}" for t in self.transitions]
+        lines += [f"    {s.name} --> [*]" for s in self.states if s.terminal]
+        return "\n".join(lines)
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours >= 48 and hours % 24 == 0:
+        return f"{int(hours // 24)} days"
+    return f"{hours:g} h"
+
+
+def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
+    """The prepaid service booking flow (seed 003) under a deadline policy."""
+    p = policy or PrepaidPolicy()
+    c, pr, s = Role.customer, Role.provider, Role.support
+    before_start = ["confirmation", "payment", "execution"]
+
+    def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
+        schema = PREPAID_ACTION_PAYLOADS[name].model_json_schema()
+        return ActionSpec(
+            name=name, description=description, states_by_role=states, payload_schema=schema
+        )
+
+    return FlowSpec(
+        name="prepaid_service",
+        title="Prepaid service booking",
+        source="003_08051378bb92aaa0.txt",
+        description=(
+            "The customer books and pays before the service is provided. Confirmation -> "
+            "Payment -> Execution in progress -> Confirmation of execution -> Closed."
+        ),
+        initial="confirmation",
+        states=[
+            StateSpec(
+                name="confirmation",
+                label="Confirmation",
+                description="The awaited party confirms or edits; every edit restarts the "
+                "window and passes the turn to the other party.",
+            ),
+            StateSpec(name="payment", label="Payment", description="The customer pays."),
+            StateSpec(
+                name="execution",
+                label="Execution in progress",
+                description="Paid; the service happens at the appointment. The provider "
+                "may edit date/time (applied once the customer confirms) or cancel until "
+                "it starts, then marks it done.",
+            ),
+            StateSpec(
+                name="execution_confirmation",
+                label="Confirmation of execution",
+                description="The customer confirms the service or opens a claim.",
+            ),
+            StateSpec(
+                name="claim_open",
+                label="Claim open",
+                description="The order stays open until support resolves the claim.",
+            ),
+            StateSpec(
+                name="closed",
+                label="Closed",
+                terminal=True,
+                description="The customer may review; the provider is paid out later.",
+            ),
+            StateSpec(name="cancelled", label="Cancelled", terminal=True, description="Cancelled."),
+        ],
+        actions=[
+            act(
+                "confirm",
+                "Confirm the order or the other party's edit (the awaited party only).",
+                {c: ["confirmation", "execution"], pr: ["confirmation"]},
+            ),
+            act(
+                "edit",
+                "Propose a new date/time, duration or price (price only before payment).",
+                {c: ["confirmation"], pr: ["confirmation", "execution"]},
+            ),
+            act(
+                "cancel",
+                "Cancel with a reason; refunds follow the cancellation policy.",
+                {c: before_start, pr: before_start, s: before_start},
+            ),
+            act("pay", "Pay the order through Stripe.", {c: ["payment"]}),
+            act(
+                "mark_done",
+                "Mark the service provided (once the appointment has started).",
+                {pr: ["execution"]},
+            ),
+            act(
+                "confirm_execution",
+                "Confirm the service was provided.",
+                {c: ["execution_confirmation"]},
+            ),
+            act("open_claim", "Open a claim about the service.", {c: ["execution_confirmation"]}),
+            act("resolve_claim", "Resolve the claim, with or without refund.", {s: ["claim_open"]}),
+            act("review", "Rate the service (1-5) once, with an optional review.", {c: ["closed"]}),
+        ],
+        deadlines=[
+            DeadlineSpec(
+                name="confirmation",
+                state="confirmation",
+                default=p.confirm_window,
+                starts=f"at creation and at every edit ({_hours(p.same_day_confirm_window)} "
+                "if the appointment starts the same calendar day in its time zone)",
+                on_expiry="the order is cancelled automatically",
+            ),
+            DeadlineSpec(
+                name="payment",
+                state="payment",
+                default=p.payment_window,
+                starts="when the order is confirmed",
+                on_expiry="the order is cancelled automatically",
+            ),
+            DeadlineSpec(
+                name="edit_confirmation",
+                state="execution",
+                default=p.confirm_window,
+                starts="when the provider edits a paid order (same-day rule applies)",
+                on_expiry="the proposed edit lapses; the order keeps its appointment",
+            ),
+            DeadlineSpec(
+                name="mark_done",
+                state="execution",
+                default=p.done_window,
+                starts="when the appointment ends",
+                on_expiry="the service is confirmed as done automatically",
+            ),
+            DeadlineSpec(
+                name="execution_confirmation",
+                state="execution_confirmation",
+                default=p.execution_confirm_window,
+                starts="when the service is marked done",
+                on_expiry="the order is confirmed and closed automatically",
+            ),
+            DeadlineSpec(
+                name="payout",
+                state="closed",
+                default=p.payout_delay,
+                starts="when the order closes",
+                on_expiry="the provider's payout is credited",
+            ),
+        ],
+        transitions=[
+            TransitionSpec(source="confirmation", target="confirmation", label="edit"),
+            TransitionSpec(source="confirmation", target="payment", label="confirm"),
+            TransitionSpec(source="confirmation", target="cancelled", label="cancel / timeout"),
+            TransitionSpec(source="payment", target="execution", label="pay"),
+            TransitionSpec(source="payment", target="cancelled", label="cancel / timeout"),
+            TransitionSpec(source="execution", target="execution", label="edit / confirm edit"),
+            TransitionSpec(
+                source="execution", target="execution_confirmation", label="mark_done / 72 h"
+            ),
+            TransitionSpec(source="execution", target="cancelled", label="cancel (refund)"),
+            TransitionSpec(
+                source="execution_confirmation", target="closed", label="confirm / 5 days"
+            ),
+            TransitionSpec(
+                source="execution_confirmation", target="claim_open", label="open_claim"
+            ),
+            TransitionSpec(source="claim_open", target="closed", label="resolve_claim"),
+        ],
+    )
+
+
+FLOW_NAMES = ("prepaid_service",)
+
+
+def flow_spec(name: str, policy: PrepaidPolicy | None = None) -> FlowSpec | None:
+    """The spec of a flow by name, or None."""
+    if name == "prepaid_service":
+        return prepaid_service_spec(policy)
+    return None
