@@ -50,4 +50,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read once from the environment."""
-    return Settings()  # type: ignore[call-arg]  # secrets come from the environment
+    return Settings()  # secrets come from the environment
