@@ -292,3 +292,13 @@ class StartOrderInput(Strict):
     policy: dict[str, Any]
     created_by: Actor
     received_at: datetime | None = None
+
+
+class StripeEvent(Strict):
+    """A verified Stripe webhook event, forwarded to the order's workflow as a signal."""
+
+    event_id: str
+    type: str
+    payment_intent_id: str | None = None
+    amount: int | None = None
+    failure_message: str | None = None

@@ -1,0 +1,13 @@
+"""Error types a workflow's validator or handler raises, and what the API answers.
+
+They travel as ``ApplicationError.type``; the API maps them to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+UNKNOWN_ACTION = "UnknownAction"  # 404: the flow has no such action
+INVALID_PAYLOAD = "InvalidPayload"  # 422: the payload does not fit the action's model
+NOT_ALLOWED = "ActionNotAllowed"  # 409: not allowed now, or not by this actor
+PAYMENT_DECLINED = "PaymentDeclined"  # 409: the card was declined; the order is unchanged
+
+HTTP_STATUS = {UNKNOWN_ACTION: 404, INVALID_PAYLOAD: 422, NOT_ALLOWED: 409, PAYMENT_DECLINED: 409}
