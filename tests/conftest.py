@@ -10,4 +10,9 @@ _bin = str(Path(sys.executable).parent)
 if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
-pytest_plugins = ["tests.fixtures.temporal"]
+pytest_plugins = [
+    "tests.fixtures.temporal",
+    "tests.fixtures.database",
+    "tests.fixtures.stripe",
+    "tests.fixtures.smtp",
+]

@@ -1,0 +1,1 @@
+"""Order flows as Temporal workflows (deterministic code only)."""

@@ -1,0 +1,97 @@
+"""In-memory stand-ins for activities, registered under the real activities' names."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.activities import (
+    CHARGE_PAYMENT,
+    RECORD_ORDER,
+    RECORD_PAYOUT,
+    REFUND_PAYMENT,
+    SEND_EMAIL,
+    ChargeInput,
+    ChargeResult,
+    RecordOrderInput,
+    RecordPayoutInput,
+    RecordPayoutResult,
+    RefundInput,
+    RefundResult,
+    SendEmailInput,
+    SendEmailResult,
+)
+from models.orders import NotificationStatus, OrderView, PaymentOutcome
+
+DECLINE = "pm_card_chargeDeclined"
+NEEDS_3DS = "pm_card_threeDSecure2Required"
+BROKEN = "pm_provider_down"
+
+
+class FakeActivities:
+    """Records every call; payment outcomes depend on the payment method id."""
+
+    def __init__(self) -> None:
+        self.emails: list[SendEmailInput] = []
+        self.charges: list[ChargeInput] = []
+        self.refunds: list[RefundInput] = []
+        self.payouts: list[RecordPayoutInput] = []
+        self.views: dict[str, OrderView] = {}
+        self.records: defaultdict[str, int] = defaultdict(int)
+
+    @activity.defn(name=SEND_EMAIL)
+    async def send_email(self, input: SendEmailInput) -> SendEmailResult:
+        self.emails.append(input)
+        return SendEmailResult(status=NotificationStatus.sent, message_id=input.idempotency_key)
+
+    @activity.defn(name=CHARGE_PAYMENT)
+    async def charge_payment(self, input: ChargeInput) -> ChargeResult:
+        self.charges.append(input)
+        pi = f"pi_{len(self.charges)}"
+        if input.payment_method == BROKEN:
+            raise ApplicationError("bad key", type="StripeAuthenticationError", non_retryable=True)
+        if input.payment_method == DECLINE:
+            return ChargeResult(
+                outcome=PaymentOutcome.declined,
+                payment_intent_id=pi,
+                failure_code="card_declined",
+                failure_message="Your card was declined.",
+            )
+        if input.payment_method == NEEDS_3DS:
+            return ChargeResult(
+                outcome=PaymentOutcome.requires_action,
+                payment_intent_id=pi,
+                client_secret=f"{pi}_secret_x",
+            )
+        return ChargeResult(outcome=PaymentOutcome.succeeded, payment_intent_id=pi)
+
+    @activity.defn(name=REFUND_PAYMENT)
+    async def refund_payment(self, input: RefundInput) -> RefundResult:
+        self.refunds.append(input)
+        return RefundResult(outcome=PaymentOutcome.succeeded, refund_id=f"re_{len(self.refunds)}")
+
+    @activity.defn(name=RECORD_ORDER)
+    async def record_order(self, input: RecordOrderInput) -> None:
+        self.views[input.view.order_id] = input.view
+        self.records[input.view.order_id] += 1
+
+    @activity.defn(name=RECORD_PAYOUT)
+    async def record_payout(self, input: RecordPayoutInput) -> RecordPayoutResult:
+        self.payouts.append(input)
+        return RecordPayoutResult(reference=f"po_{input.order_id}", paid_at=datetime.now(UTC))
+
+    def all(self) -> list[Any]:
+        return [
+            self.send_email,
+            self.charge_payment,
+            self.refund_payment,
+            self.record_order,
+            self.record_payout,
+        ]
+
+    def emails_for(self, order_id: str, event: str) -> list[SendEmailInput]:
+        return [e for e in self.emails if e.order_id == order_id and e.event == event]

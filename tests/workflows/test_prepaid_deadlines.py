@@ -1,0 +1,306 @@
+"""Every deadline of the prepaid flow, on the time-skipping server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from models.orders import Role
+from models.policy import PrepaidPolicy
+from tests.workflows.conftest import Harness, Rejected
+
+H = timedelta(hours=1)
+MIN = timedelta(minutes=1)
+
+
+def local_noon_days_ahead(now: datetime, zone: str, days: int, hour: int = 12) -> datetime:
+    local = now.astimezone(ZoneInfo(zone))
+    day = local.date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(zone))
+
+
+async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=4))
+    view = await harness.view(order)
+    assert view.next_deadline is not None
+    assert view.next_deadline.name == "confirmation"
+    assert view.next_deadline.due_at - view.created_at == 24 * H
+    await harness.sleep(24 * H - MIN)
+    assert (await harness.view(order)).status == "confirmation"
+    await harness.sleep(2 * MIN)
+    final = await order.result()
+    assert final.status == "cancelled"
+    assert final.history[-1].actor.role == Role.system
+    assert final.history[-1].reason == "not confirmed by the provider within 24 h"
+    assert harness.fakes.emails_for(final.order_id, "cancelled")
+
+
+async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:
+    now = await harness.now()
+    zone = "UTC"
+    # Later today in the appointment's zone (or early tomorrow if today is nearly over).
+    start = now + 6 * H
+    if start.date() != now.date():
+        await harness.sleep(7 * H)  # move into a fresh UTC morning
+        now = await harness.now()
+        start = now + 6 * H
+    order = await harness.start(start=start, zone=zone)
+    view = await harness.view(order)
+    assert view.next_deadline is not None
+    assert view.next_deadline.due_at - view.created_at == 5 * H
+    await harness.sleep(5 * H - MIN)
+    assert (await harness.view(order)).status == "confirmation"
+    await harness.sleep(2 * MIN)
+    final = await order.result()
+    assert final.status == "cancelled"
+    assert final.history[-1].reason == "not confirmed by the provider within 5 h"
+
+
+async def test_same_day_is_judged_in_the_appointments_zone(harness: Harness) -> None:
+    zone = "Pacific/Auckland"  # UTC+13 in the southern summer
+    now = await harness.now()
+    local_now = now.astimezone(ZoneInfo(zone))
+    # Tomorrow 09:00 local is within 24 h and may share the UTC date with now, but it is
+    # not the same day where the appointment happens: 24 h window.
+    tomorrow = local_noon_days_ahead(now, zone, 1, hour=9)
+    order = await harness.start(start=tomorrow, zone=zone)
+    view = await harness.view(order)
+    assert view.next_deadline is not None
+    assert view.next_deadline.due_at - view.created_at == 24 * H
+    assert view.next_deadline.due_at_local.utcoffset() == local_now.utcoffset()
+    # 23:30 local today is the same local day (5 h), whatever the UTC dates say.
+    late_today = datetime(
+        local_now.year, local_now.month, local_now.day, 23, 30, tzinfo=ZoneInfo(zone)
+    )
+    if late_today > now + H:
+        same_day = await harness.start(start=late_today, zone=zone)
+        same_view = await harness.view(same_day)
+        assert same_view.next_deadline is not None
+        assert same_view.next_deadline.due_at - same_view.created_at == 5 * H
+
+
+async def test_zone_where_utc_date_differs(harness: Harness) -> None:
+    """Appointment on the same UTC date but the next local day: 24 h, not 5 h."""
+    zone = "Pacific/Kiritimati"  # UTC+14: local date runs ahead of UTC for 14 h a day
+    now = await harness.now()
+    # Find a start later today (UTC) that is already tomorrow in Kiritimati.
+    local_midnight = local_noon_days_ahead(now, zone, 1, hour=0) + H
+    assert local_midnight.astimezone(ZoneInfo("UTC")).date() in (
+        now.date(),
+        now.date() + timedelta(days=1),
+    )
+    order = await harness.start(start=local_midnight, zone=zone)
+    view = await harness.view(order)
+    assert view.next_deadline is not None
+    assert view.next_deadline.due_at - view.created_at == 24 * H
+
+
+async def test_edit_restarts_the_window_and_old_timer_never_fires(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=5))
+    await harness.sleep(23 * H)
+    # Edited just before the old deadline: the old 24 h timer would fire in one hour.
+    view = await harness.act(order, "edit", Role.provider, {"duration_minutes": 120})
+    assert view.awaiting == Role.customer
+    assert view.next_deadline is not None
+    edited_at = view.history[-1].at
+    assert view.next_deadline.due_at == edited_at + 24 * H
+    await harness.sleep(2 * H)  # past the old deadline
+    assert (await harness.view(order)).status == "confirmation"
+    # The customer edits back: the provider gets a fresh window again.
+    await harness.sleep(20 * H)
+    view = await harness.act(order, "edit", Role.customer, {"duration_minutes": 60})
+    assert view.awaiting == Role.provider
+    await harness.sleep(23 * H)
+    assert (await harness.view(order)).status == "confirmation"
+    view = await harness.act(order, "confirm", Role.provider)
+    assert view.status == "payment"
+
+
+async def test_edit_window_expires_with_the_customer_awaited(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=5))
+    await harness.act(
+        order,
+        "edit",
+        Role.provider,
+        {"items": [{"name": "Massage", "quantity": 1, "unit_amount": 15000}]},
+    )
+    await harness.sleep(24 * H + MIN)
+    final = await order.result()
+    assert final.status == "cancelled"
+    assert final.amount_total == 15000
+    assert final.history[-1].reason == "not confirmed by the customer within 24 h"
+
+
+async def test_unpaid_order_is_cancelled_after_12_hours(harness: Harness) -> None:
+    order = await harness.start()
+    view = await harness.to_payment(order)
+    assert view.next_deadline is not None
+    assert view.next_deadline.name == "payment"
+    assert view.next_deadline.due_at - view.history[-1].at == 12 * H
+    await harness.sleep(12 * H - MIN)
+    assert (await harness.view(order)).status == "payment"
+    await harness.sleep(2 * MIN)
+    final = await order.result()
+    assert final.status == "cancelled"
+    assert final.history[-1].reason == "not paid within 12 h"
+
+
+async def test_payment_before_deadline_moves_to_execution(harness: Harness) -> None:
+    order = await harness.start()
+    await harness.to_payment(order)
+    await harness.sleep(11 * H)
+    view = await harness.act(order, "pay", Role.customer)
+    assert view.status == "execution"
+    assert view.amount_paid == 12000
+    await harness.sleep(2 * H)
+    assert (await harness.view(order)).status == "execution"
+
+
+async def test_mark_done_auto_confirms_72_hours_after_the_appointment(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=2), duration_minutes=60)
+    view = await harness.to_execution(order)
+    end = view.appointment.start + timedelta(minutes=60)
+    assert view.next_deadline is not None
+    assert view.next_deadline.name == "mark_done"
+    assert view.next_deadline.due_at == end + 72 * H
+    now = await harness.now()
+    await harness.sleep(end + 72 * H - now - MIN)
+    assert (await harness.view(order)).status == "execution"
+    await harness.sleep(2 * MIN)
+    view = await harness.view(order)
+    assert view.status == "execution_confirmation"
+    assert view.history[-1].actor.role == Role.system
+    assert view.history[-1].reason == "not marked done within 72 h"
+
+
+async def test_execution_is_confirmed_after_five_days(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=2))
+    await harness.to_execution(order)
+    await harness.sleep(timedelta(days=2, hours=1))
+    view = await harness.act(order, "mark_done", Role.provider)
+    assert view.status == "execution_confirmation"
+    await harness.sleep(timedelta(days=5) - MIN)
+    assert (await harness.view(order)).status == "execution_confirmation"
+    await harness.sleep(2 * MIN)
+    view = await harness.view(order)
+    assert view.status == "closed"
+    assert view.history[-1].reason == "no answer within 5 days"
+
+
+async def test_open_claim_keeps_the_order_open_past_five_days(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=1, hours=2))
+    await harness.to_execution(order)
+    await harness.sleep(timedelta(days=1, hours=3))
+    await harness.act(order, "mark_done", Role.provider)
+    await harness.sleep(timedelta(days=4))
+    view = await harness.act(order, "open_claim", Role.customer)
+    assert view.status == "claim_open"
+    assert view.next_deadline is None
+    await harness.sleep(timedelta(days=10))
+    assert (await harness.view(order)).status == "claim_open"
+    view = await harness.act(
+        order, "resolve_claim", Role.support, {"outcome": "partial_refund", "amount": 4000}
+    )
+    assert view.status == "closed"
+    assert view.amount_refunded == 4000
+    assert view.claim is not None and view.claim.refund_amount == 4000
+    assert view.payout is not None and view.payout.amount == 8000
+
+
+async def test_payout_is_credited_14_days_after_closing(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=1, hours=2))
+    await harness.to_execution(order)
+    await harness.sleep(timedelta(days=1, hours=3))
+    await harness.act(order, "mark_done", Role.provider)
+    view = await harness.act(order, "confirm_execution", Role.customer)
+    closed_at = view.closed_at
+    assert closed_at is not None
+    assert view.next_deadline is not None
+    assert view.next_deadline.name == "payout"
+    assert view.next_deadline.due_at == closed_at + timedelta(days=14)
+    await harness.sleep(timedelta(days=14) - MIN)
+    assert harness.fakes.payouts == []
+    await harness.sleep(2 * MIN)
+    final = await order.result()
+    assert final.payout is not None and final.payout.paid_at is not None
+    assert [p.amount for p in harness.fakes.payouts] == [12000]
+    assert harness.fakes.payouts[0].idempotency_key == f"{final.order_id}:payout:1"
+
+
+@pytest.mark.parametrize(
+    ("notice", "late_percent", "expected_refund"),
+    [
+        # The server clock runs on between our sleep and the Update, so "exactly 24 h" is
+        # approached from both sides by a few seconds.
+        (timedelta(hours=24, seconds=5), 0, 12000),  # just over 24 h before: full refund
+        (timedelta(hours=24, seconds=-5), 0, 0),  # just under: late policy (0 %)
+        (timedelta(hours=24, seconds=-5), 50, 6000),  # late policy of the deployment
+        (timedelta(hours=30), 0, 12000),
+    ],
+)
+async def test_customer_cancellation_refund_boundary(
+    harness: Harness, notice: timedelta, late_percent: int, expected_refund: int
+) -> None:
+    policy = PrepaidPolicy(late_cancel_refund_percent=late_percent)
+    order = await harness.start(starts_in=timedelta(days=3), policy=policy)
+    view = await harness.to_execution(order)
+    now = await harness.now()
+    await harness.sleep(view.appointment.start - notice - now)
+    final_view = await harness.act(order, "cancel", Role.customer, {"reason": "sick"})
+    assert final_view.status == "cancelled"
+    assert final_view.amount_refunded == expected_refund
+    refunds = [r.amount for r in harness.fakes.refunds if r.order_id == final_view.order_id]
+    assert refunds == ([expected_refund] if expected_refund else [])
+
+
+async def test_provider_cancellation_refunds_in_full(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(hours=30))
+    await harness.to_execution(order)
+    await harness.sleep(29 * H)
+    view = await harness.act(order, "cancel", Role.provider, {"reason": "ill"})
+    assert view.amount_refunded == 12000
+    assert view.history[-1].actor.role == Role.provider
+    assert view.history[-1].reason == "ill"
+
+
+async def test_edit_during_execution_applies_only_when_confirmed(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=3))
+    view = await harness.to_execution(order)
+    original = view.appointment.start
+    new_start = original + timedelta(days=1)
+    view = await harness.act(order, "edit", Role.provider, {"start": new_start.isoformat()})
+    assert view.appointment.start == original
+    assert view.pending_edit is not None
+    assert view.next_deadline is not None and view.next_deadline.name == "edit_confirmation"
+    view = await harness.act(order, "confirm", Role.customer)
+    assert view.appointment.start == new_start
+    assert view.pending_edit is None
+
+
+async def test_unconfirmed_execution_edit_lapses(harness: Harness) -> None:
+    order = await harness.start(starts_in=timedelta(days=3))
+    view = await harness.to_execution(order)
+    original = view.appointment.start
+    await harness.act(order, "edit", Role.provider, {"duration_minutes": 30})
+    await harness.sleep(24 * H + MIN)
+    view = await harness.view(order)
+    assert view.status == "execution"
+    assert view.pending_edit is None
+    assert view.appointment.start == original
+    assert view.appointment.duration_minutes == 60
+    assert view.history[-1].action == "edit_lapsed"
+
+
+async def test_price_cannot_change_after_payment(harness: Harness) -> None:
+    order = await harness.start()
+    await harness.to_execution(order)
+    with pytest.raises(Rejected) as err:
+        await harness.act(
+            order,
+            "edit",
+            Role.provider,
+            {"items": [{"name": "Massage", "quantity": 1, "unit_amount": 1}]},
+        )
+    assert err.value.message == "the price cannot change after payment"

@@ -1,0 +1,437 @@
+"""The engine every order flow shares: one message surface, deadlines, outboxes.
+
+A flow subclasses :class:`OrderWorkflow` and supplies its rules (which action is allowed
+now, what it does, which deadlines run). The engine gives every flow the same surface:
+
+- each action is a Temporal Update named after the action (a dynamic handler), with a
+  validator that rejects what is not allowed before it enters history;
+- the query ``view`` returns the order's :class:`OrderView`;
+- the signal ``stripe_event`` carries verified payment webhooks;
+- the run loop waits for the earliest deadline with ``wait_condition(timeout=...)``, so a
+  deadline that moves (an edit restarts a window) cancels the old timer instead of
+  letting it fire;
+- emails and read-model writes go through outboxes drained by their own coroutines, so
+  an SMTP or database outage delays mail and lists but never a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from models import errors, search
+    from models.activities import (
+        RECORD_ORDER,
+        SEND_EMAIL,
+        RecordOrderInput,
+        SendEmailInput,
+        SendEmailResult,
+    )
+    from models.clock import to_zone
+    from models.flows import FlowSpec
+    from models.ids import idempotency_key
+    from models.orders import (
+        ActionRequest,
+        Actor,
+        DeadlineView,
+        NotificationRecord,
+        NotificationStatus,
+        OrderView,
+        PaymentRecord,
+        Role,
+        StripeEvent,
+        Transition,
+    )
+
+# Read-model writes retry until the database is back: the order must reach it eventually.
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+# Mail gives up after a bounded budget and is recorded as failed; support can resend it.
+EMAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=6,
+    non_retryable_error_types=["TemplateError"],
+)
+HUMAN_ROLES = (Role.customer, Role.provider, Role.support)
+
+
+@dataclass
+class Deadline:
+    """A pending deadline: when it is due and what happens then."""
+
+    name: str
+    due_at: datetime
+    on_expiry: str
+    expire: Callable[[], Awaitable[None]]
+
+
+def reject(message: str, kind: str = errors.NOT_ALLOWED) -> ApplicationError:
+    """An error that fails the Update (not the workflow) with a readable reason."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+class OrderWorkflow:
+    """Base of every order flow's workflow class (not itself a workflow)."""
+
+    spec: FlowSpec
+    payloads: dict[str, type[BaseModel]]
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._status = ""
+        self._history: list[Transition] = []
+        self._payments: list[PaymentRecord] = []
+        self._notifications: list[NotificationRecord] = []
+        self._emails: list[SendEmailInput] = []
+        self._record_dirty = False
+        self._finished = False
+        self._version = 0
+        self._needs_attention = False
+        self._attention_reason: str | None = None
+        self._created_at: datetime | None = None
+        self._updated_at: datetime | None = None
+        self._closed_at: datetime | None = None
+        self._seen_events: set[str] = set()
+        self._last_search: dict[str, Any] = {}
+
+    # ----- what a flow supplies -------------------------------------------------------
+
+    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        """Why ``actor`` may not take ``action`` now (None if allowed). No side effects."""
+        raise NotImplementedError
+
+    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        """Carry the action out (called under the lock, after ``check`` passed)."""
+        raise NotImplementedError
+
+    def deadlines(self) -> list[Deadline]:
+        """The deadlines running now."""
+        raise NotImplementedError
+
+    def build_view(self, base: dict[str, Any]) -> OrderView:
+        """The order's view from the engine's part ``base`` plus the flow's own fields."""
+        raise NotImplementedError
+
+    def order_id(self) -> str:
+        raise NotImplementedError
+
+    def customer_id(self) -> str:
+        raise NotImplementedError
+
+    def zone(self) -> str:
+        """The order's time zone (for local deadline times)."""
+        return "UTC"
+
+    async def on_stripe_event(self, event: StripeEvent) -> None:
+        """A verified payment webhook for this order (flows with payments override)."""
+
+    # ----- the message surface --------------------------------------------------------
+
+    @workflow.update(dynamic=True)
+    async def act(self, name: str, args: Sequence[RawValue]) -> OrderView:
+        """Perform an action (the Update's name is the action's name)."""
+        request, payload = self._decode(name, args)
+        async with self._lock:
+            # The state may have moved between validation and now (another Update ran).
+            reason = self.check(name, request.actor, payload)
+            if reason is not None:
+                raise reject(reason)
+            await self.apply(name, request.actor, payload)
+        return self.view()
+
+    @act.validator
+    def validate_act(self, name: str, args: Sequence[RawValue]) -> None:
+        """Reject an action that is unknown, malformed or not allowed now for this actor."""
+        request, payload = self._decode(name, args)
+        reason = self.check(name, request.actor, payload)
+        if reason is not None:
+            raise reject(reason)
+
+    @workflow.query
+    def view(self) -> OrderView:
+        """The order as clients and support see it."""
+        return self._view()
+
+    @workflow.signal
+    async def stripe_event(self, event: StripeEvent) -> None:
+        """A verified Stripe webhook; a duplicate event id changes nothing."""
+        if event.event_id in self._seen_events:
+            return
+        self._seen_events.add(event.event_id)
+        async with self._lock:
+            await self.on_stripe_event(event)
+
+    def _decode(self, name: str, args: Sequence[RawValue]) -> tuple[ActionRequest, BaseModel]:
+        model = self.payloads.get(name)
+        if model is None or self.spec.action(name) is None:
+            raise reject(f"{self.spec.name} has no action {name!r}", errors.UNKNOWN_ACTION)
+        if len(args) != 1:
+            raise reject("an action takes exactly one ActionRequest", errors.INVALID_PAYLOAD)
+        try:
+            request = workflow.payload_converter().from_payload(args[0].payload, ActionRequest)
+            payload = model.model_validate(request.payload)
+        except (ValidationError, ValueError, TypeError) as exc:
+            message = f"invalid {name} request: {_first_error(exc)}"
+            raise reject(message, errors.INVALID_PAYLOAD) from None
+        if request.actor.role == Role.system:
+            raise reject("the system role is orderclock's own", errors.NOT_ALLOWED)
+        return request, payload
+
+    # ----- state changes --------------------------------------------------------------
+
+    def transition(
+        self, to_status: str, action: str, actor: Actor, reason: str | None = None
+    ) -> None:
+        """Move to ``to_status`` (or record an action that keeps it) and note it in history."""
+        now = workflow.now()
+        if self._created_at is None:
+            self._created_at = now
+        self._history.append(
+            Transition(
+                seq=len(self._history) + 1,
+                at=now,
+                actor=actor,
+                action=action,
+                from_status=self._status or None,
+                to_status=to_status,
+                reason=reason,
+            )
+        )
+        self._status = to_status
+        if self.spec.state(to_status).terminal and self._closed_at is None:
+            self._closed_at = now
+        self.changed()
+
+    def changed(self) -> None:
+        """Note that the order changed: new version, read model and search attributes due."""
+        self._version += 1
+        self._updated_at = workflow.now()
+        self._record_dirty = True
+        self._upsert_search_attributes()
+
+    def attention(self, reason: str | None) -> None:
+        """Flag (or with None clear) the order for an operator."""
+        self._needs_attention = reason is not None
+        self._attention_reason = reason
+        self.changed()
+
+    def notify(
+        self, event: str, recipients: Sequence[tuple[Role, str, str]], context: dict[str, str]
+    ) -> None:
+        """Queue one email per recipient (role, address, name) for this event."""
+        seq = len(self._history)
+        for role, address, name in recipients:
+            self._emails.append(
+                SendEmailInput(
+                    idempotency_key=idempotency_key(self.order_id(), f"email-{event}-{role}", seq),
+                    order_id=self.order_id(),
+                    flow=self.spec.name,
+                    event=event,
+                    recipient_role=role,
+                    to_address=address,
+                    to_name=name,
+                    context=context,
+                )
+            )
+
+    def add_payment(self, record: PaymentRecord) -> None:
+        self._payments.append(record)
+        self.changed()
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def payments(self) -> list[PaymentRecord]:
+        return self._payments
+
+    # ----- the run loop ---------------------------------------------------------------
+
+    async def run_order(self) -> OrderView:
+        """Drive the order until it finishes: deadlines here, side effects in the outboxes."""
+        mail = asyncio.create_task(self._drain_emails())
+        record = asyncio.create_task(self._drain_records())
+        while not self._finished:
+            deadline = self._next_deadline()
+            version = self._version
+
+            def moved(version: int = version) -> bool:
+                return self._version != version or self._finished
+
+            if deadline is not None and deadline.due_at <= workflow.now():
+                await self._expire(deadline)
+                continue
+            try:
+                await workflow.wait_condition(
+                    moved,
+                    timeout=(deadline.due_at - workflow.now()) if deadline else None,
+                    timeout_summary=f"{deadline.name} deadline" if deadline else None,
+                )
+            except TimeoutError:
+                assert deadline is not None
+                await self._expire(deadline)
+        # Let running actions, mail and the last read-model write finish before closing.
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._emails and not self._record_dirty
+        )
+        self._stop = True
+        await asyncio.gather(mail, record)
+        return self._view()
+
+    def finish(self) -> None:
+        """End the workflow once outboxes are drained (the order's life is over)."""
+        self._finished = True
+        self._version += 1
+
+    async def _expire(self, deadline: Deadline) -> None:
+        async with self._lock:
+            current = self._next_deadline()
+            # An action may have met or moved the deadline while we waited for the lock.
+            if current is None or current.name != deadline.name or current.due_at > workflow.now():
+                return
+            await current.expire()
+
+    def _next_deadline(self) -> Deadline | None:
+        pending = self.deadlines()
+        return min(pending, key=lambda d: d.due_at) if pending else None
+
+    _stop = False
+
+    async def _drain_emails(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._emails) or self._stop)
+            if not self._emails:
+                return
+            email = self._emails[0]
+            try:
+                result = await workflow.execute_activity(
+                    SEND_EMAIL,
+                    email,
+                    result_type=SendEmailResult,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=EMAIL_RETRY,
+                    summary=f"email {email.event} to {email.recipient_role}",
+                )
+                status, detail = result.status, result.detail
+            except ActivityError as exc:
+                status, detail = NotificationStatus.failed, _cause_message(exc)
+            self._emails.pop(0)
+            self._notifications.append(
+                NotificationRecord(
+                    idempotency_key=email.idempotency_key,
+                    event=email.event,
+                    recipient_role=email.recipient_role,
+                    to=email.to_address,
+                    status=status,
+                    detail=detail,
+                    at=workflow.now(),
+                )
+            )
+            self._record_dirty = True
+
+    async def _drain_records(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._record_dirty or self._stop)
+            if not self._record_dirty:
+                return
+            self._record_dirty = False
+            await workflow.execute_activity(
+                RECORD_ORDER,
+                RecordOrderInput(view=self._view()),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+                summary=f"record order ({self._status})",
+            )
+
+    # ----- views ----------------------------------------------------------------------
+
+    def allowed_actions(self) -> dict[Role, list[str]]:
+        """Actions each role may take now (customer/provider as this order's parties)."""
+        allowed: dict[Role, list[str]] = {}
+        for role in HUMAN_ROLES:
+            actor = self.party_actor(role)
+            allowed[role] = [
+                a.name for a in self.spec.actions if self.check(a.name, actor, None) is None
+            ]
+        return allowed
+
+    def party_actor(self, role: Role) -> Actor:
+        """This order's own actor for a role (its customer, its provider, support)."""
+        return Actor(role=role, id="support" if role == Role.support else None)
+
+    def _view(self) -> OrderView:
+        deadline = self._next_deadline()
+        assert self._created_at is not None and self._updated_at is not None
+        base: dict[str, Any] = {
+            "order_id": self.order_id(),
+            "flow": self.spec.name,
+            "status": self._status,
+            "stage": self.spec.state(self._status).label,
+            "allowed_actions": self.allowed_actions() if not self._finished else {},
+            "next_deadline": _deadline_view(deadline, self.zone()) if deadline else None,
+            "payments": list(self._payments),
+            "notifications": list(self._notifications),
+            "history": list(self._history),
+            "needs_attention": self._needs_attention,
+            "attention_reason": self._attention_reason,
+            "created_at": self._created_at,
+            "updated_at": self._updated_at,
+            "closed_at": self._closed_at,
+            "version": self._version,
+        }
+        return self.build_view(base)
+
+    def _upsert_search_attributes(self) -> None:
+        deadline = self._next_deadline()
+        wanted: dict[str, Any] = {
+            search.ORDER_STATUS.name: self._status,
+            search.ORDER_FLOW.name: self.spec.name,
+            search.ORDER_CUSTOMER.name: self.customer_id(),
+            search.ORDER_DEADLINE.name: deadline.due_at if deadline else None,
+            search.ORDER_NEEDS_ATTENTION.name: self._needs_attention,
+        }
+        updates = []
+        for key in search.ALL:
+            value = wanted[key.name]
+            if key.name in self._last_search and self._last_search[key.name] == value:
+                continue
+            updates.append(key.value_unset() if value is None else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._last_search = wanted
+
+
+def _deadline_view(deadline: Deadline, zone: str) -> DeadlineView:
+    return DeadlineView(
+        name=deadline.name,
+        due_at=deadline.due_at,
+        due_at_local=to_zone(deadline.due_at, zone),
+        on_expiry=deadline.on_expiry,
+    )
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        return f"{where}: {first.get('msg')}"
+    return str(exc)
+
+
+def _cause_message(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,703 @@
+"""Prepaid service booking (seed 003_08051378bb92aaa0.txt).
+
+Confirmation -> Payment -> Execution in progress -> Confirmation of execution -> Closed,
+with Cancelled and an open claim. Choices where the seed is silent:
+
+- After creation the provider is the awaited party; every edit (by either party) changes
+  the order's terms at once and passes the turn to the other party, with a fresh window.
+- "Same day" compares the calendar date of the moment the window starts with the
+  appointment's start date, both in the appointment's time zone.
+- During execution only the provider edits, and only date/time/duration (the price was
+  paid); the edit applies when the customer confirms. Unconfirmed, it lapses after the
+  confirm window or when the appointment starts, whichever is first; the order keeps its
+  appointment.
+- The provider marks the service done once the appointment has started; the 72 h run from
+  the appointment's end.
+- The customer may review while the order is closed and the payout is pending (the
+  workflow ends after the payout); afterwards the order is read-only.
+- A customer cancelling exactly ``full_refund_notice`` before the start is refunded in
+  full ("24 hours before ... or earlier").
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from models import errors
+    from models.actions import (
+        PREPAID_ACTION_PAYLOADS,
+        CancelPayload,
+        EditPayload,
+        OpenClaimPayload,
+        PayPayload,
+        ResolveClaimPayload,
+        ReviewPayload,
+    )
+    from models.activities import (
+        CHARGE_PAYMENT,
+        RECORD_PAYOUT,
+        REFUND_PAYMENT,
+        ChargeInput,
+        ChargeResult,
+        RecordPayoutInput,
+        RecordPayoutResult,
+        RefundInput,
+        RefundResult,
+    )
+    from models.clock import local_date, to_zone
+    from models.flows import prepaid_service_spec
+    from models.ids import idempotency_key
+    from models.money import format_amount
+    from models.orders import (
+        SYSTEM,
+        Actor,
+        Appointment,
+        Claim,
+        LineItem,
+        OrderView,
+        PaymentKind,
+        PaymentOutcome,
+        PaymentRecord,
+        Payout,
+        PendingEdit,
+        Review,
+        Role,
+        StartOrderInput,
+        StripeEvent,
+        order_total,
+    )
+    from models.policy import PrepaidPolicy
+    from workflows.base import Deadline, OrderWorkflow, reject
+
+# Stripe calls retry transient faults for a bounded time: the customer is waiting on the
+# answer, and a failure leaves the order in payment with the same idempotency key kept for
+# the next attempt.
+PAYMENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=["StripeAuthenticationError", "StripeInvalidRequest"],
+)
+PAYMENT_TIMEOUT = timedelta(minutes=2)
+
+C, P, S = Role.customer, Role.provider, Role.support
+
+
+@workflow.defn(name="prepaid_service")
+class PrepaidServiceWorkflow(OrderWorkflow):
+    """A prepaid service booking: confirm, pay, provide, confirm execution, close."""
+
+    payloads = PREPAID_ACTION_PAYLOADS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = prepaid_service_spec()
+        self._input: StartOrderInput | None = None
+        self._policy = PrepaidPolicy()
+        self._awaiting: Role | None = None
+        self._window_start: Any = None
+        self._pending_edit: PendingEdit | None = None
+        self._done_at: Any = None
+        self._claim: Claim | None = None
+        self._review: Review | None = None
+        self._payout: Payout | None = None
+        self._charge_seq = 1
+        self._client_secret: str | None = None
+        self._last_payment_error: str | None = None
+        self._payment_intent: str | None = None
+
+    @workflow.run
+    async def run(self, input: StartOrderInput) -> OrderView:
+        """Run the order from creation to closed or cancelled."""
+        self._input = input
+        self._policy = PrepaidPolicy.model_validate(input.policy)
+        self.spec = prepaid_service_spec(self._policy)
+        self._window_start = workflow.now()
+        self._awaiting = P
+        self.transition("confirmation", "create", input.created_by)
+        self.notify("created", self._both(), self._context())
+        return await self.run_order()
+
+    # ----- order data -----------------------------------------------------------------
+
+    @property
+    def req(self) -> Any:
+        assert self._input is not None
+        return self._input.request
+
+    def order_id(self) -> str:
+        assert self._input is not None
+        return self._input.order_id
+
+    def customer_id(self) -> str:
+        return str(self.req.customer.id)
+
+    def zone(self) -> str:
+        return str(self.req.appointment.time_zone)
+
+    @property
+    def appointment(self) -> Appointment:
+        appointment: Appointment = self.req.appointment
+        return appointment
+
+    @property
+    def total(self) -> int:
+        return order_total(self.req.items)
+
+    @property
+    def paid(self) -> int:
+        return sum(
+            p.amount
+            for p in self.payments
+            if p.kind == PaymentKind.charge and p.outcome == PaymentOutcome.succeeded
+        )
+
+    @property
+    def refunded(self) -> int:
+        return sum(
+            p.amount
+            for p in self.payments
+            if p.kind == PaymentKind.refund and p.outcome == PaymentOutcome.succeeded
+        )
+
+    def party_actor(self, role: Role) -> Actor:
+        if role == C:
+            return Actor(role=C, id=self.req.customer.id)
+        if role == P:
+            return Actor(role=P, id=self.req.provider.id)
+        return super().party_actor(role)
+
+    def _both(self) -> list[tuple[Role, str, str]]:
+        return [self._recipient(C), self._recipient(P)]
+
+    def _recipient(self, role: Role) -> tuple[Role, str, str]:
+        party = self.req.customer if role == C else self.req.provider
+        return (role, str(party.email), str(party.name))
+
+    def _context(self, **extra: str) -> dict[str, str]:
+        start = to_zone(self.appointment.start, self.zone())
+        deadline = self._next_deadline()
+        context = {
+            "order_id": self.order_id(),
+            "customer_name": self.req.customer.name,
+            "provider_name": self.req.provider.name,
+            "status": self.status,
+            "stage": self.spec.state(self.status).label,
+            "amount_total": format_amount(self.total, self.req.currency),
+            "appointment_local": f"{start:%Y-%m-%d %H:%M} {self.zone()}",
+            "deadline_name": deadline.name if deadline else "",
+            "deadline_local": (
+                f"{to_zone(deadline.due_at, self.zone()):%Y-%m-%d %H:%M} {self.zone()}"
+                if deadline
+                else ""
+            ),
+        }
+        context.update(extra)
+        return context
+
+    # ----- rules ----------------------------------------------------------------------
+
+    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        spec = self.spec.action(action)
+        if spec is None:
+            return f"prepaid_service has no action {action!r}"
+        status = self.status
+        if not spec.allows(actor.role, status):
+            return f"{actor.role} may not {action} an order in {status}"
+        if actor.role == C and actor.id != self.req.customer.id:
+            return f"customer {actor.id} is not this order's customer"
+        if actor.role == P and actor.id != self.req.provider.id:
+            return f"provider {actor.id} is not this order's provider"
+        now = workflow.now()
+        started = now >= self.appointment.start
+        if action == "confirm":
+            if status == "confirmation" and self._awaiting != actor.role:
+                return f"waiting for the {self._awaiting} to confirm or edit"
+            if status == "execution" and self._pending_edit is None:
+                return "there is no edit to confirm"
+        elif action == "edit":
+            if status == "execution":
+                if started:
+                    return "the appointment has started; it can no longer be edited"
+                if isinstance(payload, EditPayload) and payload.items is not None:
+                    return "the price cannot change after payment"
+            if isinstance(payload, EditPayload) and payload.start and payload.start <= now:
+                return "the new start must be in the future"
+        elif action == "cancel":
+            if status == "execution" and started and actor.role != S:
+                return "the appointment has started; only support can cancel now"
+        elif action == "pay":
+            if self._payment_in_flight:
+                return "a payment for this order is already in progress"
+        elif action == "mark_done":
+            if not started:
+                return "the appointment has not started yet"
+        elif action == "resolve_claim":
+            if isinstance(payload, ResolveClaimPayload) and payload.outcome == "partial_refund":
+                refundable = self.paid - self.refunded
+                if payload.amount is not None and payload.amount > refundable:
+                    amount = format_amount(refundable, self.req.currency)
+                    return f"at most {amount} can be refunded"
+        elif action == "review" and self._review is not None:
+            return "the order has been reviewed already"
+        return None
+
+    _payment_in_flight = False
+
+    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        if action == "confirm":
+            await self._confirm(actor)
+        elif action == "edit":
+            assert isinstance(payload, EditPayload)
+            self._edit(actor, payload)
+        elif action == "cancel":
+            assert isinstance(payload, CancelPayload)
+            await self._cancel(actor, payload.reason)
+        elif action == "pay":
+            assert isinstance(payload, PayPayload)
+            await self._pay(actor, payload.payment_method)
+        elif action == "mark_done":
+            self._mark_done(actor)
+        elif action == "confirm_execution":
+            await self._close(actor, "confirm_execution", None)
+        elif action == "open_claim":
+            assert isinstance(payload, OpenClaimPayload)
+            self._claim = Claim(opened_at=workflow.now(), reason=payload.reason)
+            self.transition("claim_open", "open_claim", actor, payload.reason)
+            self.notify("claim_opened", self._both(), self._context(reason=payload.reason))
+        elif action == "resolve_claim":
+            assert isinstance(payload, ResolveClaimPayload)
+            await self._resolve_claim(actor, payload)
+        elif action == "review":
+            assert isinstance(payload, ReviewPayload)
+            self._review = Review(rating=payload.rating, text=payload.text, at=workflow.now())
+            self.transition("closed", "review", actor, f"rated {payload.rating}/5")
+            self.notify("reviewed", [self._recipient(P)], self._context(rating=str(payload.rating)))
+
+    def deadlines(self) -> list[Deadline]:
+        status, p = self.status, self._policy
+        found: list[Deadline] = []
+        if status == "confirmation":
+            found.append(
+                Deadline(
+                    "confirmation",
+                    self._window_start + self._confirm_window(),
+                    "the order is cancelled automatically",
+                    self._confirmation_expired,
+                )
+            )
+        elif status == "payment":
+            found.append(
+                Deadline(
+                    "payment",
+                    self._window_start + p.payment_window,
+                    "the order is cancelled automatically",
+                    self._payment_expired,
+                )
+            )
+        elif status == "execution":
+            if self._pending_edit is not None:
+                lapse = min(
+                    self._pending_edit.proposed_at + self._confirm_window(),
+                    self.appointment.start,
+                )
+                found.append(
+                    Deadline(
+                        "edit_confirmation",
+                        lapse,
+                        "the proposed edit lapses; the order keeps its appointment",
+                        self._edit_lapsed,
+                    )
+                )
+            end = self.appointment.start + timedelta(minutes=self.appointment.duration_minutes)
+            found.append(
+                Deadline(
+                    "mark_done",
+                    end + p.done_window,
+                    "the service is confirmed as done automatically",
+                    self._done_expired,
+                )
+            )
+        elif status == "execution_confirmation":
+            found.append(
+                Deadline(
+                    "execution_confirmation",
+                    self._done_at + p.execution_confirm_window,
+                    "the order is confirmed and closed automatically",
+                    self._execution_confirmation_expired,
+                )
+            )
+        elif status == "closed" and self._payout is not None and self._payout.paid_at is None:
+            found.append(
+                Deadline(
+                    "payout",
+                    self._payout.due_at,
+                    "the provider's payout is credited",
+                    self._pay_out,
+                )
+            )
+        return found
+
+    def _confirm_window(self) -> timedelta:
+        """24 h, or 5 h when the window starts on the appointment's calendar day."""
+        zone = self.zone()
+        start = (
+            self._pending_edit.start if self._pending_edit and self._pending_edit.start else None
+        )
+        appointment_start = start or self.appointment.start
+        window_start = self._pending_edit.proposed_at if self._pending_edit else self._window_start
+        if local_date(window_start, zone) == local_date(appointment_start, zone):
+            return self._policy.same_day_confirm_window
+        return self._policy.confirm_window
+
+    # ----- actions --------------------------------------------------------------------
+
+    async def _confirm(self, actor: Actor) -> None:
+        if self.status == "confirmation":
+            self._window_start = workflow.now()
+            self._awaiting = None
+            self.transition("payment", "confirm", actor)
+            self.notify("confirmed", self._both(), self._context())
+            return
+        edit = self._pending_edit
+        assert edit is not None
+        changes: dict[str, Any] = {}
+        if edit.start is not None:
+            changes["start"] = edit.start
+        if edit.duration_minutes is not None:
+            changes["duration_minutes"] = edit.duration_minutes
+        self._replace_request(appointment=self.appointment.model_copy(update=changes))
+        self._pending_edit = None
+        self.transition("execution", "confirm", actor, "edit accepted")
+        self.notify("confirmed", self._both(), self._context())
+
+    def _edit(self, actor: Actor, payload: EditPayload) -> None:
+        now = workflow.now()
+        other = P if actor.role == C else C
+        if self.status == "execution":
+            self._pending_edit = PendingEdit(
+                proposed_by=actor.role,
+                start=payload.start,
+                duration_minutes=payload.duration_minutes,
+                comment=payload.comment,
+                proposed_at=now,
+            )
+        else:
+            changes: dict[str, Any] = {}
+            if payload.start is not None:
+                changes["start"] = payload.start
+            if payload.duration_minutes is not None:
+                changes["duration_minutes"] = payload.duration_minutes
+            update: dict[str, Any] = {"appointment": self.appointment.model_copy(update=changes)}
+            if payload.items is not None:
+                update["items"] = [LineItem.model_validate(i.model_dump()) for i in payload.items]
+            self._replace_request(**update)
+            self._window_start = now
+            self._awaiting = other
+        self.transition(self.status, "edit", actor, payload.comment)
+        self.notify(
+            "edited", [self._recipient(other)], self._context(comment=payload.comment or "")
+        )
+
+    def _replace_request(self, **update: Any) -> None:
+        assert self._input is not None
+        self._input = self._input.model_copy(
+            update={"request": self._input.request.model_copy(update=update)}
+        )
+
+    async def _pay(self, actor: Actor, payment_method: str) -> None:
+        key = idempotency_key(self.order_id(), "charge", self._charge_seq)
+        self._payment_in_flight = True
+        try:
+            result = await workflow.execute_activity(
+                CHARGE_PAYMENT,
+                ChargeInput(
+                    idempotency_key=key,
+                    order_id=self.order_id(),
+                    amount=self.total,
+                    currency=self.req.currency,
+                    payment_method=payment_method,
+                    customer_email=str(self.req.customer.email),
+                ),
+                result_type=ChargeResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=PAYMENT_TIMEOUT,
+                retry_policy=PAYMENT_RETRY,
+                summary=f"charge {format_amount(self.total, self.req.currency)}",
+            )
+        except ActivityError as exc:
+            # The outcome is unknown: keep the same key so a retry cannot charge twice.
+            message = _cause(exc)
+            self._last_payment_error = message
+            self.attention(f"payment provider error: {message}")
+            raise reject(
+                f"payment could not be processed: {message}", errors.PAYMENT_UNAVAILABLE
+            ) from None
+        finally:
+            self._payment_in_flight = False
+        self._record_charge(key, result)
+        if result.outcome == PaymentOutcome.declined:
+            raise reject(f"payment declined: {self._last_payment_error}", errors.PAYMENT_DECLINED)
+        if result.outcome == PaymentOutcome.succeeded:
+            self._paid(actor)
+
+    def _record_charge(self, key: str, result: ChargeResult) -> None:
+        self._payment_intent = result.payment_intent_id
+        reason = result.failure_message or result.failure_code
+        self.add_payment(
+            PaymentRecord(
+                seq=len(self.payments) + 1,
+                kind=PaymentKind.charge,
+                idempotency_key=key,
+                amount=self.total,
+                currency=self.req.currency,
+                outcome=result.outcome,
+                provider_id=result.payment_intent_id,
+                failure_reason=reason,
+                at=workflow.now(),
+            )
+        )
+        if result.outcome == PaymentOutcome.declined:
+            # A decline is final for this PaymentIntent: the next attempt is a new one.
+            self._charge_seq += 1
+            self._last_payment_error = reason or "card declined"
+            self.notify(
+                "payment_failed", [self._recipient(C)], self._context(reason=reason or "declined")
+            )
+        elif result.outcome == PaymentOutcome.requires_action:
+            self._client_secret = result.client_secret
+        else:
+            self._last_payment_error = None
+
+    def _paid(self, actor: Actor) -> None:
+        self._client_secret = None
+        if self._needs_attention:
+            self.attention(None)
+        self.transition("execution", "pay", actor)
+        self.notify("paid", self._both(), self._context())
+
+    async def on_stripe_event(self, event: StripeEvent) -> None:
+        """Complete a payment that waited for the customer (3-D Secure) from its webhook."""
+        if self.status != "payment" or event.payment_intent_id != self._payment_intent:
+            return
+        charge = self.payments[-1]
+        if charge.outcome != PaymentOutcome.requires_action:
+            return
+        if event.type == "payment_intent.succeeded":
+            self._payments[-1] = charge.model_copy(update={"outcome": PaymentOutcome.succeeded})
+            self._paid(self.party_actor(C))
+        elif event.type == "payment_intent.payment_failed":
+            result = ChargeResult(
+                outcome=PaymentOutcome.declined,
+                payment_intent_id=event.payment_intent_id,
+                failure_message=event.failure_message or "authentication failed",
+            )
+            self._payments.pop()
+            self._record_charge(charge.idempotency_key, result)
+
+    async def _cancel(self, actor: Actor, reason: str) -> None:
+        refund = self._refund_due(actor)
+        refunded = await self._refund(refund, "cancel") if refund else 0
+        self._pending_edit = None
+        self.transition("cancelled", "cancel", actor, reason)
+        self.notify(
+            "cancelled",
+            self._both(),
+            self._context(reason=reason, refund_amount=format_amount(refunded, self.req.currency)),
+        )
+        self.finish()
+
+    def _refund_due(self, actor: Actor) -> int:
+        refundable = self.paid - self.refunded
+        if refundable <= 0:
+            return 0
+        if actor.role != C:
+            return refundable
+        notice = self.appointment.start - workflow.now()
+        if notice >= self._policy.full_refund_notice:
+            return refundable
+        return refundable * self._policy.late_cancel_refund_percent // 100
+
+    async def _refund(self, amount: int, why: str) -> int:
+        """Refund ``amount`` of the captured payment; a failure flags the order."""
+        seq = len(self.payments) + 1
+        key = idempotency_key(self.order_id(), f"refund-{why}", seq)
+        assert self._payment_intent is not None
+        try:
+            result = await workflow.execute_activity(
+                REFUND_PAYMENT,
+                RefundInput(
+                    idempotency_key=key,
+                    order_id=self.order_id(),
+                    payment_intent_id=self._payment_intent,
+                    amount=amount,
+                    currency=self.req.currency,
+                ),
+                result_type=RefundResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PAYMENT_RETRY,
+                summary=f"refund {format_amount(amount, self.req.currency)}",
+            )
+            outcome, provider_id, failure = (
+                result.outcome,
+                result.refund_id,
+                result.failure_message,
+            )
+        except ActivityError as exc:
+            outcome, provider_id, failure = PaymentOutcome.failed, None, _cause(exc)
+        self.add_payment(
+            PaymentRecord(
+                seq=seq,
+                kind=PaymentKind.refund,
+                idempotency_key=key,
+                amount=amount,
+                currency=self.req.currency,
+                outcome=outcome,
+                provider_id=provider_id,
+                failure_reason=failure,
+                at=workflow.now(),
+            )
+        )
+        if outcome != PaymentOutcome.succeeded:
+            self.attention(
+                f"refund of {format_amount(amount, self.req.currency)} failed: {failure}"
+            )
+            return 0
+        return amount
+
+    def _mark_done(self, actor: Actor) -> None:
+        self._pending_edit = None
+        self._done_at = workflow.now()
+        self.transition("execution_confirmation", "mark_done", actor)
+        self.notify("done", [self._recipient(C)], self._context())
+
+    async def _resolve_claim(self, actor: Actor, payload: ResolveClaimPayload) -> None:
+        refundable = self.paid - self.refunded
+        amount = {
+            "no_refund": 0,
+            "partial_refund": payload.amount or 0,
+            "full_refund": refundable,
+        }[payload.outcome]
+        refunded = await self._refund(amount, "claim") if amount else 0
+        assert self._claim is not None
+        self._claim = self._claim.model_copy(
+            update={
+                "resolved_at": workflow.now(),
+                "outcome": payload.outcome,
+                "refund_amount": refunded,
+                "note": payload.note,
+            }
+        )
+        reason = f"claim resolved: {payload.outcome.replace('_', ' ')}"
+        self.notify(
+            "claim_resolved",
+            self._both(),
+            self._context(
+                reason=payload.note or reason,
+                refund_amount=format_amount(refunded, self.req.currency),
+            ),
+        )
+        await self._close(actor, "resolve_claim", reason)
+
+    async def _close(self, actor: Actor, action: str, reason: str | None) -> None:
+        now = workflow.now()
+        self._payout = Payout(
+            due_at=now + self._policy.payout_delay, amount=max(self.paid - self.refunded, 0)
+        )
+        self.transition("closed", action, actor, reason)
+        self.notify("closed", self._both(), self._context())
+
+    # ----- deadlines ------------------------------------------------------------------
+
+    async def _confirmation_expired(self) -> None:
+        window = self._confirm_window()
+        hours = f"{window.total_seconds() / 3600:g} h"
+        reason = f"not confirmed by the {self._awaiting} within {hours}"
+        self.transition("cancelled", "cancel", SYSTEM, reason)
+        self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
+        self.finish()
+
+    async def _payment_expired(self) -> None:
+        hours = f"{self._policy.payment_window.total_seconds() / 3600:g} h"
+        reason = f"not paid within {hours}"
+        self.transition("cancelled", "cancel", SYSTEM, reason)
+        self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
+        self.finish()
+
+    async def _edit_lapsed(self) -> None:
+        self._pending_edit = None
+        self.transition("execution", "edit_lapsed", SYSTEM, "the customer did not confirm the edit")
+        self.notify("edit_lapsed", [self._recipient(P)], self._context())
+
+    async def _done_expired(self) -> None:
+        self._pending_edit = None
+        self._done_at = workflow.now()
+        hours = f"{self._policy.done_window.total_seconds() / 3600:g} h"
+        self.transition(
+            "execution_confirmation", "mark_done", SYSTEM, f"not marked done within {hours}"
+        )
+        self.notify("done", [self._recipient(C)], self._context())
+
+    async def _execution_confirmation_expired(self) -> None:
+        days = self._policy.execution_confirm_window / timedelta(days=1)
+        await self._close(SYSTEM, "confirm_execution", f"no answer within {days:g} days")
+
+    async def _pay_out(self) -> None:
+        assert self._payout is not None
+        result = await workflow.execute_activity(
+            RECORD_PAYOUT,
+            RecordPayoutInput(
+                idempotency_key=idempotency_key(self.order_id(), "payout", 1),
+                order_id=self.order_id(),
+                provider_id=self.req.provider.id,
+                amount=self._payout.amount,
+                currency=self.req.currency,
+                due_at=self._payout.due_at,
+            ),
+            result_type=RecordPayoutResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary=f"payout {format_amount(self._payout.amount, self.req.currency)}",
+        )
+        self._payout = self._payout.model_copy(
+            update={"paid_at": result.paid_at, "reference": result.reference}
+        )
+        self.transition("closed", "payout", SYSTEM, f"payout {result.reference}")
+        amount = format_amount(self._payout.amount, self.req.currency)
+        self.notify("payout", [self._recipient(P)], self._context(refund_amount=amount))
+        self.finish()
+
+    # ----- view -----------------------------------------------------------------------
+
+    def build_view(self, base: dict[str, Any]) -> OrderView:
+        return OrderView(
+            **base,
+            customer=self.req.customer,
+            provider=self.req.provider,
+            items=self.req.items,
+            currency=self.req.currency,
+            amount_total=self.total,
+            appointment=self.appointment,
+            awaiting=self._awaiting if self.status == "confirmation" else None,
+            pending_edit=self._pending_edit,
+            amount_paid=self.paid,
+            amount_refunded=self.refunded,
+            claim=self._claim,
+            review=self._review,
+            payout=self._payout,
+            payment_client_secret=self._client_secret,
+            last_payment_error=self._last_payment_error,
+            request_fingerprint=self._input.request_fingerprint if self._input else "",
+        )
+
+
+def _cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,17 @@
+"""The workflow sandbox orderclock's workers and tests run in."""
+
+from __future__ import annotations
+
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+# Pure, side-effect-free modules shared with activities and the API: passing them through
+# keeps one copy of each model class, and email_validator is imported lazily by pydantic
+# while a workflow decodes its input.
+PASSTHROUGH = ("models", "email_validator", "idna")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandboxed runner every worker uses (it is what catches nondeterminism)."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
