@@ -1,0 +1,112 @@
+"""The API's reads: filtered, paginated lists, views and histories, on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from db.engine import session_scope
+from db.queries import OrderSummary, get_order_view, list_orders, transitions_of
+from db.writes import store_order_view
+from models.orders import Party
+from tests.db.factories import T0, make_view
+
+OTHER = Party(id="cus-2", name="Cy Other", email="cy@example.com")
+
+
+@pytest.fixture
+def orders(engine: Engine) -> list[str]:
+    """Six orders, one hour apart; two share the newest time to test the tie-break."""
+    specs = [
+        ("a-1", 0, "confirmation", None, "prepaid_service"),
+        ("a-2", 1, "payment", None, "prepaid_service"),
+        ("a-3", 2, "cancelled", OTHER, "prepaid_service"),
+        ("a-4", 3, "confirmation", OTHER, "charge_box"),
+        ("a-6", 4, "closed", None, "prepaid_service"),
+        ("a-5", 4, "confirmation", None, "prepaid_service"),
+    ]
+    with session_scope(engine) as session:
+        for order_id, hours, status, customer, flow in specs:
+            extra = {"customer": customer} if customer else {}
+            view = make_view(
+                order_id,
+                created_at=T0 + timedelta(hours=hours),
+                status=status,
+                flow=flow,
+                **extra,
+            )
+            store_order_view(session, view)
+    return ["a-5", "a-6", "a-4", "a-3", "a-2", "a-1"]  # newest first, ties by order id
+
+
+def _ids(items: list[OrderSummary]) -> list[str]:
+    return [item.order_id for item in items]
+
+
+def test_list_all_newest_first(engine: Engine, orders: list[str]) -> None:
+    with Session(engine) as session:
+        items, total = list_orders(session)
+    assert (_ids(items), total) == (orders, 6)
+    assert isinstance(items[0], OrderSummary)
+    assert items[0].customer_name == "Ada Customer"
+    assert items[0].created_at == T0 + timedelta(hours=4)
+
+
+def test_filters(engine: Engine, orders: list[str]) -> None:
+    with Session(engine) as session:
+        items, total = list_orders(session, status="confirmation")
+        assert (_ids(items), total) == (["a-5", "a-4", "a-1"], 3)
+        items, total = list_orders(session, flow="charge_box")
+        assert (_ids(items), total) == (["a-4"], 1)
+        items, total = list_orders(session, customer_id="cus-2")
+        assert (_ids(items), total) == (["a-4", "a-3"], 2)
+        items, total = list_orders(session, customer_id="cus-2", status="confirmation")
+        assert (_ids(items), total) == (["a-4"], 1)
+        items, total = list_orders(session, flow="prepaid_service", status="closed")
+        assert (_ids(items), total) == (["a-6"], 1)
+        items, total = list_orders(session, provider_id="pro-1", needs_attention=False)
+        assert total == 6
+        items, total = list_orders(session, status="nope")
+        assert (items, total) == ([], 0)
+
+
+def test_pagination(engine: Engine, orders: list[str]) -> None:
+    with Session(engine) as session:
+        pages = [list_orders(session, limit=4, offset=offset) for offset in (0, 4, 8)]
+        assert [_ids(items) for items, _ in pages] == [orders[:4], orders[4:], []]
+        assert {total for _, total in pages} == {6}
+        items, total = list_orders(session, status="confirmation", limit=1, offset=1)
+        assert (_ids(items), total) == (["a-4"], 3)
+        with pytest.raises(ValueError):
+            list_orders(session, limit=0)
+        with pytest.raises(ValueError):
+            list_orders(session, offset=-1)
+
+
+def test_needs_attention_filter(engine: Engine, orders: list[str]) -> None:
+    with session_scope(engine) as session:
+        store_order_view(
+            session, make_view("a-2", version=2, needs_attention=True, attention_reason="x")
+        )
+    with Session(engine) as session:
+        items, total = list_orders(session, needs_attention=True)
+    assert (_ids(items), total) == (["a-2"], 1)
+    assert items[0].attention_reason == "x"
+
+
+def test_view_and_history_of_unknown_order(engine: Engine) -> None:
+    with Session(engine) as session:
+        assert get_order_view(session, "missing") is None
+        assert transitions_of(session, "missing") == []
+
+
+def test_view_round_trip(engine: Engine) -> None:
+    view = make_view("rt-1", amount_refunded=500)
+    with session_scope(engine) as session:
+        store_order_view(session, view)
+    with Session(engine) as session:
+        stored = get_order_view(session, "rt-1")
+    assert stored == view
