@@ -1,0 +1,244 @@
+"""Email activity: render one flow event's template for one recipient and send it by SMTP.
+
+Templates live in ``activities/templates/<flow>/<event>.<role>.txt``: the first line is
+``Subject: ...``, then a blank line, then the body, all in :class:`string.Template` syntax
+(``${order_id}``). No file for a (flow, event, role) means that role is not told about
+that event, so the activity answers ``skipped``.
+
+Errors follow Temporal's retry rules: an unreachable server or a temporary (4xx) answer
+raises a retryable error; a permanent (5xx) answer is an outcome (``failed``) that support
+can see and act on; a template that needs a context key the workflow did not pass is a
+programming error and fails the activity without retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import smtplib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, parseaddr
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
+from models.orders import NotificationStatus
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+# The only keys the workflow passes; a template using any other key could never render.
+ALLOWED_CONTEXT_KEYS: frozenset[str] = frozenset(
+    {
+        "order_id",
+        "customer_name",
+        "provider_name",
+        "status",
+        "stage",
+        "amount_total",
+        "appointment_local",
+        "deadline_name",
+        "deadline_local",
+        "reason",
+        "refund_amount",
+        "comment",
+        "rating",
+    }
+)
+
+EMAIL_TEMPLATE_ERROR = "EmailTemplateError"
+SMTP_UNAVAILABLE = "SmtpUnavailable"
+SMTP_TEMPORARY_FAILURE = "SmtpTemporaryFailure"
+
+_NAME = re.compile(r"^[a-z0-9_]+$")
+_SUBJECT_PREFIX = "Subject:"
+
+
+class TemplateFormatError(ValueError):
+    """A template file that does not follow the ``Subject:`` / blank line / body layout."""
+
+
+@dataclass(frozen=True)
+class TemplateKey:
+    """Which template: flow, event and the recipient's role."""
+
+    flow: str
+    event: str
+    role: str
+
+    def __str__(self) -> str:
+        return f"{self.flow}/{self.event}.{self.role}"
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    """A parsed template: subject and body, both :class:`string.Template`."""
+
+    key: TemplateKey
+    subject: Template
+    body: Template
+
+    def identifiers(self) -> set[str]:
+        """Every placeholder the subject and body use."""
+        return set(self.subject.get_identifiers()) | set(self.body.get_identifiers())
+
+    def render(self, context: Mapping[str, str]) -> tuple[str, str]:
+        """Subject and body with ``context`` substituted; raises KeyError on a missing key."""
+        subject = self.subject.substitute(context)
+        # A value with a line break must not be able to add headers.
+        return " ".join(subject.split()), self.body.substitute(context)
+
+
+def parse_template(key: TemplateKey, text: str) -> EmailTemplate:
+    """Parse a template file's text; raises TemplateFormatError when malformed."""
+    lines = text.splitlines()
+    if len(lines) < 3 or not lines[0].startswith(_SUBJECT_PREFIX) or lines[1].strip():
+        raise TemplateFormatError(f"{key}: expected 'Subject: ...', a blank line, then the body")
+    subject = Template(lines[0][len(_SUBJECT_PREFIX) :].strip())
+    body = Template("\n".join(lines[2:]).rstrip("\n") + "\n")
+    for part in (subject, body):
+        if not part.is_valid():
+            raise TemplateFormatError(f"{key}: invalid $ placeholder")
+    if not subject.template:
+        raise TemplateFormatError(f"{key}: empty subject")
+    return EmailTemplate(key=key, subject=subject, body=body)
+
+
+def load_templates(
+    template_dir: Path = TEMPLATE_DIR,
+    allowed_keys: frozenset[str] = ALLOWED_CONTEXT_KEYS,
+) -> dict[TemplateKey, EmailTemplate]:
+    """Every template under ``template_dir``, parsed and checked against ``allowed_keys``."""
+    templates: dict[TemplateKey, EmailTemplate] = {}
+    for path in sorted(template_dir.glob("*/*.txt")):
+        event, _, role = path.stem.partition(".")
+        key = TemplateKey(flow=path.parent.name, event=event, role=role)
+        if not all(_NAME.match(part) for part in (key.flow, key.event, key.role)):
+            raise TemplateFormatError(f"{path}: name must be <flow>/<event>.<role>.txt")
+        template = parse_template(key, path.read_text(encoding="utf-8"))
+        unknown = template.identifiers() - allowed_keys
+        if unknown:
+            raise TemplateFormatError(f"{key}: unknown context keys {sorted(unknown)}")
+        templates[key] = template
+    return templates
+
+
+def message_id_for(idempotency_key: str) -> str:
+    """The Message-ID of an email: the same key always gives the same id."""
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}@orderclock>"
+
+
+class EmailActivities:
+    """Sends order emails over SMTP; templates are loaded and checked once, at construction."""
+
+    def __init__(
+        self,
+        smtp_host: str,
+        smtp_port: int,
+        mail_from: str,
+        timeout: float = 10.0,
+        template_dir: Path | None = None,
+    ) -> None:
+        self._host = smtp_host
+        self._port = smtp_port
+        self._mail_from = mail_from
+        self._envelope_from = parseaddr(mail_from)[1]
+        if not self._envelope_from:
+            raise ValueError(f"mail_from has no address: {mail_from!r}")
+        self._timeout = timeout
+        self.templates = load_templates(template_dir or TEMPLATE_DIR)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, template_dir: Path | None = None) -> EmailActivities:
+        """Built from the process's settings (SMTP host, port, timeout and sender)."""
+        return cls(
+            smtp_host=settings.smtp_host,
+            smtp_port=settings.smtp_port,
+            mail_from=settings.mail_from,
+            timeout=settings.smtp_timeout_seconds,
+            template_dir=template_dir,
+        )
+
+    @activity.defn(name=SEND_EMAIL)
+    async def send_email(self, input: SendEmailInput) -> SendEmailResult:
+        """Render and send one email; a missing template means the role is not told."""
+        key = TemplateKey(flow=input.flow, event=input.event, role=input.recipient_role.value)
+        template = self.templates.get(key)
+        if template is None:
+            return SendEmailResult(
+                status=NotificationStatus.skipped, detail=f"no template for {key}"
+            )
+        try:
+            subject, body = template.render(input.context)
+        except KeyError as exc:
+            raise ApplicationError(
+                f"template {key} needs context key {exc.args[0]!r}",
+                type=EMAIL_TEMPLATE_ERROR,
+                non_retryable=True,
+            ) from exc
+
+        message = self._message(input, subject, body)
+        message_id = str(message["Message-ID"])
+        rejection = await asyncio.to_thread(self._deliver, message, input.to_address)
+        if rejection is not None:
+            activity.logger.warning("email %s to %s rejected: %s", key, input.to_address, rejection)
+            return SendEmailResult(
+                status=NotificationStatus.failed, detail=rejection, message_id=message_id
+            )
+        return SendEmailResult(
+            status=NotificationStatus.sent,
+            detail=f"accepted by {self._host}:{self._port}",
+            message_id=message_id,
+        )
+
+    def _message(self, input: SendEmailInput, subject: str, body: str) -> EmailMessage:
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = self._mail_from
+        message["To"] = formataddr((" ".join(input.to_name.split()), input.to_address))
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = message_id_for(input.idempotency_key)
+        message["X-Orderclock-Key"] = input.idempotency_key
+        message["X-Orderclock-Order"] = input.order_id
+        message["X-Orderclock-Event"] = f"{input.flow}/{input.event}"
+        message.set_content(body)
+        return message
+
+    def _deliver(self, message: EmailMessage, to_address: str) -> str | None:
+        """Send; None when accepted, the server's answer when permanently rejected."""
+        try:
+            with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
+                smtp.send_message(message, from_addr=self._envelope_from, to_addrs=[to_address])
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients.get(to_address, (0, b"recipient refused"))
+            return self._permanent_or_raise(code, text)
+        except smtplib.SMTPResponseException as exc:
+            return self._permanent_or_raise(exc.smtp_code, exc.smtp_error)
+        except smtplib.SMTPNotSupportedError as exc:
+            # The message needs an extension (SMTPUTF8) this server lacks: retrying won't help.
+            return f"not supported by the server: {exc}"
+        except (smtplib.SMTPException, OSError) as exc:
+            raise ApplicationError(
+                f"SMTP server {self._host}:{self._port} unavailable: {exc!r}",
+                type=SMTP_UNAVAILABLE,
+            ) from exc
+        return None
+
+    def _permanent_or_raise(self, code: int, text: bytes | str) -> str:
+        detail = f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+        if code >= 500:
+            return detail
+        raise ApplicationError(
+            f"SMTP server {self._host}:{self._port} answered {detail}",
+            type=SMTP_TEMPORARY_FAILURE,
+        )
