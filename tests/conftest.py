@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.stripe",
     "tests.fixtures.smtp",
+    "tests.fixtures.devstack",
 ]

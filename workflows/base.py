@@ -100,8 +100,8 @@ class OrderWorkflow:
         self._version = 0
         self._needs_attention = False
         self._attention_reason: str | None = None
-        self._created_at: datetime | None = None
-        self._updated_at: datetime | None = None
+        self._created_at: datetime = workflow.now()
+        self._updated_at: datetime = self._created_at
         self._closed_at: datetime | None = None
         self._seen_events: set[str] = set()
         self._last_search: dict[str, Any] = {}
@@ -196,15 +196,13 @@ class OrderWorkflow:
     ) -> None:
         """Move to ``to_status`` (or record an action that keeps it) and note it in history."""
         now = workflow.now()
-        if self._created_at is None:
-            self._created_at = now
         self._history.append(
             Transition(
                 seq=len(self._history) + 1,
                 at=now,
                 actor=actor,
                 action=action,
-                from_status=self._status or None,
+                from_status=self._status,
                 to_status=to_status,
                 reason=reason,
             )
@@ -213,6 +211,21 @@ class OrderWorkflow:
         if self.spec.state(to_status).terminal and self._closed_at is None:
             self._closed_at = now
         self.changed()
+
+    def created(self, actor: Actor) -> None:
+        """Record the order's creation (from the flow's ``__init__``: no commands yet)."""
+        self._history.append(
+            Transition(
+                seq=1,
+                at=self._created_at,
+                actor=actor,
+                action="create",
+                from_status=None,
+                to_status=self._status,
+            )
+        )
+        self._version = 1
+        self._record_dirty = True
 
     def changed(self) -> None:
         """Note that the order changed: new version, read model and search attributes due."""
@@ -262,6 +275,7 @@ class OrderWorkflow:
 
     async def run_order(self) -> OrderView:
         """Drive the order until it finishes: deadlines here, side effects in the outboxes."""
+        self._upsert_search_attributes()
         mail = asyncio.create_task(self._drain_emails())
         record = asyncio.create_task(self._drain_records())
         while not self._finished:
@@ -374,7 +388,6 @@ class OrderWorkflow:
 
     def _view(self) -> OrderView:
         deadline = self._next_deadline()
-        assert self._created_at is not None and self._updated_at is not None
         base: dict[str, Any] = {
             "order_id": self.order_id(),
             "flow": self.spec.name,

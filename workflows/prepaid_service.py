@@ -21,7 +21,7 @@ with Cancelled and an open claim. Choices where the seed is silent:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         Appointment,
         Claim,
+        CreateOrderRequest,
         LineItem,
         OrderView,
         PaymentKind,
@@ -96,15 +97,19 @@ class PrepaidServiceWorkflow(OrderWorkflow):
 
     payloads = PREPAID_ACTION_PAYLOADS
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, input: StartOrderInput) -> None:
+        # State is set here, not in run(): an Update can arrive with the first workflow
+        # task, and its validator runs before run() starts.
         super().__init__()
-        self.spec = prepaid_service_spec()
-        self._input: StartOrderInput | None = None
-        self._policy = PrepaidPolicy()
-        self._awaiting: Role | None = None
-        self._window_start: Any = None
+        self._input = input
+        self._policy = PrepaidPolicy.model_validate(input.policy)
+        self.spec = prepaid_service_spec(self._policy)
+        self._status = "confirmation"
+        self._window_start: datetime = workflow.now()
+        self._awaiting: Role | None = P
         self._pending_edit: PendingEdit | None = None
-        self._done_at: Any = None
+        self._done_at: datetime | None = None
         self._claim: Claim | None = None
         self._review: Review | None = None
         self._payout: Payout | None = None
@@ -112,28 +117,22 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         self._client_secret: str | None = None
         self._last_payment_error: str | None = None
         self._payment_intent: str | None = None
+        self._start_passed = False
+        self.created(input.created_by)
+        self.notify("created", self._both(), self._context())
 
     @workflow.run
     async def run(self, input: StartOrderInput) -> OrderView:
         """Run the order from creation to closed or cancelled."""
-        self._input = input
-        self._policy = PrepaidPolicy.model_validate(input.policy)
-        self.spec = prepaid_service_spec(self._policy)
-        self._window_start = workflow.now()
-        self._awaiting = P
-        self.transition("confirmation", "create", input.created_by)
-        self.notify("created", self._both(), self._context())
         return await self.run_order()
 
     # ----- order data -----------------------------------------------------------------
 
     @property
-    def req(self) -> Any:
-        assert self._input is not None
+    def req(self) -> CreateOrderRequest:
         return self._input.request
 
     def order_id(self) -> str:
-        assert self._input is not None
         return self._input.order_id
 
     def customer_id(self) -> str:
@@ -198,6 +197,11 @@ class PrepaidServiceWorkflow(OrderWorkflow):
                 if deadline
                 else ""
             ),
+            # Every template key is always present: a template may use any of them.
+            "reason": "",
+            "refund_amount": "",
+            "comment": "",
+            "rating": "",
         }
         context.update(extra)
         return context
@@ -316,6 +320,15 @@ class PrepaidServiceWorkflow(OrderWorkflow):
                         self._edit_lapsed,
                     )
                 )
+            if not self._start_passed:
+                found.append(
+                    Deadline(
+                        "appointment_start",
+                        self.appointment.start,
+                        "edits and cancellation close; the provider can mark it done",
+                        self._appointment_started,
+                    )
+                )
             end = self.appointment.start + timedelta(minutes=self.appointment.duration_minutes)
             found.append(
                 Deadline(
@@ -329,7 +342,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             found.append(
                 Deadline(
                     "execution_confirmation",
-                    self._done_at + p.execution_confirm_window,
+                    (self._done_at or workflow.now()) + p.execution_confirm_window,
                     "the order is confirmed and closed automatically",
                     self._execution_confirmation_expired,
                 )
@@ -374,6 +387,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         if edit.duration_minutes is not None:
             changes["duration_minutes"] = edit.duration_minutes
         self._replace_request(appointment=self.appointment.model_copy(update=changes))
+        self._start_passed = workflow.now() >= self.appointment.start
         self._pending_edit = None
         self.transition("execution", "confirm", actor, "edit accepted")
         self.notify("confirmed", self._both(), self._context())
@@ -407,7 +421,6 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         )
 
     def _replace_request(self, **update: Any) -> None:
-        assert self._input is not None
         self._input = self._input.model_copy(
             update={"request": self._input.request.model_copy(update=update)}
         )
@@ -631,6 +644,12 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
         self.finish()
 
+    async def _appointment_started(self) -> None:
+        # No status change, but the allowed actions did: wake up so views, search
+        # attributes and the read model say so.
+        self._start_passed = True
+        self.changed()
+
     async def _edit_lapsed(self) -> None:
         self._pending_edit = None
         self.transition("execution", "edit_lapsed", SYSTEM, "the customer did not confirm the edit")
@@ -693,7 +712,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             payout=self._payout,
             payment_client_secret=self._client_secret,
             last_payment_error=self._last_payment_error,
-            request_fingerprint=self._input.request_fingerprint if self._input else "",
+            request_fingerprint=self._input.request_fingerprint,
         )
 
 

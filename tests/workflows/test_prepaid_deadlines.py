@@ -163,8 +163,14 @@ async def test_mark_done_auto_confirms_72_hours_after_the_appointment(harness: H
     view = await harness.to_execution(order)
     end = view.appointment.start + timedelta(minutes=60)
     assert view.next_deadline is not None
+    assert view.next_deadline.name == "appointment_start"
+    assert view.next_deadline.due_at == view.appointment.start
+    await harness.sleep(view.appointment.start - (await harness.now()) + MIN)
+    view = await harness.view(order)
+    assert view.next_deadline is not None
     assert view.next_deadline.name == "mark_done"
     assert view.next_deadline.due_at == end + 72 * H
+    assert view.allowed_actions[Role.provider] == ["mark_done"]
     now = await harness.now()
     await harness.sleep(end + 72 * H - now - MIN)
     assert (await harness.view(order)).status == "execution"
