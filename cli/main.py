@@ -1,0 +1,165 @@
+"""The ``orderclock`` command line: the local stack, the worker, the API and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from cli.support import ensure_sqlite_parent, setting_problems
+from config.settings import STATE_DIR, Settings
+
+app = typer.Typer(
+    name="orderclock",
+    help="Deadline-driven order orchestration on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Exit code for a configuration problem, the same as for a usage error.
+EXIT_CONFIG = 2
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a clear message and exit code 2."""
+    try:
+        return Settings()  # secrets come from the environment
+    except ValidationError as error:
+        for line in setting_problems(error):
+            typer.echo(f"orderclock: {line}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with code, skipping interpreter finalization.
+
+    The Temporal SDK's core threads can call into Python while the interpreter finalizes and
+    abort it (SIGABRT or SIGSEGV; temporalio/sdk-python#300, seen here in several exits in a
+    hundred), which would turn a clean stop into a crash. Callers have finished all work.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_code(stop: SystemExit) -> int:
+    """The code SystemExit would give, printing its message as Python would."""
+    if stop.code is None:
+        return 0
+    if isinstance(stop.code, int):
+        return stop.code
+    print(stop.code, file=sys.stderr)
+    return 1
+
+
+async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
+    """Run main; SIGINT or SIGTERM cancels it so it can shut down cleanly, and counts as success."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        # Our own cancellation (not the signal's) must propagate.
+        if current is not None and current.cancelling():
+            raise
+
+
+@app.command()
+def dev(
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the stack keeps its state: databases, mail, logs.")
+    ] = STATE_DIR,
+    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+    api_port: Annotated[int, typer.Option(help="orderclock API port.")] = 8000,
+    stripe_port: Annotated[int, typer.Option(help="Local Stripe server port.")] = 8420,
+    smtp_port: Annotated[int, typer.Option(help="SMTP sink port.")] = 8025,
+) -> None:
+    """Start the whole local stack (Temporal, Stripe, SMTP, worker, API) until Ctrl-C."""
+    from cli.dev import DevPorts, run_dev
+
+    ports = DevPorts(
+        temporal=temporal_port, ui=ui_port, api=api_port, stripe=stripe_port, smtp=smtp_port
+    )
+    exit_now(run_dev(state_dir, ports))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against the Temporal server named by the settings."""
+    settings = load_settings()
+    # The process's entry point decides where logs go: stderr, which `dev` sends to a file.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from worker.main import run_worker
+
+    try:
+        asyncio.run(_until_signalled(run_worker(settings)))
+    except SystemExit as stop:
+        exit_now(_exit_code(stop))
+    exit_now(0)
+
+
+@app.command()
+def api(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind; default ORDERCLOCK_API_HOST.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to bind; default ORDERCLOCK_API_PORT.")
+    ] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    settings = load_settings()
+    import uvicorn
+
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host or settings.api_host,
+            port=port if port is not None else settings.api_port,
+        )
+    except SystemExit as stop:
+        exit_now(_exit_code(stop))
+    # The app holds a Temporal client, so the same finalization hazard as the worker's.
+    exit_now(0)
+
+
+@app.command()
+def migrate(
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to migrate; default ORDERCLOCK_DATABASE_URL.")
+    ] = None,
+) -> None:
+    """Bring the order database's schema to the latest revision."""
+    if database_url is None:
+        try:
+            # Migrations need no secrets: placeholders keep Settings from asking for them.
+            settings = Settings(stripe_api_key="unused", stripe_webhook_secret="unused")
+        except ValidationError as error:
+            for line in setting_problems(error):
+                typer.echo(f"orderclock: {line}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
+        database_url = settings.database_url
+    from db.migrate import upgrade
+
+    ensure_sqlite_parent(database_url)
+    upgrade(database_url)
+    typer.echo(f"database {database_url} is at the latest revision")
+
+
+if __name__ == "__main__":
+    app()

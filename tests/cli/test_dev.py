@@ -1,0 +1,221 @@
+"""``orderclock dev`` end to end: the real stack as a subprocess on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import TaskQueueType, WorkflowExecutionStatus
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from cli.dev import HOST, DevPorts, port_problem
+from models import search
+from tests.fixtures.devstack import (
+    DevStack,
+    clean_environment,
+    dev_command,
+    free_dev_ports,
+    running_devstack,
+)
+
+
+def get(url: str, **kwargs: object) -> httpx.Response:
+    with httpx.Client(trust_env=False, timeout=5.0) as client:
+        return client.get(url, **kwargs)  # type: ignore[arg-type]
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.1)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def assert_all_stopped(stack: DevStack) -> None:
+    pids = stack.pids()
+    assert set(pids) == {
+        "the Temporal dev server",
+        "the local Stripe server",
+        "the SMTP sink",
+        "the worker",
+        "the API",
+    }
+    for name, pid in pids.items():
+        assert not pid_alive(pid), f"{name} (pid {pid}) still runs"
+    for port in (stack.ports.temporal, stack.ports.ui, stack.ports.api, stack.ports.stripe):
+        assert port_problem(port) is None, f"port {port} still taken"
+    assert port_problem(stack.ports.smtp) is None
+
+
+# --- one stack for the session (the devstack fixture) -------------------------------------
+
+
+async def test_temporal_answers_with_search_attributes_and_a_polling_worker(
+    devstack: DevStack,
+) -> None:
+    client = await Client.connect(devstack.temporal_address)
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=devstack.temporal_namespace)
+    )
+    assert {key.name for key in search.ALL} <= set(listed.custom_attributes)
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=devstack.temporal_namespace,
+            task_queue=TaskQueue(name=devstack.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    assert len(described.pollers) > 0
+
+
+def test_web_ui_answers(devstack: DevStack) -> None:
+    assert get(devstack.web_ui_url).status_code == 200
+
+
+def test_local_stripe_answers_and_its_webhook_reaches_the_api(devstack: DevStack) -> None:
+    assert get(f"{devstack.stripe_base_url}/_config/health").status_code == 200
+    with httpx.Client(trust_env=False, timeout=5.0) as client:
+        created = client.post(
+            f"{devstack.stripe_base_url}/v1/customers",
+            auth=(devstack.stripe_api_key, ""),
+            data={"email": "dev@example.com"},
+        )
+    assert created.status_code == 200, created.text
+    assert created.json()["id"].startswith("cus_")
+    api_log = devstack.logs / "api.log"
+    # customer.created goes to the registered webhook; 200 means the signature verified.
+    eventually(
+        lambda: '"POST /webhooks/stripe HTTP/1.1" 200' in api_log.read_text(),
+        "a signed webhook accepted by the API",
+    )
+
+
+def test_smtp_sink_stores_mail_in_the_maildir(devstack: DevStack) -> None:
+    subject = f"devstack test {uuid.uuid4()}"
+    message = EmailMessage()
+    message["From"] = "orders@orderclock.localhost"
+    message["To"] = "customer@example.com"
+    message["Subject"] = subject
+    message.set_content("hello")
+    with smtplib.SMTP(devstack.smtp_host, devstack.smtp_port, timeout=10) as smtp:
+        smtp.send_message(message)
+
+    def stored() -> bool:
+        return any(m["Subject"] == subject for m in mailbox.Maildir(devstack.maildir))
+
+    eventually(stored, "the message in the Maildir", timeout=10)
+
+
+def test_api_health_answers(devstack: DevStack) -> None:
+    eventually(
+        lambda: get(f"{devstack.api_base_url}/healthz").status_code == 200, "GET /healthz 200"
+    )
+    assert get(f"{devstack.api_base_url}/docs").status_code == 200
+
+
+# --- stacks of their own -------------------------------------------------------------------
+
+
+async def _start_probe_workflow(address: str, workflow_id: str) -> None:
+    client = await Client.connect(address)
+    # No worker polls this queue, so the workflow stays open: proof that state was kept.
+    await client.start_workflow(
+        "DevStackPersistenceProbe", id=workflow_id, task_queue=f"probe-{uuid.uuid4()}"
+    )
+
+
+async def _probe_status(address: str, workflow_id: str) -> WorkflowExecutionStatus.ValueType:
+    client = await Client.connect(address)
+    description = await client.get_workflow_handle(workflow_id).describe()
+    return WorkflowExecutionStatus.ValueType(int(description.status or 0))
+
+
+def test_sigint_stops_everything_and_a_restart_keeps_the_state(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    workflow_id = f"probe-{uuid.uuid4()}"
+    with running_devstack(state_dir) as stack:
+        ports = stack.ports
+        asyncio.run(_start_probe_workflow(stack.temporal_address, workflow_id))
+        code = stack.stop(signal.SIGINT)
+        assert code == 0, stack.describe()
+    assert "all stopped" in stack.stdout()
+    assert stack.stderr() == "", stack.describe()  # every child stopped cleanly
+    assert_all_stopped(stack)
+    assert stack.paths.temporal_db.is_file()
+
+    # Same ports and state dir, as after a developer's restart; SIGTERM stops it as well.
+    with running_devstack(state_dir, ports, output_dir=tmp_path / "second") as again:
+        status = asyncio.run(_probe_status(again.temporal_address, workflow_id))
+        assert status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+        assert again.stop(signal.SIGTERM) == 0, again.describe()
+    assert again.stderr() == "", again.describe()
+    assert_all_stopped(again)
+
+
+def test_a_dead_child_stops_the_stack_naming_it(tmp_path: Path) -> None:
+    with running_devstack(tmp_path / "state") as stack:
+        os.kill(stack.pids()["the SMTP sink"], signal.SIGKILL)
+        code = stack.wait()
+        assert code == 1, stack.describe()
+    stderr = stack.stderr()
+    assert "the SMTP sink" in stderr
+    assert "killed by SIGKILL" in stderr
+    assert "smtp sink listening on" in stderr  # its last log lines
+    assert "Traceback" not in stderr
+    assert_all_stopped(stack)
+
+
+@pytest.mark.parametrize(
+    ("field", "service", "flag"),
+    [
+        ("temporal", "the Temporal gRPC service", "--temporal-port"),
+        ("ui", "the Temporal Web UI", "--ui-port"),
+        ("api", "the orderclock API", "--api-port"),
+        ("stripe", "the local Stripe server", "--stripe-port"),
+        ("smtp", "the SMTP sink", "--smtp-port"),
+    ],
+)
+def test_a_taken_port_is_named_with_its_service(
+    field: str, service: str, flag: str, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((HOST, 0))
+        holder.listen()
+        taken = int(holder.getsockname()[1])
+        ports = DevPorts(**(free_dev_ports().__dict__ | {field: taken}))
+        result = subprocess.run(
+            dev_command(tmp_path / "state", ports),
+            env=clean_environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"port {taken} for {service} is already in use" in result.stderr
+    assert flag in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "started" not in result.stdout
