@@ -60,25 +60,32 @@ async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:
 
 async def test_same_day_is_judged_in_the_appointments_zone(harness: Harness) -> None:
     zone = "Pacific/Auckland"  # UTC+13 in the southern summer
+    # Move the clock to 08:00 in Auckland (19:00 UTC the day before).
     now = await harness.now()
-    local_now = now.astimezone(ZoneInfo(zone))
-    # Tomorrow 09:00 local is within 24 h and may share the UTC date with now, but it is
-    # not the same day where the appointment happens: 24 h window.
-    tomorrow = local_noon_days_ahead(now, zone, 1, hour=9)
-    order = await harness.start(start=tomorrow, zone=zone)
-    view = await harness.view(order)
+    eight = local_noon_days_ahead(now, zone, 1, hour=8)
+    await harness.sleep(eight - now)
+    local_now = (await harness.now()).astimezone(ZoneInfo(zone))
+    assert local_now.hour == 8
+    today = local_now.date()
+    # 23:30 the same local day: 5 h window, although it is the next UTC day.
+    late_today = datetime(today.year, today.month, today.day, 23, 30, tzinfo=ZoneInfo(zone))
+    assert late_today.astimezone(ZoneInfo("UTC")).date() != (await harness.now()).date()
+    same_day = await harness.start(start=late_today, zone=zone)
+    view = await harness.view(same_day)
+    assert view.next_deadline is not None
+    assert view.next_deadline.due_at - view.created_at == 5 * H
+    assert view.next_deadline.due_at_local.utcoffset() == local_now.utcoffset()
+    # 07:00 the next local day is within 24 h and the same UTC date as now: 24 h window.
+    tomorrow = today + timedelta(days=1)
+    early = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 7, tzinfo=ZoneInfo(zone))
+    assert (
+        early.astimezone(ZoneInfo("UTC")).date() == (await harness.now()).date() + timedelta(days=1)
+        or early - (await harness.now()) < 24 * H
+    )
+    next_day = await harness.start(start=early, zone=zone)
+    view = await harness.view(next_day)
     assert view.next_deadline is not None
     assert view.next_deadline.due_at - view.created_at == 24 * H
-    assert view.next_deadline.due_at_local.utcoffset() == local_now.utcoffset()
-    # 23:30 local today is the same local day (5 h), whatever the UTC dates say.
-    late_today = datetime(
-        local_now.year, local_now.month, local_now.day, 23, 30, tzinfo=ZoneInfo(zone)
-    )
-    if late_today > now + H:
-        same_day = await harness.start(start=late_today, zone=zone)
-        same_view = await harness.view(same_day)
-        assert same_view.next_deadline is not None
-        assert same_view.next_deadline.due_at - same_view.created_at == 5 * H
 
 
 async def test_zone_where_utc_date_differs(harness: Harness) -> None:

@@ -22,7 +22,7 @@ def test_every_flow_has_recorded_histories() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
     replayer = Replayer(
         workflows=list(WORKFLOWS.values()),
         data_converter=pydantic_data_converter,
