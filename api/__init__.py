@@ -1,0 +1,1 @@
+"""The HTTP API: talks to orders only through Temporal and the read model."""

@@ -1,0 +1,97 @@
+"""The orderclock HTTP API.
+
+Run it with the factory, which reads the settings (``ORDERCLOCK_*``) from the environment::
+
+    uvicorn --factory api.app:create_app --host 127.0.0.1 --port 8000
+
+(``uvicorn api.app:app`` works too: ``app`` is built on first access, for tools that
+want a module attribute.) Tests call :func:`create_app` with their own settings,
+Temporal client and engine; nothing then is connected or created by the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RetryConfig
+
+from api.errors import install_error_handlers
+from api.gateway import Timeouts
+from api.routes import flows, health, orders, webhooks
+from config.settings import Settings, get_settings
+from db.engine import make_engine
+
+# The SDK retries busy or unreachable servers for up to 10 s (an Update over the
+# in-flight limit took 15 s to fail); a client of the API would rather get its 429/503
+# in about 2 s and retry itself.
+API_RETRY = RetryConfig(max_interval_millis=500, max_elapsed_time_millis=2000)
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    """The API's Temporal client: pydantic payloads, short RPC retries, connected lazily."""
+    # Lazy: the API starts (and answers 503) while Temporal is still coming up.
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        retry_config=API_RETRY,
+        lazy=True,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    temporal_client: Client | None = None,
+    engine: Engine | None = None,
+    timeouts: Timeouts | None = None,
+) -> FastAPI:
+    """The API application; what is not handed in is connected by its lifespan."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned_engine: Engine | None = None
+        if app.state.temporal_client is None:
+            app.state.temporal_client = await connect_temporal(settings)
+        if app.state.engine is None:
+            owned_engine = make_engine(settings.database_url)
+            app.state.engine = owned_engine
+        try:
+            yield
+        finally:
+            if owned_engine is not None:
+                owned_engine.dispose()
+
+    app = FastAPI(
+        title="orderclock",
+        summary="Deadline-driven orders, each a durable Temporal workflow.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal_client = temporal_client
+    app.state.engine = engine
+    app.state.timeouts = timeouts or Timeouts()
+    install_error_handlers(app)
+    for module in (orders, flows, webhooks, health):
+        app.include_router(module.router)
+    return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> FastAPI:
+    # Built on first access so importing this module never reads the environment.
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        _app = create_app()
+    return _app

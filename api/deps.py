@@ -1,0 +1,61 @@
+"""Typed dependencies of every route, in one place.
+
+The app's lifespan (or the caller of ``create_app``) puts the settings, the Temporal
+client and the database engine on ``app.state``; routes receive them through these
+aliases, so a test can hand in its own without patching anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.errors import Unavailable
+from api.gateway import Timeouts
+from config.settings import Settings
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_temporal_client(request: Request) -> Client:
+    """The app's Temporal client."""
+    client: Client | None = getattr(request.app.state, "temporal_client", None)
+    if client is None:
+        raise Unavailable("the API is not connected to Temporal")
+    return client
+
+
+def get_engine(request: Request) -> Engine:
+    """The read model's database engine."""
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise Unavailable("the API has no order database")
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A read-only unit of work on the order database, closed after the request."""
+    with Session(engine) as session:
+        yield session
+
+
+def get_timeouts(request: Request) -> Timeouts:
+    """How long the API waits on Temporal."""
+    timeouts: Timeouts = request.app.state.timeouts
+    return timeouts
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TimeoutsDep = Annotated[Timeouts, Depends(get_timeouts)]

@@ -1,0 +1,149 @@
+"""The API's own error tree and the handlers that turn every failure into ``{"detail": ...}``.
+
+Routes and the gateway raise :class:`ApiError` subclasses; library exceptions that
+escape (a Temporal server that is down, a database that is missing) are mapped here so
+no client ever sees an HTML page or a bare 500 for something that is not a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a message meant for the client."""
+
+    status_code = 500
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+
+
+class BadRequest(ApiError):
+    """The request cannot be processed as sent (400)."""
+
+    status_code = 400
+
+
+class NotFound(ApiError):
+    """No such order, action or flow (404)."""
+
+    status_code = 404
+
+
+class Conflict(ApiError):
+    """The request clashes with the order's state (409)."""
+
+    status_code = 409
+
+
+class PayloadTooLarge(ApiError):
+    """The body exceeds the route's limit (413)."""
+
+    status_code = 413
+
+
+class Unprocessable(ApiError):
+    """The body is well-formed but not acceptable (422)."""
+
+    status_code = 422
+
+
+class TooManyRequests(ApiError):
+    """Retry later: the order is busy (429, with ``Retry-After``)."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
+class ActionFailed(ApiError):
+    """The workflow failed an action for a reason it did not classify (500)."""
+
+    status_code = 500
+
+
+class Unavailable(ApiError):
+    """A backing service (Temporal, the database) cannot answer now (503)."""
+
+    status_code = 503
+
+
+class GatewayTimeout(ApiError):
+    """Temporal did not answer in time; the operation may still complete (504)."""
+
+    status_code = 504
+
+
+# RPC statuses that mean "Temporal is not reachable or overloaded", not "your request is bad".
+_UNAVAILABLE_STATUSES = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.PERMISSION_DENIED,
+}
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """True for the SDK's error when a (lazy) client cannot reach the Temporal server."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")
+
+
+def _body(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return _body(exc.status_code, exc.detail, exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return _body(exc.status_code, detail, dict(exc.headers) if exc.headers else None)
+
+
+async def _rpc_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RPCError)
+    log.warning("unexpected Temporal RPC error: %s (%s)", exc.message, exc.status.name)
+    if exc.status in _UNAVAILABLE_STATUSES:
+        return _body(503, f"Temporal is unavailable: {exc.message}", {"Retry-After": "5"})
+    return _body(502, f"Temporal rejected the request: {exc.message}")
+
+
+async def _runtime_error(_: Request, exc: Exception) -> JSONResponse:
+    if is_connect_failure(exc):
+        log.warning("cannot reach Temporal: %s", exc)
+        return _body(503, "Temporal is unavailable: cannot connect", {"Retry-After": "5"})
+    log.exception("unexpected error", exc_info=exc)
+    return _body(500, "internal error")
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("order database error: %s", exc)
+    return _body(503, "the order database is unavailable", {"Retry-After": "5"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error a JSON ``{"detail": ...}`` with a fitting status."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RPCError, _rpc_error)
+    app.add_exception_handler(RuntimeError, _runtime_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)

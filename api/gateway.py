@@ -1,0 +1,322 @@
+"""The API's only way to the orders: Temporal (start, update, signal, query) and the read model.
+
+Every Temporal failure that means something to a client is translated here into an
+:class:`~api.errors.ApiError`; routes stay a few lines each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import (
+    ActionFailed,
+    ApiError,
+    Conflict,
+    GatewayTimeout,
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+    Unprocessable,
+    is_connect_failure,
+)
+from config.settings import Settings
+from db.queries import get_order_view
+from models import errors, search
+from models.flows import flow_spec
+from models.ids import order_workflow_id
+from models.orders import (
+    ActionRequest,
+    Actor,
+    CreateOrderRequest,
+    OrderView,
+    Role,
+    StartOrderInput,
+    StripeEvent,
+)
+from workflows.prepaid_service import PrepaidServiceWorkflow
+
+log = logging.getLogger(__name__)
+
+VIEW_QUERY = "view"
+STRIPE_EVENT_SIGNAL = "stripe_event"
+API_ACTOR = Actor(role=Role.system, id="api")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the API waits on Temporal before answering without it."""
+
+    # A query needs a worker; without one the read model answers instead.
+    query: timedelta = timedelta(seconds=10)
+    # Any other call (start, signal, describe): the server alone answers these.
+    rpc: timedelta = timedelta(seconds=10)
+    # Longer than a payment's activity budget (2 min), so a slow card still answers;
+    # past it the client gets a 504 and the action may still complete.
+    action: timedelta = timedelta(seconds=150)
+
+
+# The workflow's error types carry their HTTP status (models.errors.HTTP_STATUS).
+_BY_STATUS: dict[int, type[ApiError]] = {
+    404: NotFound,
+    409: Conflict,
+    422: Unprocessable,
+    503: Unavailable,
+}
+_UPDATE_LIMIT_TEXT = "in-flight updates"
+_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+def new_order_id() -> str:
+    """A fresh order id (20 hex characters) for a request that did not bring one."""
+    return uuid.uuid4().hex[:20]
+
+
+def request_fingerprint(request: CreateOrderRequest) -> str:
+    """SHA-256 of the request's canonical JSON: equal bodies give equal fingerprints."""
+    canonical = json.dumps(
+        request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _handle(client: Client, order_id: str) -> WorkflowHandle[PrepaidServiceWorkflow, OrderView]:
+    try:
+        workflow_id = order_workflow_id(order_id)
+    except ValueError:
+        # An id no order can have names no order: 404, not a validation error.
+        raise NotFound(f"order {order_id!r} not found") from None
+    return client.get_workflow_handle_for(PrepaidServiceWorkflow.run, workflow_id)
+
+
+def _closed_message(order_id: str) -> str:
+    return f"order {order_id} is closed"
+
+
+async def _is_closed(client: Client, workflow_id: str, timeouts: Timeouts) -> bool:
+    """True if the workflow exists and is no longer running (False if it does not exist)."""
+    # The raw RPC, not handle.describe(): the SDK's decoding of search attributes fails on
+    # an unset Datetime attribute as the time-skipping server reports it, and only the
+    # status is needed here.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+    )
+    try:
+        response = await client.workflow_service.describe_workflow_execution(
+            request, retry=True, timeout=timeouts.rpc
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return bool(response.workflow_execution_info.status != _RUNNING)
+
+
+def _database_view(engine: Engine, order_id: str) -> OrderView | None:
+    try:
+        with Session(engine) as session:
+            return get_order_view(session, order_id)
+    except SQLAlchemyError as err:
+        log.warning("order database unreadable while reading %s: %s", order_id, err)
+        return None
+
+
+async def database_view(engine: Engine, order_id: str) -> OrderView | None:
+    """The read model's copy of an order's view, or None (missing or unreadable)."""
+    return await run_in_threadpool(_database_view, engine, order_id)
+
+
+async def read_view(
+    client: Client, engine: Engine, order_id: str, *, timeouts: Timeouts
+) -> OrderView:
+    """The order's live view from its workflow, else the read model's copy.
+
+    The query needs a worker; when none answers (or Temporal is down) the database's
+    copy, written by the workflow's activities, is the best answer there is.
+    """
+    handle = _handle(client, order_id)
+    try:
+        view: OrderView = await handle.query(
+            VIEW_QUERY, result_type=OrderView, rpc_timeout=timeouts.query
+        )
+        return view
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            # The workflow may be gone past its retention while the read model remains.
+            stored = await database_view(engine, order_id)
+            if stored is None:
+                raise NotFound(f"order {order_id} not found") from None
+            return stored
+        reason = f"Temporal answered {err.status.name}: {err.message}"
+    except WorkflowQueryFailedError as err:
+        reason = f"the view query failed: {err.message}"
+    except RuntimeError as err:
+        if not is_connect_failure(err):
+            raise
+        reason = "Temporal is unreachable"
+    log.warning("live view of order %s unavailable (%s); reading the database", order_id, reason)
+    stored = await database_view(engine, order_id)
+    if stored is None:
+        raise Unavailable(
+            f"the view of order {order_id} is unavailable ({reason}) and the order "
+            "database has no copy yet; retry shortly",
+            headers={"Retry-After": "5"},
+        )
+    return stored
+
+
+async def start_order(
+    client: Client,
+    engine: Engine,
+    settings: Settings,
+    request: CreateOrderRequest,
+    *,
+    timeouts: Timeouts,
+) -> tuple[OrderView, bool]:
+    """Start the order's workflow, or find the one already started; True if it is new.
+
+    A repeated request with the same id and body returns the existing order; the same
+    id with another body is a conflict.
+    """
+    order_id = request.order_id or new_order_id()
+    request = request.model_copy(update={"order_id": order_id})
+    fingerprint = request_fingerprint(request)
+    spec = flow_spec(request.flow)
+    initial_status = spec.initial if spec is not None else "confirmation"
+    start = StartOrderInput(
+        order_id=order_id,
+        request=request,
+        request_fingerprint=fingerprint,
+        policy=settings.prepaid.model_dump(mode="json"),
+        created_by=API_ACTOR,
+        received_at=datetime.now(UTC),
+    )
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(search.ORDER_STATUS, initial_status),
+            SearchAttributePair(search.ORDER_FLOW, request.flow),
+            SearchAttributePair(search.ORDER_CUSTOMER, request.customer.id),
+            SearchAttributePair(search.ORDER_NEEDS_ATTENTION, False),
+        ]
+    )
+    created = True
+    try:
+        await client.start_workflow(
+            PrepaidServiceWorkflow.run,
+            start,
+            id=order_workflow_id(order_id),
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=attributes,
+            rpc_timeout=timeouts.rpc,
+        )
+    except WorkflowAlreadyStartedError:
+        created = False
+    try:
+        view = await read_view(client, engine, order_id, timeouts=timeouts)
+    except Unavailable as err:
+        if not created:
+            raise
+        raise Unavailable(
+            f"order {order_id} was accepted but its view is not available yet "
+            f"({err.detail}); repeat the request or GET /orders/{order_id}",
+            headers={"Retry-After": "5"},
+        ) from None
+    if not created and view.request_fingerprint != fingerprint:
+        raise Conflict(f"order {order_id} already exists with a different body")
+    return view, created
+
+
+async def run_action(
+    client: Client, order_id: str, action: str, request: ActionRequest, *, timeouts: Timeouts
+) -> OrderView:
+    """Send one action to the order's workflow as an Update; the new view on success."""
+    if request.actor.role == Role.system:
+        raise Unprocessable("the system role is reserved for orderclock itself")
+    handle = _handle(client, order_id)
+    try:
+        async with asyncio.timeout(timeouts.action.total_seconds()):
+            view: OrderView = await handle.execute_update(action, request, result_type=OrderView)
+        return view
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
+            raise _rejection(cause.type, cause.message) from None
+        if _UPDATE_LIMIT_TEXT in str(cause):
+            raise _busy(order_id) from None
+        if await _is_closed(client, handle.id, timeouts):
+            raise Conflict(_closed_message(order_id)) from None
+        log.error("action %s on order %s failed unexpectedly: %r", action, order_id, cause)
+        raise ActionFailed(f"action {action} on order {order_id} failed: {cause}") from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise GatewayTimeout(
+            f"timed out waiting for action {action} on order {order_id}; it may still "
+            f"complete: check GET /orders/{order_id}"
+        ) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.RESOURCE_EXHAUSTED or _UPDATE_LIMIT_TEXT in err.message:
+            raise _busy(order_id) from None
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            if await _is_closed(client, handle.id, timeouts):
+                raise Conflict(_closed_message(order_id)) from None
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"order {order_id} not found") from None
+        raise
+
+
+def _rejection(error_type: str, message: str) -> ApiError:
+    status_code = errors.HTTP_STATUS[error_type]
+    error = _BY_STATUS.get(status_code, ApiError)(message)
+    error.status_code = status_code
+    return error
+
+
+def _busy(order_id: str) -> TooManyRequests:
+    return TooManyRequests(
+        f"order {order_id} has too many actions in flight; retry shortly", retry_after_seconds=1
+    )
+
+
+async def forward_stripe_event(
+    client: Client, order_id: str, event: StripeEvent, *, timeouts: Timeouts
+) -> str | None:
+    """Signal a verified Stripe event to its order; the reason if it was ignored instead."""
+    handle = _handle(client, order_id)
+    try:
+        await handle.signal(STRIPE_EVENT_SIGNAL, event, rpc_timeout=timeouts.rpc)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        if await _is_closed(client, handle.id, timeouts):
+            return _closed_message(order_id)
+        return f"order {order_id} not found"
+    return None

@@ -1,0 +1,93 @@
+"""Orders: create, act, read one (live) and list (read model)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from api import gateway
+from api.deps import EngineDep, SessionDep, SettingsDep, TemporalClientDep, TimeoutsDep
+from api.schemas import ErrorBody, OrderPage
+from db.queries import list_orders as query_orders
+from models.orders import ActionRequest, CreateOrderRequest, OrderView
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+FilterText = Annotated[str | None, Query(max_length=128)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderView,
+    responses={
+        200: {"model": OrderView, "description": "The order existed with the same body"},
+        **_errors(409, 503),
+    },
+)
+async def create_order(
+    body: CreateOrderRequest,
+    response: Response,
+    client: TemporalClientDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    timeouts: TimeoutsDep,
+) -> OrderView:
+    """Create an order; repeating the same id and body returns the same order."""
+    view, created = await gateway.start_order(client, engine, settings, body, timeouts=timeouts)
+    if not created:
+        response.status_code = 200
+    return view
+
+
+@router.get("", response_model=OrderPage)
+def list_orders(
+    session: SessionDep,
+    flow: FilterText = None,
+    status: FilterText = None,
+    customer_id: FilterText = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> OrderPage:
+    """List orders from the read model, filtered by flow, status, customer."""
+    # A plain function: FastAPI runs it in a thread, so the blocking database
+    # read does not stall the event loop.
+    items, total = query_orders(
+        session,
+        flow=flow or None,  # an empty parameter (``?status=``) means no filter
+        status=status or None,
+        customer_id=customer_id or None,
+        limit=limit,
+        offset=offset,
+    )
+    return OrderPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{order_id}", response_model=OrderView, responses=_errors(404, 503))
+async def get_order(
+    order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
+) -> OrderView:
+    """The order's live view (the read model's copy when no worker can answer)."""
+    return await gateway.read_view(client, engine, order_id, timeouts=timeouts)
+
+
+@router.post(
+    "/{order_id}/actions/{action}",
+    response_model=OrderView,
+    responses=_errors(404, 409, 429, 503, 504),
+)
+async def act_on_order(
+    order_id: str,
+    action: str,
+    body: ActionRequest,
+    client: TemporalClientDep,
+    timeouts: TimeoutsDep,
+) -> OrderView:
+    """Take an action (confirm, edit, pay, cancel, ...) as a customer, provider or support."""
+    return await gateway.run_action(client, order_id, action, body, timeouts=timeouts)

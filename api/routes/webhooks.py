@@ -1,0 +1,140 @@
+"""Stripe webhooks: verified with the signing secret, then signalled to the order's workflow."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+import stripe
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from api import gateway
+from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
+from api.errors import BadRequest, PayloadTooLarge
+from api.schemas import ErrorBody, WebhookResult
+from models.ids import ORDER_ID_PATTERN
+from models.orders import StripeEvent
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+# Stripe's events are a few KiB; anything far bigger is not from Stripe.
+MAX_WEBHOOK_BYTES = 64 * 1024
+_ORDER_ID = re.compile(ORDER_ID_PATTERN)
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    object: dict[str, Any]
+
+
+class _Envelope(BaseModel):
+    """The parts of a Stripe event body the API reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    type: str
+    data: _Data
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _metadata_order_id(obj: object) -> str | None:
+    if not isinstance(obj, dict):
+        return None
+    metadata = obj.get("metadata")
+    return _str(metadata.get("order_id")) if isinstance(metadata, dict) else None
+
+
+def order_event(
+    event_id: str, event_type: str, obj: dict[str, Any]
+) -> tuple[str, StripeEvent] | str:
+    """The order id and signal for a Stripe event, or the reason it concerns no order."""
+    if event_type.startswith("payment_intent."):
+        order_id = _metadata_order_id(obj)
+        payment_intent_id = _str(obj.get("id"))
+        amount = _int(obj.get("amount"))
+        error = obj.get("last_payment_error")
+        failure = _str(error.get("message")) if isinstance(error, dict) else None
+    elif event_type == "charge.refunded":
+        intent = obj.get("payment_intent")
+        # The charge's PaymentIntent is usually just its id; when expanded, its
+        # metadata names the order, else the charge's own metadata may.
+        order_id = _metadata_order_id(intent) or _metadata_order_id(obj)
+        payment_intent_id = _str(intent.get("id")) if isinstance(intent, dict) else _str(intent)
+        amount = _int(obj.get("amount_refunded"))
+        failure = None
+    else:
+        return f"event type {event_type} is not handled"
+    if order_id is None:
+        return "the event names no order (no metadata.order_id)"
+    if not _ORDER_ID.match(order_id):
+        return f"metadata.order_id {order_id[:80]!r} is not an order id"
+    return order_id, StripeEvent(
+        event_id=event_id,
+        type=event_type,
+        payment_intent_id=payment_intent_id,
+        amount=amount,
+        failure_message=failure,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"webhook body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"webhook body larger than {limit} bytes")
+    return bytes(body)
+
+
+@router.post(
+    "/stripe",
+    response_model=WebhookResult,
+    response_model_exclude_none=True,
+    responses={code: {"model": ErrorBody} for code in (400, 413, 503)},
+)
+async def stripe_webhook(
+    request: Request,
+    client: TemporalClientDep,
+    settings: SettingsDep,
+    timeouts: TimeoutsDep,
+    stripe_signature: Annotated[str | None, Header()] = None,
+) -> WebhookResult:
+    """Receive a Stripe event, verify its signature and forward it to its order."""
+    body = await _read_body(request, MAX_WEBHOOK_BYTES)
+    if not stripe_signature:
+        raise BadRequest("missing Stripe-Signature header")
+    try:
+        stripe.Webhook.construct_event(
+            body, stripe_signature, settings.stripe_webhook_secret.get_secret_value()
+        )
+    except stripe.SignatureVerificationError as err:
+        raise BadRequest(f"invalid Stripe signature: {err.user_message or err}") from None
+    except (ValueError, AttributeError, TypeError) as err:
+        # Signed but not a Stripe event body (bad UTF-8 or JSON, or not an object).
+        raise BadRequest(f"invalid webhook body: {err}") from None
+    try:
+        envelope = _Envelope.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as err:
+        raise BadRequest(f"not a Stripe event: {err}") from None
+    found = order_event(envelope.id, envelope.type, envelope.data.object)
+    if isinstance(found, str):
+        return WebhookResult(ignored=found)
+    order_id, event = found
+    ignored = await gateway.forward_stripe_event(client, order_id, event, timeouts=timeouts)
+    if ignored is not None:
+        return WebhookResult(ignored=ignored)
+    return WebhookResult(forwarded=order_id)

@@ -1,0 +1,294 @@
+"""The API against the time-skipping server: the real workflow, fake side effects, SQLite.
+
+Payments and email are fakes (``tests.fakes``); the read model is the real
+``record_order`` activity writing a migrated SQLite file, so ``GET /orders`` reads what
+the workflow recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.records import OrderRecordActivities
+from api.app import create_app
+from api.gateway import Timeouts
+from config.settings import Settings
+from db.engine import make_engine
+from db.migrate import upgrade
+from models.activities import (
+    CHARGE_PAYMENT,
+    RECORD_ORDER,
+    RECORD_PAYOUT,
+    REFUND_PAYMENT,
+    SEND_EMAIL,
+    ChargeInput,
+    ChargeResult,
+    RecordOrderInput,
+    RecordPayoutInput,
+    RecordPayoutResult,
+    RefundInput,
+    RefundResult,
+    SendEmailInput,
+    SendEmailResult,
+)
+from models.ids import order_workflow_id
+from tests.fakes import FakeActivities
+from workflows.prepaid_service import PrepaidServiceWorkflow
+from workflows.sandbox import workflow_runner
+
+T = TypeVar("T")
+
+WEBHOOK_SECRET = "whsec_api_tests"
+BASE_URL = "http://orderclock.test"
+
+
+def make_settings(task_queue: str, **overrides: Any) -> Settings:
+    """Settings for a test: its own task queue and dummy secrets."""
+    values: dict[str, Any] = {
+        "task_queue": task_queue,
+        "stripe_api_key": SecretStr("sk_test_api_tests"),
+        "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET),
+        "database_url": "sqlite://",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def api_client(
+    settings: Settings,
+    client: Client,
+    engine: Engine,
+    *,
+    timeouts: Timeouts | None = None,
+) -> httpx.AsyncClient:
+    """An HTTP client talking to a fresh app in-process (no port, no lifespan)."""
+    app = create_app(settings, temporal_client=client, engine=engine, timeouts=timeouts)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+
+
+@pytest.fixture(scope="session")
+def api_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One migrated SQLite read model for the API tests (orders never share ids)."""
+    path: Path = tmp_path_factory.mktemp("api-db") / "orders.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(task_queue: str) -> Settings:
+    """Settings whose task queue is this test's."""
+    return make_settings(task_queue)
+
+
+class ObservedActivities:
+    """The test's activities (fakes, plus the real read-model writer), watched for idleness.
+
+    A worker shut down while the server is handing it an activity task can hang for ever
+    in the SDK's ``finalize_shutdown`` (seen about once in a thousand shutdowns on the
+    time-skipping server). The worker fixture therefore waits until no activity has run
+    for a moment before it shuts the worker down.
+    """
+
+    def __init__(self, fakes: FakeActivities, records: OrderRecordActivities) -> None:
+        self.fakes = fakes
+        self.records = records
+        self.running = 0
+        self.last_change = time.monotonic()
+
+    @contextmanager
+    def _running(self) -> Iterator[None]:
+        self.running += 1
+        self.last_change = time.monotonic()
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self.last_change = time.monotonic()
+
+    @activity.defn(name=SEND_EMAIL)
+    async def send_email(self, input: SendEmailInput) -> SendEmailResult:
+        """Fake: record the email."""
+        with self._running():
+            return await self.fakes.send_email(input)
+
+    @activity.defn(name=CHARGE_PAYMENT)
+    async def charge_payment(self, input: ChargeInput) -> ChargeResult:
+        """Fake: outcome by payment method id."""
+        with self._running():
+            return await self.fakes.charge_payment(input)
+
+    @activity.defn(name=REFUND_PAYMENT)
+    async def refund_payment(self, input: RefundInput) -> RefundResult:
+        """Fake: every refund succeeds."""
+        with self._running():
+            return await self.fakes.refund_payment(input)
+
+    @activity.defn(name=RECORD_ORDER)
+    async def record_order(self, input: RecordOrderInput) -> None:
+        """Real: write the view to the test read model."""
+        with self._running():
+            await self.records.record_order(input)
+
+    @activity.defn(name=RECORD_PAYOUT)
+    async def record_payout(self, input: RecordPayoutInput) -> RecordPayoutResult:
+        """Fake: the payout is recorded at once."""
+        with self._running():
+            return await self.fakes.record_payout(input)
+
+    def all(self) -> list[Any]:
+        """Every activity, for the worker."""
+        return [
+            self.send_email,
+            self.charge_payment,
+            self.refund_payment,
+            self.record_order,
+            self.record_payout,
+        ]
+
+    async def settle(self, quiet: float = 0.3, within: float = 15.0) -> None:
+        """Return once no activity has been running for ``quiet`` seconds."""
+        deadline = time.monotonic() + within
+        while self.running or time.monotonic() - self.last_change < quiet:
+            if time.monotonic() > deadline:
+                raise AssertionError("the test's workflows kept running activities")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def activities(api_engine: Engine) -> ObservedActivities:
+    """This test's activities."""
+    return ObservedActivities(FakeActivities(), OrderRecordActivities(api_engine))
+
+
+@pytest.fixture
+async def worker(
+    time_env: WorkflowEnvironment, task_queue: str, activities: ObservedActivities
+) -> AsyncIterator[Worker]:
+    """A worker with the real workflow on this test's task queue."""
+    running = Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[PrepaidServiceWorkflow],
+        workflow_runner=workflow_runner(),
+        activities=activities.all(),
+    )
+    run = asyncio.create_task(running.run())
+    try:
+        yield running
+    finally:
+        await activities.settle()
+        try:
+            await asyncio.wait_for(running.shutdown(), timeout=30)
+        except TimeoutError:
+            run.cancel()
+            raise AssertionError("the worker did not shut down within 30 s") from None
+        await run
+
+
+@pytest.fixture
+async def api(
+    time_env: WorkflowEnvironment, settings: Settings, api_engine: Engine
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API wired to the time-skipping server and the test read model."""
+    async with api_client(settings, time_env.client, api_engine) as client:
+        yield client
+
+
+async def order_body(env: WorkflowEnvironment, **changes: Any) -> dict[str, Any]:
+    """A valid ``POST /orders`` body with fresh ids, its appointment three days ahead."""
+    suffix = uuid.uuid4().hex[:10]
+    start = await env.get_current_time() + timedelta(days=3)
+    body: dict[str, Any] = {
+        "order_id": f"api-{suffix}",
+        "flow": "prepaid_service",
+        "customer": {"id": f"cus-{suffix}", "name": "Cleo Customer", "email": "cleo@example.com"},
+        "provider": {"id": f"pro-{suffix}", "name": "Piet Provider", "email": "piet@example.com"},
+        "items": [{"name": "Massage", "quantity": 1, "unit_amount": 12000}],
+        "currency": "EUR",
+        "appointment": {
+            "start": start.isoformat(),
+            "duration_minutes": 60,
+            "time_zone": "Europe/Berlin",
+        },
+    }
+    body.update(changes)
+    return body
+
+
+def actor(body: dict[str, Any], role: str) -> dict[str, Any]:
+    """The order's customer or provider (or support) as an action's actor."""
+    if role == "support":
+        return {"role": "support", "id": "agent-1"}
+    return {"role": role, "id": body[role]["id"]}
+
+
+def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    """The ``Stripe-Signature`` header Stripe would send for ``payload``."""
+    timestamp = int(time.time()) if at is None else at
+    signed = f"{timestamp}.".encode() + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def stripe_event(event_type: str, obj: dict[str, Any]) -> bytes:
+    """A Stripe event body as Stripe serialises it."""
+    event = {
+        "id": f"evt_{uuid.uuid4().hex[:16]}",
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "type": event_type,
+        "data": {"object": obj},
+    }
+    return json.dumps(event).encode()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, within: float = 10.0
+) -> T:
+    """Poll ``probe`` until ``done`` holds for its result (asynchronous effects settle)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+async def workflow_status(client: Client, order_id: str) -> WorkflowExecutionStatus:
+    """The status of an order's workflow, read without decoding its search attributes.
+
+    ``WorkflowHandle.describe()`` fails on the time-skipping server once a Datetime search
+    attribute has been unset (it reports a null value the SDK cannot parse).
+    """
+    response = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=order_workflow_id(order_id)),
+        )
+    )
+    return WorkflowExecutionStatus(response.workflow_execution_info.status)

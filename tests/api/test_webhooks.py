@@ -1,0 +1,263 @@
+"""Stripe webhooks: only signed events pass, and they reach the order's workflow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from api.routes.webhooks import MAX_WEBHOOK_BYTES, order_event
+from models.orders import StripeEvent
+from tests.api.conftest import (
+    actor,
+    eventually,
+    order_body,
+    stripe_event,
+    stripe_signature,
+    workflow_status,
+)
+from tests.fakes import NEEDS_3DS
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def post_event(
+    api: httpx.AsyncClient, payload: bytes, signature: str | None = None
+) -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    headers["stripe-signature"] = stripe_signature(payload) if signature is None else signature
+    return await api.post("/webhooks/stripe", content=payload, headers=headers)
+
+
+async def awaiting_3ds(api: httpx.AsyncClient, env: WorkflowEnvironment) -> tuple[str, str]:
+    """An order whose payment waits for 3-D Secure; its id and PaymentIntent id."""
+    body = await order_body(env)
+    order_id = body["order_id"]
+    assert (await api.post("/orders", json=body)).status_code == 201
+    confirm = {"actor": actor(body, "provider"), "payload": {}}
+    assert (await api.post(f"/orders/{order_id}/actions/confirm", json=confirm)).is_success
+    pay = {"actor": actor(body, "customer"), "payload": {"payment_method": NEEDS_3DS}}
+    paid = await api.post(f"/orders/{order_id}/actions/pay", json=pay)
+    assert paid.json()["status"] == "payment"
+    payment_intent: str = paid.json()["payments"][-1]["provider_id"]
+    return order_id, payment_intent
+
+
+def intent(order_id: str | None, payment_intent: str, **extra: Any) -> dict[str, Any]:
+    metadata = {} if order_id is None else {"order_id": order_id}
+    return {
+        "id": payment_intent,
+        "object": "payment_intent",
+        "amount": 12000,
+        "currency": "eur",
+        "metadata": metadata,
+        **extra,
+    }
+
+
+async def test_signed_success_reaches_the_workflow(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
+    response = await post_event(api, payload)
+    assert response.status_code == 200
+    assert response.json() == {"forwarded": order_id}
+
+    async def status() -> str:
+        view = (await api.get(f"/orders/{order_id}")).json()
+        return str(view["status"])
+
+    assert await eventually(status, lambda s: s == "execution") == "execution"
+
+
+async def test_signed_failure_carries_its_message(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    obj = intent(
+        order_id,
+        payment_intent,
+        last_payment_error={"code": "authentication_required", "message": "3DS failed."},
+    )
+    response = await post_event(api, stripe_event("payment_intent.payment_failed", obj))
+    assert response.json() == {"forwarded": order_id}
+
+    async def error() -> str | None:
+        view = (await api.get(f"/orders/{order_id}")).json()
+        return view["last_payment_error"]  # type: ignore[no-any-return]
+
+    assert await eventually(error, lambda e: e is not None) == "3DS failed."
+
+
+async def test_refunded_charge_is_forwarded_by_the_charge_metadata(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": payment_intent,
+        "amount_refunded": 12000,
+        "metadata": {"order_id": order_id},
+    }
+    response = await post_event(api, stripe_event("charge.refunded", charge))
+    assert response.json() == {"forwarded": order_id}
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("", "missing Stripe-Signature header"),
+        ("garbage", "invalid Stripe signature: Unable to extract timestamp"),
+        ("t=123", "invalid Stripe signature: No signatures found with expected scheme"),
+    ],
+)
+async def test_unusable_signature_headers_are_400(
+    api: httpx.AsyncClient, header: str, reason: str
+) -> None:
+    payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
+    response = await post_event(api, payload, signature=header)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(reason)
+
+
+async def test_missing_signature_header_is_400(api: httpx.AsyncClient) -> None:
+    payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
+    response = await api.post("/webhooks/stripe", content=payload)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "missing Stripe-Signature header"}
+
+
+async def test_wrong_secret_is_400_and_nothing_is_forwarded(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
+    response = await post_event(api, payload, signature=stripe_signature(payload, "whsec_other"))
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("invalid Stripe signature: No signatures found")
+    assert (await api.get(f"/orders/{order_id}")).json()["status"] == "payment"
+
+
+async def test_tampered_body_is_400(api: httpx.AsyncClient) -> None:
+    payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
+    signature = stripe_signature(payload)
+    tampered = payload.replace(b"12000", b"1")
+    response = await post_event(api, tampered, signature=signature)
+    assert response.status_code == 400
+
+
+async def test_stale_signature_is_400(api: httpx.AsyncClient) -> None:
+    payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
+    stale = stripe_signature(payload, at=int(time.time()) - 600)
+    response = await post_event(api, payload, signature=stale)
+    assert response.status_code == 400
+    assert "Timestamp outside the tolerance zone" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"{not json", b"[]", b'{"id": "evt_1", "type": "x"}', b"\xff\xfe", b'"text"'],
+)
+async def test_signed_bodies_that_are_not_events_are_400(
+    api: httpx.AsyncClient, payload: bytes
+) -> None:
+    response = await post_event(api, payload)
+    assert response.status_code == 400
+    assert isinstance(response.json()["detail"], str)
+
+
+async def test_unknown_order_is_ignored(api: httpx.AsyncClient) -> None:
+    payload = stripe_event("payment_intent.succeeded", intent("no-such-order", "pi_9"))
+    response = await post_event(api, payload)
+    assert response.status_code == 200
+    assert response.json() == {"ignored": "order no-such-order not found"}
+
+
+async def test_event_without_order_is_ignored(api: httpx.AsyncClient) -> None:
+    response = await post_event(api, stripe_event("payment_intent.succeeded", intent(None, "pi")))
+    assert response.status_code == 200
+    assert response.json() == {"ignored": "the event names no order (no metadata.order_id)"}
+
+
+async def test_unhandled_event_type_is_ignored(api: httpx.AsyncClient) -> None:
+    response = await post_event(api, stripe_event("customer.created", {"id": "cus_1"}))
+    assert response.status_code == 200
+    assert response.json() == {"ignored": "event type customer.created is not handled"}
+
+
+async def test_event_for_a_closed_order_is_ignored(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    body = await order_body(time_env)
+    order_id = body["order_id"]
+    await api.post("/orders", json=body)
+    cancel = {"actor": actor(body, "customer"), "payload": {"reason": "no longer needed"}}
+    assert (await api.post(f"/orders/{order_id}/actions/cancel", json=cancel)).is_success
+
+    async def status() -> WorkflowExecutionStatus:
+        return await workflow_status(time_env.client, order_id)
+
+    await eventually(status, lambda s: s == WorkflowExecutionStatus.COMPLETED)
+    response = await post_event(api, stripe_event("charge.refunded", intent(order_id, "pi_1")))
+    assert response.status_code == 200
+    assert response.json() == {"ignored": f"order {order_id} is closed"}
+
+
+async def test_oversized_body_is_413(api: httpx.AsyncClient) -> None:
+    obj = intent("o-1", "pi_1", description="x" * MAX_WEBHOOK_BYTES)
+    response = await post_event(api, stripe_event("payment_intent.succeeded", obj))
+    assert response.status_code == 413
+
+
+async def test_oversized_chunked_body_is_413(api: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(MAX_WEBHOOK_BYTES // 1024 + 2):
+            yield b"x" * 1024
+
+    response = await api.post(
+        "/webhooks/stripe", content=chunks(), headers={"stripe-signature": "t=1,v1=00"}
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+
+
+def test_order_event_prefers_the_expanded_payment_intent_metadata() -> None:
+    charge = {
+        "payment_intent": {"id": "pi_7", "metadata": {"order_id": "from-intent"}},
+        "amount_refunded": 500,
+        "metadata": {"order_id": "from-charge"},
+    }
+    assert order_event("evt_1", "charge.refunded", charge) == (
+        "from-intent",
+        StripeEvent(event_id="evt_1", type="charge.refunded", payment_intent_id="pi_7", amount=500),
+    )
+
+
+@pytest.mark.parametrize(
+    ("obj", "reason"),
+    [
+        ({"payment_intent": "pi_1", "metadata": {}}, "the event names no order"),
+        ({"payment_intent": None}, "the event names no order"),
+        ({"payment_intent": "pi_1", "metadata": {"order_id": 42}}, "the event names no order"),
+        ({"metadata": {"order_id": "../x"}}, "metadata.order_id '../x' is not an order id"),
+    ],
+)
+def test_order_event_ignores_charges_without_an_order(obj: dict[str, Any], reason: str) -> None:
+    found = order_event("evt_1", "charge.refunded", obj)
+    assert isinstance(found, str)
+    assert found.startswith(reason)
+
+
+def test_order_event_tolerates_odd_field_types() -> None:
+    obj = {"id": 5, "amount": "12", "metadata": {"order_id": "o-1"}, "last_payment_error": "x"}
+    assert order_event("evt_2", "payment_intent.canceled", obj) == (
+        "o-1",
+        StripeEvent(event_id="evt_2", type="payment_intent.canceled"),
+    )
