@@ -12,6 +12,10 @@ from models.orders import NotificationStatus, OrderView, PaymentOutcome, Role, S
 SEND_EMAIL = "send_email"
 CHARGE_PAYMENT = "charge_payment"
 REFUND_PAYMENT = "refund_payment"
+CREATE_CUSTOMER = "create_customer"
+AUTHORISE_PAYMENT = "authorise_payment"
+CAPTURE_PAYMENT = "capture_payment"
+CANCEL_AUTHORISATION = "cancel_authorisation"
 RECORD_ORDER = "record_order"
 RECORD_PAYOUT = "record_payout"
 
@@ -98,3 +102,78 @@ class RecordPayoutResult(BaseModel):
 
     reference: str
     paid_at: AwareDatetime
+
+
+class CreateCustomerInput(Strict):
+    """Create the Stripe Customer that an order's payments are made for."""
+
+    idempotency_key: str
+    order_id: str
+    email: str
+    name: str
+
+
+class CreateCustomerResult(Strict):
+    """The Stripe Customer's id (``cus_...``)."""
+
+    customer_id: str
+
+
+class AuthoriseInput(Strict):
+    """Hold an amount on a payment method (manual capture) without taking it yet."""
+
+    idempotency_key: str
+    order_id: str
+    amount: int = Field(gt=0)
+    currency: str
+    payment_method: str
+    customer_id: str | None = None
+
+
+class AuthoriseResult(Strict):
+    """An authorisation's outcome: ``succeeded`` means the hold is in place.
+
+    ``status`` is Stripe's PaymentIntent status (``requires_capture`` for a hold in place,
+    ``requires_action`` while the customer must authenticate); it is None when a decline
+    came without the PaymentIntent.
+    """
+
+    outcome: PaymentOutcome
+    status: str | None = None
+    payment_intent_id: str | None = None
+    client_secret: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    amount_capturable: int = Field(default=0, ge=0)
+
+
+class CaptureInput(Strict):
+    """Take all (``amount_to_capture`` None) or part of an authorised amount."""
+
+    idempotency_key: str
+    order_id: str
+    payment_intent_id: str
+    amount_to_capture: int | None = Field(default=None, gt=0)
+
+
+class CaptureResult(Strict):
+    """What was captured; the rest of the hold is released by Stripe."""
+
+    payment_intent_id: str
+    status: str
+    amount_captured: int = Field(ge=0)
+
+
+class CancelAuthorisationInput(Strict):
+    """Release a hold (cancel a PaymentIntent that is not captured)."""
+
+    idempotency_key: str
+    order_id: str
+    payment_intent_id: str
+
+
+class CancelAuthorisationResult(Strict):
+    """The released PaymentIntent (``status`` is ``canceled``)."""
+
+    payment_intent_id: str
+    status: str

@@ -148,7 +148,11 @@ class PaymentKind(StrEnum):
     """What a payment operation did."""
 
     charge = "charge"
+    authorisation = "authorisation"
+    capture = "capture"
+    release = "release"
     refund = "refund"
+    invoice = "invoice"
     payout = "payout"
 
 
@@ -260,7 +264,8 @@ class OrderView(Strict):
     pending_edit: PendingEdit | None = None
     allowed_actions: dict[Role, list[str]] = Field(default_factory=dict)
     next_deadline: DeadlineView | None = None
-    amount_paid: int = 0
+    amount_paid: int = Field(default=0, description="Captured: charges plus captures.")
+    amount_held: int = Field(default=0, description="Authorised and not yet captured.")
     amount_refunded: int = 0
     payments: list[PaymentRecord] = Field(default_factory=list)
     notifications: list[NotificationRecord] = Field(default_factory=list)

@@ -10,11 +10,20 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.activities import (
+    AUTHORISE_PAYMENT,
+    CANCEL_AUTHORISATION,
+    CAPTURE_PAYMENT,
     CHARGE_PAYMENT,
     RECORD_ORDER,
     RECORD_PAYOUT,
     REFUND_PAYMENT,
     SEND_EMAIL,
+    AuthoriseInput,
+    AuthoriseResult,
+    CancelAuthorisationInput,
+    CancelAuthorisationResult,
+    CaptureInput,
+    CaptureResult,
     ChargeInput,
     ChargeResult,
     RecordOrderInput,
@@ -39,6 +48,9 @@ class FakeActivities:
         self.emails: list[SendEmailInput] = []
         self.charges: list[ChargeInput] = []
         self.refunds: list[RefundInput] = []
+        self.authorisations: list[AuthoriseInput] = []
+        self.captures: list[CaptureInput] = []
+        self.releases: list[CancelAuthorisationInput] = []
         self.payouts: list[RecordPayoutInput] = []
         self.views: dict[str, OrderView] = {}
         self.records: defaultdict[str, int] = defaultdict(int)
@@ -69,6 +81,44 @@ class FakeActivities:
             )
         return ChargeResult(outcome=PaymentOutcome.succeeded, payment_intent_id=pi)
 
+    @activity.defn(name=AUTHORISE_PAYMENT)
+    async def authorise_payment(self, input: AuthoriseInput) -> AuthoriseResult:
+        self.authorisations.append(input)
+        pi = f"pi_auth_{len(self.authorisations)}"
+        if input.payment_method == DECLINE:
+            return AuthoriseResult(
+                outcome=PaymentOutcome.declined,
+                failure_code="card_declined",
+                failure_message="Your card was declined.",
+            )
+        return AuthoriseResult(
+            outcome=PaymentOutcome.succeeded,
+            status="requires_capture",
+            payment_intent_id=pi,
+            amount_capturable=input.amount,
+        )
+
+    @activity.defn(name=CAPTURE_PAYMENT)
+    async def capture_payment(self, input: CaptureInput) -> CaptureResult:
+        self.captures.append(input)
+        captured = input.amount_to_capture or next(
+            a.amount
+            for a in self.authorisations
+            if f"pi_auth_{self.authorisations.index(a) + 1}" == input.payment_intent_id
+        )
+        return CaptureResult(
+            payment_intent_id=input.payment_intent_id, status="succeeded", amount_captured=captured
+        )
+
+    @activity.defn(name=CANCEL_AUTHORISATION)
+    async def cancel_authorisation(
+        self, input: CancelAuthorisationInput
+    ) -> CancelAuthorisationResult:
+        self.releases.append(input)
+        return CancelAuthorisationResult(
+            payment_intent_id=input.payment_intent_id, status="canceled"
+        )
+
     @activity.defn(name=REFUND_PAYMENT)
     async def refund_payment(self, input: RefundInput) -> RefundResult:
         self.refunds.append(input)
@@ -89,6 +139,9 @@ class FakeActivities:
             self.send_email,
             self.charge_payment,
             self.refund_payment,
+            self.authorise_payment,
+            self.capture_payment,
+            self.cancel_authorisation,
             self.record_order,
             self.record_payout,
         ]

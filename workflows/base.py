@@ -259,10 +259,6 @@ class OrderWorkflow:
                 )
             )
 
-    def add_payment(self, record: PaymentRecord) -> None:
-        self._payments.append(record)
-        self.changed()
-
     @property
     def status(self) -> str:
         return self._status

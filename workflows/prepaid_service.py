@@ -25,8 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -42,15 +40,9 @@ with workflow.unsafe.imports_passed_through():
         ReviewPayload,
     )
     from models.activities import (
-        CHARGE_PAYMENT,
         RECORD_PAYOUT,
-        REFUND_PAYMENT,
-        ChargeInput,
-        ChargeResult,
         RecordPayoutInput,
         RecordPayoutResult,
-        RefundInput,
-        RefundResult,
     )
     from models.clock import local_date, to_zone
     from models.flows import prepaid_service_spec
@@ -64,9 +56,7 @@ with workflow.unsafe.imports_passed_through():
         CreateOrderRequest,
         LineItem,
         OrderView,
-        PaymentKind,
         PaymentOutcome,
-        PaymentRecord,
         Payout,
         PendingEdit,
         Review,
@@ -77,16 +67,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.policy import PrepaidPolicy
     from workflows.base import Deadline, OrderWorkflow, reject
+    from workflows.payments import PaymentError, PaymentLedger
 
-# Stripe calls retry transient faults for a bounded time: the customer is waiting on the
-# answer, and a failure leaves the order in payment with the same idempotency key kept for
-# the next attempt.
-PAYMENT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=["StripeAuthenticationError", "StripeInvalidRequest"],
-)
-PAYMENT_TIMEOUT = timedelta(minutes=2)
 
 C, P, S = Role.customer, Role.provider, Role.support
 
@@ -113,10 +95,9 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         self._claim: Claim | None = None
         self._review: Review | None = None
         self._payout: Payout | None = None
-        self._charge_seq = 1
-        self._client_secret: str | None = None
-        self._last_payment_error: str | None = None
-        self._payment_intent: str | None = None
+        self.ledger = PaymentLedger(input.order_id, input.request.currency, self.changed)
+        # One list: the engine's view and the read model show the ledger's records.
+        self._payments = self.ledger.records
         self._start_passed = False
         self.created(input.created_by)
         self.notify("created", self._both(), self._context())
@@ -152,19 +133,11 @@ class PrepaidServiceWorkflow(OrderWorkflow):
 
     @property
     def paid(self) -> int:
-        return sum(
-            p.amount
-            for p in self.payments
-            if p.kind == PaymentKind.charge and p.outcome == PaymentOutcome.succeeded
-        )
+        return self.ledger.captured
 
     @property
     def refunded(self) -> int:
-        return sum(
-            p.amount
-            for p in self.payments
-            if p.kind == PaymentKind.refund and p.outcome == PaymentOutcome.succeeded
-        )
+        return self.ledger.refunded
 
     def party_actor(self, role: Role) -> Actor:
         if role == C:
@@ -238,22 +211,20 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             if status == "execution" and started and actor.role != S:
                 return "the appointment has started; only support can cancel now"
         elif action == "pay":
-            if self._payment_in_flight:
+            if self.ledger.in_flight:
                 return "a payment for this order is already in progress"
         elif action == "mark_done":
             if not started:
                 return "the appointment has not started yet"
         elif action == "resolve_claim":
             if isinstance(payload, ResolveClaimPayload) and payload.outcome == "partial_refund":
-                refundable = self.paid - self.refunded
+                refundable = self.ledger.refundable
                 if payload.amount is not None and payload.amount > refundable:
                     amount = format_amount(refundable, self.req.currency)
                     return f"at most {amount} can be refunded"
         elif action == "review" and self._review is not None:
             return "the order has been reviewed already"
         return None
-
-    _payment_in_flight = False
 
     async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
         if action == "confirm":
@@ -426,71 +397,25 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         )
 
     async def _pay(self, actor: Actor, payment_method: str) -> None:
-        key = idempotency_key(self.order_id(), "charge", self._charge_seq)
-        self._payment_in_flight = True
         try:
-            result = await workflow.execute_activity(
-                CHARGE_PAYMENT,
-                ChargeInput(
-                    idempotency_key=key,
-                    order_id=self.order_id(),
-                    amount=self.total,
-                    currency=self.req.currency,
-                    payment_method=payment_method,
-                    customer_email=str(self.req.customer.email),
-                ),
-                result_type=ChargeResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=PAYMENT_TIMEOUT,
-                retry_policy=PAYMENT_RETRY,
-                summary=f"charge {format_amount(self.total, self.req.currency)}",
-            )
-        except ActivityError as exc:
-            # The outcome is unknown: keep the same key so a retry cannot charge twice.
-            message = _cause(exc)
-            self._last_payment_error = message
-            self.attention(f"payment provider error: {message}")
+            result = await self.ledger.charge(self.total, payment_method)
+        except PaymentError as exc:
+            # The outcome is unknown: the ledger keeps the key for the next attempt.
+            self.attention(f"payment provider error: {exc}")
             raise reject(
-                f"payment could not be processed: {message}", errors.PAYMENT_UNAVAILABLE
+                f"payment could not be processed: {exc}", errors.PAYMENT_UNAVAILABLE
             ) from None
-        finally:
-            self._payment_in_flight = False
-        self._record_charge(key, result)
         if result.outcome == PaymentOutcome.declined:
-            raise reject(f"payment declined: {self._last_payment_error}", errors.PAYMENT_DECLINED)
+            self._payment_failed()
+            raise reject(f"payment declined: {self.ledger.last_error}", errors.PAYMENT_DECLINED)
         if result.outcome == PaymentOutcome.succeeded:
             self._paid(actor)
 
-    def _record_charge(self, key: str, result: ChargeResult) -> None:
-        self._payment_intent = result.payment_intent_id
-        reason = result.failure_message or result.failure_code
-        self.add_payment(
-            PaymentRecord(
-                seq=len(self.payments) + 1,
-                kind=PaymentKind.charge,
-                idempotency_key=key,
-                amount=self.total,
-                currency=self.req.currency,
-                outcome=result.outcome,
-                provider_id=result.payment_intent_id,
-                failure_reason=reason,
-                at=workflow.now(),
-            )
-        )
-        if result.outcome == PaymentOutcome.declined:
-            # A decline is final for this PaymentIntent: the next attempt is a new one.
-            self._charge_seq += 1
-            self._last_payment_error = reason or "card declined"
-            self.notify(
-                "payment_failed", [self._recipient(C)], self._context(reason=reason or "declined")
-            )
-        elif result.outcome == PaymentOutcome.requires_action:
-            self._client_secret = result.client_secret
-        else:
-            self._last_payment_error = None
+    def _payment_failed(self) -> None:
+        reason = self.ledger.last_error or "declined"
+        self.notify("payment_failed", [self._recipient(C)], self._context(reason=reason))
 
     def _paid(self, actor: Actor) -> None:
-        self._client_secret = None
         if self._needs_attention:
             self.attention(None)
         self.transition("execution", "pay", actor)
@@ -498,22 +423,12 @@ class PrepaidServiceWorkflow(OrderWorkflow):
 
     async def on_stripe_event(self, event: StripeEvent) -> None:
         """Complete a payment that waited for the customer (3-D Secure) from its webhook."""
-        if self.status != "payment" or event.payment_intent_id != self._payment_intent:
+        if self.status != "payment" or self.ledger.on_event(event) is None:
             return
-        charge = self.payments[-1]
-        if charge.outcome != PaymentOutcome.requires_action:
-            return
-        if event.type == "payment_intent.succeeded":
-            self._payments[-1] = charge.model_copy(update={"outcome": PaymentOutcome.succeeded})
+        if self.ledger.records[-1].outcome == PaymentOutcome.succeeded:
             self._paid(self.party_actor(C))
-        elif event.type == "payment_intent.payment_failed":
-            result = ChargeResult(
-                outcome=PaymentOutcome.declined,
-                payment_intent_id=event.payment_intent_id,
-                failure_message=event.failure_message or "authentication failed",
-            )
-            self._payments.pop()
-            self._record_charge(charge.idempotency_key, result)
+        else:
+            self._payment_failed()
 
     async def _cancel(self, actor: Actor, reason: str) -> None:
         refund = self._refund_due(actor)
@@ -540,50 +455,11 @@ class PrepaidServiceWorkflow(OrderWorkflow):
 
     async def _refund(self, amount: int, why: str) -> int:
         """Refund ``amount`` of the captured payment; a failure flags the order."""
-        seq = len(self.payments) + 1
-        key = idempotency_key(self.order_id(), f"refund-{why}", seq)
-        assert self._payment_intent is not None
-        try:
-            result = await workflow.execute_activity(
-                REFUND_PAYMENT,
-                RefundInput(
-                    idempotency_key=key,
-                    order_id=self.order_id(),
-                    payment_intent_id=self._payment_intent,
-                    amount=amount,
-                    currency=self.req.currency,
-                ),
-                result_type=RefundResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=PAYMENT_RETRY,
-                summary=f"refund {format_amount(amount, self.req.currency)}",
-            )
-            outcome, provider_id, failure = (
-                result.outcome,
-                result.refund_id,
-                result.failure_message,
-            )
-        except ActivityError as exc:
-            outcome, provider_id, failure = PaymentOutcome.failed, None, _cause(exc)
-        self.add_payment(
-            PaymentRecord(
-                seq=seq,
-                kind=PaymentKind.refund,
-                idempotency_key=key,
-                amount=amount,
-                currency=self.req.currency,
-                outcome=outcome,
-                provider_id=provider_id,
-                failure_reason=failure,
-                at=workflow.now(),
-            )
-        )
-        if outcome != PaymentOutcome.succeeded:
-            self.attention(
-                f"refund of {format_amount(amount, self.req.currency)} failed: {failure}"
-            )
-            return 0
-        return amount
+        refunded = await self.ledger.refund(amount, why)
+        if refunded != amount:
+            failed = format_amount(amount, self.req.currency)
+            self.attention(f"refund of {failed} failed: {self.ledger.last_error}")
+        return refunded
 
     def _mark_done(self, actor: Actor) -> None:
         self._pending_edit = None
@@ -592,7 +468,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         self.notify("done", [self._recipient(C)], self._context())
 
     async def _resolve_claim(self, actor: Actor, payload: ResolveClaimPayload) -> None:
-        refundable = self.paid - self.refunded
+        refundable = self.ledger.refundable
         amount = {
             "no_refund": 0,
             "partial_refund": payload.amount or 0,
@@ -710,13 +586,8 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             claim=self._claim,
             review=self._review,
             payout=self._payout,
-            payment_client_secret=self._client_secret,
-            last_payment_error=self._last_payment_error,
+            amount_held=self.ledger.held,
+            payment_client_secret=self.ledger.client_secret,
+            last_payment_error=self.ledger.last_error,
             request_fingerprint=self._input.request_fingerprint,
         )
-
-
-def _cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return str(exc) or type(exc).__name__

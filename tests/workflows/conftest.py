@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -128,6 +129,15 @@ class Harness:
 
     async def view(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
         return await handle.query(PrepaidServiceWorkflow.view)
+
+    async def mail(self, order_id: str, event: str, seconds: float = 10.0) -> list[Any]:
+        """The emails of an event, once the order's mail outbox has sent them."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not (sent := self.fakes.emails_for(order_id, event)):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {event} email for {order_id}")
+            await asyncio.sleep(0.05)
+        return sent
 
     async def sleep(self, delta: timedelta) -> None:
         await self.env.sleep(delta)

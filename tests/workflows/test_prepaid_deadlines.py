@@ -34,7 +34,7 @@ async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: Harness) -
     assert final.status == "cancelled"
     assert final.history[-1].actor.role == Role.system
     assert final.history[-1].reason == "not confirmed by the provider within 24 h"
-    assert harness.fakes.emails_for(final.order_id, "cancelled")
+    assert await harness.mail(final.order_id, "cancelled")
 
 
 async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:

@@ -30,7 +30,7 @@ async def test_declined_card_keeps_the_order_in_payment(harness: Harness) -> Non
     keys = [c.idempotency_key for c in harness.fakes.charges]
     assert keys == [f"{view.order_id}:charge:1", f"{view.order_id}:charge:2"]
     assert view.last_payment_error is None
-    assert harness.fakes.emails_for(view.order_id, "payment_failed")
+    assert await harness.mail(view.order_id, "payment_failed")
 
 
 async def test_provider_error_flags_the_order_and_keeps_the_key(harness: Harness) -> None:

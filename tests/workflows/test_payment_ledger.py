@@ -1,0 +1,215 @@
+"""The payment ledger every flow uses: keys, bounds, holds and their renewal."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.fakes import DECLINE, FakeActivities
+from workflows.sandbox import workflow_runner
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from models.orders import PaymentKind, PaymentOutcome
+    from workflows.payments import HOLD_RENEWAL_MARGIN, HOLD_VALIDITY, PaymentError, PaymentLedger
+
+
+class Op(BaseModel):
+    """One ledger operation for the probe workflow."""
+
+    name: str
+    amount: int | None = None
+    payment_method: str = "pm_card_visa"
+
+
+class LedgerState(BaseModel):
+    """What the probe reports."""
+
+    held: int
+    captured: int
+    refunded: int
+    keys: list[str]
+    kinds: list[str]
+    outcomes: list[str]
+    intent: str | None
+    renewals: int
+    renewal_failed: bool
+
+
+@workflow.defn(sandboxed=True)
+class LedgerProbe:
+    """Holds money like a dealer order does, and renews the hold before it expires."""
+
+    @workflow.init
+    def __init__(self, order_id: str) -> None:
+        self.ledger = PaymentLedger(order_id, "EUR", lambda: None)
+        self.done = False
+        self.renewals = 0
+        self.renewal_failed = False
+        self.version = 0
+
+    @workflow.run
+    async def run(self, order_id: str) -> LedgerState:
+        while not self.done:
+            expires = self.ledger.hold_expires_at()
+            version = self.version
+            try:
+                await workflow.wait_condition(
+                    lambda version=version: self.done or self.version != version,
+                    timeout=(expires - workflow.now()) if expires else None,
+                )
+            except TimeoutError:
+                if await self.ledger.renew_hold():
+                    self.renewals += 1
+                else:
+                    self.renewal_failed = True
+                    self.done = True
+        return self.state()
+
+    @workflow.update
+    async def op(self, op: Op) -> LedgerState:
+        try:
+            if op.name == "authorise":
+                await self.ledger.authorise(op.amount or 0, op.payment_method)
+            elif op.name == "capture":
+                await self.ledger.capture(op.amount)
+            elif op.name == "release":
+                await self.ledger.release_hold()
+            elif op.name == "refund":
+                await self.ledger.refund(op.amount or 0, "test")
+            elif op.name == "charge":
+                await self.ledger.charge(op.amount or 0, op.payment_method)
+            elif op.name == "invoice":
+                self.ledger.invoice_due(op.amount or 0, "purchase order")
+            elif op.name == "finish":
+                self.done = True
+        except PaymentError as exc:
+            raise ApplicationError(str(exc), type="PaymentError") from None
+        self.version += 1
+        return self.state()
+
+    @workflow.query
+    def state(self) -> LedgerState:
+        records = self.ledger.records
+        return LedgerState(
+            held=self.ledger.held,
+            captured=self.ledger.captured,
+            refunded=self.ledger.refunded,
+            keys=[r.idempotency_key for r in records],
+            kinds=[r.kind for r in records],
+            outcomes=[r.outcome for r in records],
+            intent=self.ledger.payment_intent,
+            renewals=self.renewals,
+            renewal_failed=self.renewal_failed,
+        )
+
+
+async def run_probe(env: WorkflowEnvironment, fakes: FakeActivities, queue: str) -> Any:
+    return await env.client.start_workflow(
+        LedgerProbe.run, "A-1", id=f"probe-{queue}", task_queue=queue
+    )
+
+
+@pytest.fixture
+async def probe(own_time_env: WorkflowEnvironment, task_queue: str) -> Any:
+    fakes = FakeActivities()
+    async with Worker(
+        own_time_env.client,
+        task_queue=task_queue,
+        workflows=[LedgerProbe],
+        activities=fakes.all(),
+        workflow_runner=workflow_runner(),
+    ):
+        handle = await own_time_env.client.start_workflow(
+            LedgerProbe.run, "A-1", id=f"probe-{task_queue}", task_queue=task_queue
+        )
+        yield own_time_env, handle, fakes
+
+
+async def op(handle: Any, name: str, amount: int | None = None, **kw: Any) -> LedgerState:
+    return await handle.execute_update(
+        LedgerProbe.op, Op(name=name, amount=amount, **kw), result_type=LedgerState
+    )
+
+
+async def rejected(handle: Any, name: str, amount: int | None = None) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await op(handle, name, amount)
+    assert isinstance(err.value.cause, ApplicationError)
+    return err.value.cause.message
+
+
+async def test_authorise_capture_part_and_refund_within_bounds(probe: Any) -> None:
+    _env, handle, fakes = probe
+    state = await op(handle, "authorise", 10000)
+    assert state.held == 10000 and state.captured == 0
+    assert (
+        await rejected(handle, "capture", 10001)
+        == "cannot capture more than the 100.00 EUR authorised"
+    )
+    state = await op(handle, "capture", 7000)
+    assert (state.held, state.captured) == (0, 7000)
+    state = await op(handle, "refund", 3000)
+    state = await op(handle, "refund", 4000)
+    assert state.refunded == 7000
+    assert await rejected(handle, "refund", 1) == "cannot refund more than the 0.00 EUR captured"
+    assert state.keys == [
+        "A-1:authorise:1",
+        "A-1:capture:2",
+        "A-1:refund-test:3",
+        "A-1:refund-test:4",
+    ]
+    assert [r.amount for r in fakes.refunds] == [3000, 4000]
+
+
+async def test_release_hold_and_declined_authorisation(probe: Any) -> None:
+    _env, handle, fakes = probe
+    state = await op(handle, "authorise", 5000, payment_method=DECLINE)
+    assert state.held == 0 and state.outcomes == [PaymentOutcome.declined]
+    state = await op(handle, "authorise", 5000)
+    # A decline is final for its key: the next attempt is a new PaymentIntent.
+    assert state.keys == ["A-1:authorise:1", "A-1:authorise:2"]
+    state = await op(handle, "release")
+    assert state.held == 0 and state.kinds[-1] == PaymentKind.release
+    assert [r.payment_intent_id for r in fakes.releases] == ["pi_auth_2"]
+    assert await rejected(handle, "capture") == "nothing is authorised to capture"
+
+
+async def test_hold_is_renewed_before_it_expires(probe: Any) -> None:
+    env, handle, fakes = probe
+    await op(handle, "authorise", 9000)
+    await env.sleep(HOLD_VALIDITY - HOLD_RENEWAL_MARGIN - timedelta(minutes=5))
+    assert (await handle.query(LedgerProbe.state)).renewals == 0
+    await env.sleep(timedelta(minutes=10))
+    state = await handle.query(LedgerProbe.state)
+    assert state.renewals == 1
+    assert state.held == 9000
+    assert state.intent == "pi_auth_2"
+    # The new hold came first, then the old one was released.
+    assert [a.amount for a in fakes.authorisations] == [9000, 9000]
+    assert [r.payment_intent_id for r in fakes.releases] == ["pi_auth_1"]
+    # And it is renewed again a week later, on the new hold.
+    await env.sleep(HOLD_VALIDITY)
+    state = await handle.query(LedgerProbe.state)
+    assert state.renewals == 2
+    await op(handle, "capture")
+    assert fakes.captures[-1].payment_intent_id == "pi_auth_3"
+
+
+async def test_invoice_due_for_purchase_orders(probe: Any) -> None:
+    _env, handle, fakes = probe
+    state = await op(handle, "invoice", 25000)
+    assert state.kinds == [PaymentKind.invoice]
+    assert state.captured == 0
+    assert fakes.charges == [] and fakes.authorisations == []
+    await op(handle, "finish")
+    await asyncio.wait_for(handle.result(), 10)
