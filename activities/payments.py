@@ -9,6 +9,15 @@ or refunds twice.
 Only parameters localstripe also accepts are sent (no ``description``,
 ``receipt_email``, ...), so the same code runs against Stripe and the local stand-in; the
 one exception, ``automatic_payment_methods``, is switched by ``disallow_redirects``.
+``STRIPE_PARAMETERS`` in tests/activities/test_stripe_contract.py lists every parameter
+sent, per endpoint, and is the README's list. ``order_id`` goes into ``metadata`` wherever
+both accept metadata (customers, PaymentIntents, refunds; not capture, not cancel).
+
+Retries belong to Temporal: the SDK's own network retries are off by default
+(``max_network_retries=0``), so each activity attempt is one HTTP request, every retry is
+an attempt in the workflow's history under the workflow's retry policy, and an attempt's
+``start_to_close_timeout`` bounds one request rather than an SDK retry loop. Both kinds of
+retry would send the same Idempotency-Key, so turning the SDK's on cannot charge twice.
 """
 
 from __future__ import annotations
@@ -16,15 +25,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import stripe
-from stripe.params import PaymentIntentCreateParams, RefundCreateParams
+from stripe.params import (
+    CustomerCreateParams,
+    PaymentIntentCaptureParams,
+    PaymentIntentCreateParams,
+    RefundCreateParams,
+)
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.activities import (
+    AUTHORISE_PAYMENT,
+    CANCEL_AUTHORISATION,
+    CAPTURE_PAYMENT,
     CHARGE_PAYMENT,
+    CREATE_CUSTOMER,
     REFUND_PAYMENT,
+    AuthoriseInput,
+    AuthoriseResult,
+    CancelAuthorisationInput,
+    CancelAuthorisationResult,
+    CaptureInput,
+    CaptureResult,
     ChargeInput,
     ChargeResult,
+    CreateCustomerInput,
+    CreateCustomerResult,
     RefundInput,
     RefundResult,
 )
@@ -82,21 +108,28 @@ def stripe_failure(exc: stripe.StripeError) -> ApplicationError:
     )
 
 
-def _request_options(idempotency_key: str) -> stripe.RequestOptions:
-    return {"idempotency_key": idempotency_key}
+DEFAULT_MAX_NETWORK_RETRIES = 0
+"""The SDK's own retries per activity attempt: none, Temporal's retry policy owns retries."""
 
 
 class PaymentActivities:
     """Stripe calls of the order workflows; the worker injects the client."""
 
     def __init__(
-        self, stripe_client: stripe.StripeClient, *, disallow_redirects: bool = False
+        self,
+        stripe_client: stripe.StripeClient,
+        *,
+        disallow_redirects: bool = False,
+        max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
     ) -> None:
         self._stripe = stripe_client
         # Real Stripe refuses to confirm on the server without a return_url unless
         # redirect-based payment methods are ruled out; localstripe rejects the parameter
         # that does so, hence the switch (from_settings sets it for real Stripe).
         self._disallow_redirects = disallow_redirects
+        # Set on every request, so whatever the injected client was built with (its
+        # max_network_retries) never decides how often a payment request is repeated.
+        self._max_network_retries = max_network_retries
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PaymentActivities:
@@ -109,22 +142,141 @@ class PaymentActivities:
         )
         return cls(client, disallow_redirects=base is None)
 
-    @activity.defn(name=CHARGE_PAYMENT)
-    async def charge_payment(self, input: ChargeInput) -> ChargeResult:
-        """Create and confirm a card PaymentIntent, captured at once."""
+    def _options(self, idempotency_key: str | None = None) -> stripe.RequestOptions:
+        options: stripe.RequestOptions = {"max_network_retries": self._max_network_retries}
+        if idempotency_key is not None:
+            options["idempotency_key"] = idempotency_key
+        return options
+
+    def _intent_params(
+        self, amount: int, currency: str, payment_method: str
+    ) -> PaymentIntentCreateParams:
         params: PaymentIntentCreateParams = {
-            "amount": input.amount,
-            "currency": input.currency.lower(),
-            "payment_method": input.payment_method,
-            "capture_method": "automatic",
+            "amount": amount,
+            "currency": currency.lower(),
+            "payment_method": payment_method,
             "confirm": True,
-            "metadata": {"order_id": input.order_id},
         }
         if self._disallow_redirects:
             params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
+        return params
+
+    @activity.defn(name=CREATE_CUSTOMER)
+    async def create_customer(self, input: CreateCustomerInput) -> CreateCustomerResult:
+        """Create a Stripe Customer for the order's payer."""
+        params: CustomerCreateParams = {
+            "email": input.email,
+            "name": input.name,
+            "metadata": {"order_id": input.order_id},
+        }
+        try:
+            customer = await self._stripe.v1.customers.create_async(
+                params, self._options(input.idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            raise stripe_failure(exc) from exc
+        return CreateCustomerResult(customer_id=customer.id)
+
+    @activity.defn(name=AUTHORISE_PAYMENT)
+    async def authorise_payment(self, input: AuthoriseInput) -> AuthoriseResult:
+        """Create and confirm a card PaymentIntent that only holds the amount (manual capture)."""
+        params = self._intent_params(input.amount, input.currency, input.payment_method)
+        params["capture_method"] = "manual"
+        if input.customer_id is not None:
+            params["customer"] = input.customer_id
+        params["metadata"] = {"order_id": input.order_id}
         try:
             intent = await self._stripe.v1.payment_intents.create_async(
-                params, _request_options(input.idempotency_key)
+                params, self._options(input.idempotency_key)
+            )
+        except stripe.CardError as exc:
+            activity.logger.info(
+                "authorisation for order %s declined: %s", input.order_id, exc.code
+            )
+            intent_id, status = _declined_intent(exc)
+            return AuthoriseResult(
+                outcome=PaymentOutcome.declined,
+                status=status,
+                payment_intent_id=intent_id,
+                failure_code=exc.code,
+                failure_message=exc.user_message or "card declined",
+            )
+        except stripe.StripeError as exc:
+            raise stripe_failure(exc) from exc
+        return _authorise_result(intent)
+
+    @activity.defn(name=CAPTURE_PAYMENT)
+    async def capture_payment(self, input: CaptureInput) -> CaptureResult:
+        """Capture all or part of an authorised PaymentIntent; Stripe releases the rest."""
+        params: PaymentIntentCaptureParams = {}
+        if input.amount_to_capture is not None:
+            params["amount_to_capture"] = input.amount_to_capture
+        try:
+            intent = await self._stripe.v1.payment_intents.capture_async(
+                input.payment_intent_id, params, self._options(input.idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            # A hold that expired or was cancelled is an invalid request: not retried.
+            raise stripe_failure(exc) from exc
+        if intent.status not in ("succeeded", "processing"):
+            raise ApplicationError(
+                f"PaymentIntent {intent.id} is {intent.status} after capture",
+                type=STRIPE_UNEXPECTED_STATUS,
+                non_retryable=True,
+            )
+        received = _field(intent, "amount_received")
+        if received is None:
+            # localstripe does not report amount_received; Stripe took what was asked.
+            received = input.amount_to_capture or intent.amount
+        return CaptureResult(
+            payment_intent_id=intent.id, status=intent.status, amount_captured=int(received)
+        )
+
+    @activity.defn(name=CANCEL_AUTHORISATION)
+    async def cancel_authorisation(
+        self, input: CancelAuthorisationInput
+    ) -> CancelAuthorisationResult:
+        """Release a hold: cancel a PaymentIntent that is not captured."""
+        # No cancellation_reason: localstripe rejects it, and the order's history says why.
+        try:
+            intent = await self._stripe.v1.payment_intents.cancel_async(
+                input.payment_intent_id, None, self._options(input.idempotency_key)
+            )
+        except stripe.InvalidRequestError as exc:
+            intent = await self._canceled_already(input.payment_intent_id, exc)
+        except stripe.StripeError as exc:
+            raise stripe_failure(exc) from exc
+        return CancelAuthorisationResult(payment_intent_id=intent.id, status=intent.status)
+
+    async def _canceled_already(
+        self, intent_id: str, refusal: stripe.InvalidRequestError
+    ) -> stripe.PaymentIntent:
+        """The intent, if it is canceled already; else the refusal as an activity error.
+
+        Stripe refuses to cancel a canceled intent. That happens when an earlier attempt's
+        answer was lost on a server that ignores idempotency keys (localstripe), or when
+        Stripe itself cancelled a hold that expired: either way the hold is released.
+        """
+        try:
+            intent = await self._stripe.v1.payment_intents.retrieve_async(
+                intent_id, None, self._options()
+            )
+        except stripe.StripeError as exc:
+            # Not knowing is not a refusal: a network error here is retried like any other.
+            raise stripe_failure(exc) from exc
+        if intent.status != "canceled":
+            raise stripe_failure(refusal) from refusal
+        return intent
+
+    @activity.defn(name=CHARGE_PAYMENT)
+    async def charge_payment(self, input: ChargeInput) -> ChargeResult:
+        """Create and confirm a card PaymentIntent, captured at once."""
+        params = self._intent_params(input.amount, input.currency, input.payment_method)
+        params["capture_method"] = "automatic"
+        params["metadata"] = {"order_id": input.order_id}
+        try:
+            intent = await self._stripe.v1.payment_intents.create_async(
+                params, self._options(input.idempotency_key)
             )
         except stripe.CardError as exc:
             activity.logger.info("charge for order %s declined: %s", input.order_id, exc.code)
@@ -143,7 +295,7 @@ class PaymentActivities:
         }
         try:
             refund = await self._stripe.v1.refunds.create_async(
-                params, _request_options(input.idempotency_key)
+                params, self._options(input.idempotency_key)
             )
         except stripe.CardError as exc:
             return RefundResult(outcome=PaymentOutcome.failed, failure_message=exc.user_message)
@@ -162,14 +314,66 @@ class PaymentActivities:
         return RefundResult(outcome=PaymentOutcome.succeeded, refund_id=refund.id)
 
 
-def _declined(exc: stripe.CardError) -> ChargeResult:
+def _field(obj: stripe.StripeObject, name: str) -> Any:
+    """A field Stripe sends but a stand-in may leave out; None when absent."""
+    # StripeObject is not a dict in stripe 16: it has ``in`` and ``[]`` but no ``.get``.
+    if name not in obj:
+        return None
+    return obj[name]
+
+
+def _declined_intent(exc: stripe.CardError) -> tuple[str | None, str | None]:
+    """The declined PaymentIntent's id and status, when Stripe sent it with the error."""
     error = exc.error
     intent: Any = error.payment_intent if error is not None else None
+    if intent is None:
+        return None, None
+    return intent.id, _field(intent, "status")
+
+
+def _declined(exc: stripe.CardError) -> ChargeResult:
+    intent_id, _ = _declined_intent(exc)
     return ChargeResult(
         outcome=PaymentOutcome.declined,
-        payment_intent_id=intent.id if intent is not None else None,
+        payment_intent_id=intent_id,
         failure_code=exc.code,
         failure_message=exc.user_message or "card declined",
+    )
+
+
+def _authorise_result(intent: stripe.PaymentIntent) -> AuthoriseResult:
+    if intent.status == "requires_capture":
+        capturable = _field(intent, "amount_capturable")
+        return AuthoriseResult(
+            outcome=PaymentOutcome.succeeded,
+            status=intent.status,
+            payment_intent_id=intent.id,
+            # localstripe does not report amount_capturable; a fresh hold is the amount.
+            amount_capturable=intent.amount if capturable is None else int(capturable),
+        )
+    if intent.status == "requires_action":
+        return AuthoriseResult(
+            outcome=PaymentOutcome.requires_action,
+            status=intent.status,
+            payment_intent_id=intent.id,
+            client_secret=intent.client_secret,
+        )
+    if intent.status in ("requires_payment_method", "canceled"):
+        last = intent.last_payment_error
+        return AuthoriseResult(
+            outcome=PaymentOutcome.declined,
+            status=intent.status,
+            payment_intent_id=intent.id,
+            failure_code=last.code if last is not None else intent.status,
+            failure_message=(last.message if last is not None else None)
+            or f"payment intent {intent.status}",
+        )
+    # succeeded / processing / requires_confirmation cannot follow a confirmed manual
+    # card authorisation; a retry under the same key would only repeat this answer.
+    raise ApplicationError(
+        f"PaymentIntent {intent.id} is {intent.status} after authorisation",
+        type=STRIPE_UNEXPECTED_STATUS,
+        non_retryable=True,
     )
 
 

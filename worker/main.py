@@ -34,7 +34,11 @@ def default_activities(settings: Settings) -> list[Callable[..., Any]]:
     records = OrderRecordActivities(make_engine(settings.database_url))
     return [
         email.send_email,
+        payments.create_customer,
         payments.charge_payment,
+        payments.authorise_payment,
+        payments.capture_payment,
+        payments.cancel_authorisation,
         payments.refund_payment,
         records.record_order,
         records.record_payout,

@@ -33,6 +33,7 @@ from tests.fixtures.stripe import (
     LocalStripe,
     RecordingHTTPClient,
     create_test_payment_method,
+    latest_charge,
 )
 
 
@@ -88,14 +89,6 @@ async def paid_intent(
     assert result.outcome is PaymentOutcome.succeeded
     assert result.payment_intent_id is not None
     return result.payment_intent_id
-
-
-async def latest_charge(client: stripe.StripeClient, intent_id: str) -> stripe.Charge:
-    """The intent's charge, fetched fresh (localstripe expands ``latest_charge`` itself)."""
-    intent = await client.v1.payment_intents.retrieve_async(intent_id)
-    charge = intent.latest_charge
-    assert charge is not None
-    return await client.v1.charges.retrieve_async(charge if isinstance(charge, str) else charge.id)
 
 
 async def test_charge_succeeds(
