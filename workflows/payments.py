@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from models.activities import (
         AUTHORISE_PAYMENT,
         CANCEL_AUTHORISATION,
@@ -60,6 +63,7 @@ PAYMENT_TIMEOUT = timedelta(minutes=2)
 # Stripe keeps an uncaptured card PaymentIntent for 7 days; renew well before.
 HOLD_VALIDITY = timedelta(days=7)
 HOLD_RENEWAL_MARGIN = timedelta(hours=12)
+Attempt = TypeVar("Attempt", ChargeResult, AuthoriseResult)
 
 
 class PaymentError(Exception):
@@ -121,38 +125,15 @@ class PaymentLedger:
     async def charge(self, amount: int, payment_method: str) -> ChargeResult:
         """Take ``amount`` at once. A decline is returned; an unknown outcome raises."""
         key = idempotency_key(self.order_id, "charge", self._charge_seq)
-        self.in_flight = True
-        try:
-            result: ChargeResult = await workflow.execute_activity(
-                CHARGE_PAYMENT,
-                ChargeInput(
-                    idempotency_key=key,
-                    order_id=self.order_id,
-                    amount=amount,
-                    currency=self.currency,
-                    payment_method=payment_method,
-                ),
-                result_type=ChargeResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=PAYMENT_TIMEOUT,
-                retry_policy=PAYMENT_RETRY,
-                summary=f"charge {format_amount(amount, self.currency)}",
-            )
-        except ActivityError as exc:
-            self.last_error = cause_message(exc)
-            raise PaymentError(self.last_error) from None
-        finally:
-            self.in_flight = False
-        self.payment_method = payment_method
-        self._settle_attempt(
-            PaymentKind.charge,
-            key,
-            amount,
-            result.outcome,
-            result.payment_intent_id,
-            result.client_secret,
-            result.failure_message or result.failure_code,
+        request = ChargeInput(
+            idempotency_key=key,
+            order_id=self.order_id,
+            amount=amount,
+            currency=self.currency,
+            payment_method=payment_method,
         )
+        result = await self._attempt(CHARGE_PAYMENT, request, ChargeResult, "charge", amount)
+        self._settle_attempt(PaymentKind.charge, key, amount, payment_method, result)
         return result
 
     async def authorise(
@@ -160,39 +141,40 @@ class PaymentLedger:
     ) -> AuthoriseResult:
         """Hold ``amount`` on the card (manual capture)."""
         key = idempotency_key(self.order_id, "authorise", self._charge_seq)
+        request = AuthoriseInput(
+            idempotency_key=key,
+            order_id=self.order_id,
+            amount=amount,
+            currency=self.currency,
+            payment_method=payment_method,
+            customer_id=customer_id,
+        )
+        result = await self._attempt(
+            AUTHORISE_PAYMENT, request, AuthoriseResult, "authorise", amount
+        )
+        self._settle_attempt(PaymentKind.authorisation, key, amount, payment_method, result)
+        return result
+
+    async def _attempt(
+        self, activity: str, request: BaseModel, result_type: type[Attempt], verb: str, amount: int
+    ) -> Attempt:
+        """Run a charge or authorisation; an unknown outcome raises :class:`PaymentError`."""
         self.in_flight = True
         try:
-            result: AuthoriseResult = await workflow.execute_activity(
-                AUTHORISE_PAYMENT,
-                AuthoriseInput(
-                    idempotency_key=key,
-                    order_id=self.order_id,
-                    amount=amount,
-                    currency=self.currency,
-                    payment_method=payment_method,
-                    customer_id=customer_id,
-                ),
-                result_type=AuthoriseResult,
+            result: Attempt = await workflow.execute_activity(
+                activity,
+                request,
+                result_type=result_type,
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=PAYMENT_TIMEOUT,
                 retry_policy=PAYMENT_RETRY,
-                summary=f"authorise {format_amount(amount, self.currency)}",
+                summary=f"{verb} {format_amount(amount, self.currency)}",
             )
         except ActivityError as exc:
             self.last_error = cause_message(exc)
             raise PaymentError(self.last_error) from None
         finally:
             self.in_flight = False
-        self.payment_method = payment_method
-        self._settle_attempt(
-            PaymentKind.authorisation,
-            key,
-            amount,
-            result.outcome,
-            result.payment_intent_id,
-            result.client_secret,
-            result.failure_message or result.failure_code,
-        )
         return result
 
     def _settle_attempt(
@@ -200,11 +182,12 @@ class PaymentLedger:
         kind: PaymentKind,
         key: str,
         amount: int,
-        outcome: PaymentOutcome,
-        intent: str | None,
-        client_secret: str | None,
-        failure: str | None,
+        payment_method: str,
+        result: ChargeResult | AuthoriseResult,
     ) -> None:
+        outcome, intent = result.outcome, result.payment_intent_id
+        failure = result.failure_message or result.failure_code
+        self.payment_method = payment_method
         self.payment_intent = intent
         self.records.append(
             PaymentRecord(
@@ -224,7 +207,7 @@ class PaymentLedger:
             self._charge_seq += 1
             self.last_error = failure or "card declined"
         elif outcome == PaymentOutcome.requires_action:
-            self.client_secret = client_secret
+            self.client_secret = result.client_secret
         elif outcome == PaymentOutcome.succeeded:
             self._succeeded(kind, amount)
         self._changed()
