@@ -53,6 +53,7 @@ from db.queries import get_order_view
 from models import errors, search
 from models.flows import flow_spec
 from models.ids import order_workflow_id
+from models.money import format_amount
 from models.orders import (
     ActionRequest,
     Actor,
@@ -61,6 +62,7 @@ from models.orders import (
     Role,
     StartOrderInput,
     StripeEvent,
+    order_total,
 )
 from workflows.prepaid_service import PrepaidServiceWorkflow
 
@@ -237,6 +239,8 @@ async def start_order(
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=attributes,
+            static_summary=order_summary(request),
+            static_details=order_details(request),
             rpc_timeout=timeouts.rpc,
         )
     except WorkflowAlreadyStartedError:
@@ -320,3 +324,26 @@ async def forward_stripe_event(
             return _closed_message(order_id)
         return f"order {order_id} not found"
     return None
+
+
+def order_summary(request: CreateOrderRequest) -> str:
+    """The one line the Web UI shows for the order: flow, customer, amount."""
+    amount = format_amount(order_total(request.items), request.currency)
+    return f"{request.flow} · {request.customer.name} ({request.customer.id}) · {amount}"
+
+
+def order_details(request: CreateOrderRequest) -> str:
+    """The order's fixed details for the Web UI (Markdown)."""
+    lines = [
+        f"**Flow** {request.flow}",
+        f"**Customer** {request.customer.name} ({request.customer.id})",
+        f"**Provider** {request.provider.name} ({request.provider.id})",
+        f"**Appointment** {request.appointment.start.isoformat()} "
+        f"({request.appointment.time_zone}, {request.appointment.duration_minutes} min)",
+        "**Items**",
+    ]
+    lines += [
+        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, request.currency)}"
+        for item in request.items
+    ]
+    return "\n".join(lines)

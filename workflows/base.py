@@ -233,6 +233,19 @@ class OrderWorkflow:
         self._updated_at = workflow.now()
         self._record_dirty = True
         self._upsert_search_attributes()
+        self._set_current_details()
+
+    def _set_current_details(self) -> None:
+        # What the Web UI shows as the workflow's current details: metadata, not a
+        # command, so it does not change what old histories replay.
+        deadline = self._next_deadline()
+        line = f"**{self.spec.state(self._status).label}**"
+        if deadline is not None:
+            due = to_zone(deadline.due_at, self.zone())
+            line += f" · next: {deadline.name} at {due:%Y-%m-%d %H:%M %Z} → {deadline.on_expiry}"
+        if self._needs_attention:
+            line += f" · needs attention: {self._attention_reason}"
+        workflow.set_current_details(line)
 
     def attention(self, reason: str | None) -> None:
         """Flag (or with None clear) the order for an operator."""
@@ -272,6 +285,7 @@ class OrderWorkflow:
     async def run_order(self) -> OrderView:
         """Drive the order until it finishes: deadlines here, side effects in the outboxes."""
         self._upsert_search_attributes()
+        self._set_current_details()
         mail = asyncio.create_task(self._drain_emails())
         record = asyncio.create_task(self._drain_records())
         while not self._finished:

@@ -123,6 +123,18 @@ async def test_prepaid_order_from_creation_to_closed(devstack: DevStack) -> None
 
         assert f"order-{order_id}" in await wait_for(listed, "the order in visibility")
 
+        # What the Web UI shows beside the attributes: a fixed summary and details, and a
+        # current-details line that follows the order.
+        handle = client.get_workflow_handle(f"order-{order_id}")
+        description = await handle.describe()
+        assert await description.static_summary() == (
+            "prepaid_service · Cleo Customer (cus-e2e) · 85.00 EUR"
+        )
+        details = await description.static_details()
+        assert details is not None and "**Provider** Piet Provider (pro-e2e)" in details
+        metadata = await handle.query("__temporal_workflow_metadata")
+        assert metadata.current_details.startswith("**Payment** · next: payment at ")
+
         view = await act(api, order_id, "pay", "customer", "cus-e2e", payment_method="pm_card_visa")
         assert view["status"] == "execution"
         assert view["amount_paid"] == 8500
