@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from cli.orders import orders_app
 from cli.support import ensure_sqlite_parent, setting_problems
 from config.settings import STATE_DIR, Settings
 
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(orders_app, name="orders", help="List, show and act on orders over the HTTP API.")
 
 # Exit code for a configuration problem, the same as for a usage error.
 EXIT_CONFIG = 2
@@ -159,6 +161,31 @@ def migrate(
     ensure_sqlite_parent(database_url)
     upgrade(database_url)
     typer.echo(f"database {database_url} is at the latest revision")
+
+
+@app.command()
+def setup(
+    temporal_address: Annotated[
+        str | None, typer.Option(help="Default ORDERCLOCK_TEMPORAL_ADDRESS or localhost:7233.")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Default ORDERCLOCK_TEMPORAL_NAMESPACE or default.")
+    ] = None,
+) -> None:
+    """Register orderclock's search attributes in a Temporal namespace (once per cluster)."""
+    from cli.setup import SetupError, register_search_attributes
+
+    address = temporal_address or os.environ.get("ORDERCLOCK_TEMPORAL_ADDRESS", "localhost:7233")
+    space = namespace or os.environ.get("ORDERCLOCK_TEMPORAL_NAMESPACE", "default")
+    try:
+        added = asyncio.run(register_search_attributes(address, space))
+    except SetupError as error:
+        typer.echo(f"orderclock: {error}", err=True)
+        raise typer.Exit(1) from None
+    if added:
+        typer.echo(f"registered in {space}: {', '.join(added)}")
+    else:
+        typer.echo(f"{space} already has every orderclock search attribute")
 
 
 if __name__ == "__main__":

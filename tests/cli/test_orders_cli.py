@@ -1,0 +1,281 @@
+"""``orderclock orders list/show/act`` as real processes against the API of the local stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.devstack import DevStack, clean_environment, free_ports, orderclock_command
+
+
+def orders_cli(
+    api: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*orderclock_command(), "orders", "--api", api, *args],
+        env=clean_environment() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+
+
+def order_body(order_id: str, customer_id: str, start: datetime) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "flow": "prepaid_service",
+        "customer": {"id": customer_id, "name": "Cleo Customer", "email": "cleo@example.com"},
+        "provider": {"id": "pro-e2e", "name": "Piet Provider", "email": "piet@example.com"},
+        "items": [{"name": "Massage", "quantity": 1, "unit_amount": 8500}],
+        "currency": "EUR",
+        "appointment": {
+            "start": start.isoformat(),
+            "duration_minutes": 60,
+            "time_zone": "Europe/Berlin",
+        },
+    }
+
+
+@pytest.fixture
+def new_order(devstack: DevStack) -> tuple[str, str]:
+    """A fresh prepaid order three days ahead: (order id, customer id)."""
+    order_id = f"cli-{uuid.uuid4().hex[:10]}"
+    customer_id = f"cus-{uuid.uuid4().hex[:10]}"
+    start = datetime.now(UTC) + timedelta(days=3)
+    response = httpx.post(
+        f"{devstack.api_base_url}/orders",
+        json=order_body(order_id, customer_id, start),
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    return order_id, customer_id
+
+
+def listed(devstack: DevStack, customer_id: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``list --customer``, polled until the read model has the order (written asynchronously)."""
+    result = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, *args)
+    for _ in range(150):
+        if result.returncode != 0 or " 0 orders" not in result.stdout.splitlines()[-1]:
+            break
+        result = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, *args)
+    return result
+
+
+def test_list_shows_status_amount_and_time_to_deadline(
+    devstack: DevStack, new_order: tuple[str, str]
+) -> None:
+    order_id, customer_id = new_order
+    result = listed(devstack, customer_id)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ORDER", "FLOW", "STATUS", "CUSTOMER", "AMOUNT", "NEXT", "DEADLINE"]
+    row = next(line for line in lines if line.startswith(order_id))
+    assert "prepaid_service" in row
+    assert "confirmation" in row
+    assert customer_id in row
+    assert "85.00 EUR" in row
+    # Confirmation is due 24 h after creation.
+    assert "(in 23h " in row, row
+    assert lines[-1] == "1-1 of 1 orders"
+
+    other = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, "--status", "paid")
+    assert other.returncode == 0, other.stderr
+    assert order_id not in other.stdout
+    assert other.stdout.strip() == "none of 0 orders"
+
+
+def test_list_json_is_the_api_page(devstack: DevStack, new_order: tuple[str, str]) -> None:
+    order_id, customer_id = new_order
+    listed(devstack, customer_id)
+    result = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, "--json")
+    assert result.returncode == 0, result.stderr
+    page = json.loads(result.stdout)
+    assert page["total"] == 1
+    assert [item["order_id"] for item in page["items"]] == [order_id]
+    assert page["items"][0]["next_deadline_name"] == "confirmation"
+
+
+def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) -> None:
+    order_id, _ = new_order
+    api = devstack.api_base_url
+
+    shown = orders_cli(api, "show", order_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "status    confirmation" in shown.stdout
+    assert "total 85.00 EUR" in shown.stdout
+    allowed = shown.stdout.split("\nallowed actions\n", 1)[1].split("\n\n", 1)[0]
+    provider_line = next(line for line in allowed.splitlines() if line.split()[0] == "provider")
+    assert "confirm" in provider_line.split(maxsplit=1)[1].split(", ")
+    assert "confirmation in 23h" in shown.stdout
+    assert "UTC   " in shown.stdout
+    assert "(Europe/Berlin)" in shown.stdout
+    history = shown.stdout.split("\nhistory\n", 1)[1]
+    assert "-> confirmation" in history
+
+    # The customer cannot confirm for the provider: the API's 409, readable.
+    refused = orders_cli(api, "act", order_id, "confirm", "--role", "customer", "--actor-id", "x")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("orderclock: not allowed: "), refused.stderr
+    assert refused.stdout == ""
+    no_traceback(refused)
+
+    confirmed = orders_cli(
+        api, "act", order_id, "confirm", "--role", "provider", "--actor-id", "pro-e2e"
+    )
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert f"order {order_id}: confirm done, confirmation -> payment" in confirmed.stdout
+    assert "next deadline: payment" in confirmed.stdout
+
+    cancelled = orders_cli(
+        api, "act", order_id, "cancel", "--role", "support", "--reason", "x", "--json"
+    )
+    assert cancelled.returncode == 0, cancelled.stderr
+    view = json.loads(cancelled.stdout)
+    assert view["status"] == "cancelled"
+    assert view["history"][-1]["reason"] == "x"
+    assert view["history"][-1]["actor"]["role"] == "support"
+
+    shown = orders_cli(api, "show", order_id)
+    assert shown.returncode == 0, shown.stderr
+    history = shown.stdout.split("\nhistory\n", 1)[1]
+    assert "provider:pro-e2e" in history
+    assert "confirm" in history and "confirmation -> payment" in history
+    cancel_line = next(line for line in history.splitlines() if "payment -> cancelled" in line)
+    assert "support" in cancel_line and "cancel" in cancel_line
+    assert cancel_line.rstrip().endswith(" x")
+    assert "emails" in shown.stdout
+
+    as_json = orders_cli(api, "show", order_id, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["status"] == "cancelled"
+
+    again = orders_cli(api, "act", order_id, "cancel", "--role", "support", "--reason", "x")
+    assert again.returncode == 1
+    assert "not allowed: " in again.stderr
+    no_traceback(again)
+
+
+def test_unknown_order_is_not_found(devstack: DevStack) -> None:
+    missing = f"cli-missing-{uuid.uuid4().hex[:8]}"
+    for args in (
+        ["show", missing],
+        ["act", missing, "cancel", "--role", "support", "--reason", "x"],
+    ):
+        result = orders_cli(devstack.api_base_url, *args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.strip() == f"orderclock: order {missing} not found"
+        no_traceback(result)
+
+
+def test_bad_payload_json_is_a_usage_error(devstack: DevStack, new_order: tuple[str, str]) -> None:
+    order_id, _ = new_order
+    for payload in ("{not json", "[1, 2]"):
+        result = orders_cli(
+            devstack.api_base_url,
+            "act",
+            order_id,
+            "cancel",
+            "--role",
+            "support",
+            "--payload",
+            payload,
+        )
+        assert result.returncode == 2, result.stderr
+        assert "--payload" in result.stderr
+        no_traceback(result)
+    # Nothing reached the order.
+    view = httpx.get(f"{devstack.api_base_url}/orders/{order_id}", timeout=30).json()
+    assert view["status"] == "confirmation"
+
+
+def test_unreachable_api() -> None:
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}"
+    for args in (["list"], ["show", "A-1"], ["act", "A-1", "cancel", "--role", "support"]):
+        result = orders_cli(url, *args)
+        assert result.returncode == 3, (args, result.stderr)
+        assert result.stderr.startswith(f"orderclock: API unreachable at {url}"), result.stderr
+        no_traceback(result)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A stand-in API: records the Authorization header, answers by path."""
+
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.headers.get("Authorization"))
+        if self.path.startswith("/orders/broken"):
+            self._answer(503, {"detail": "Temporal is unavailable: cannot connect"})
+        elif self.path.startswith("/orders/secret"):
+            self._answer(403, {"detail": "support may not read this order"})
+        else:
+            self._answer(200, {"items": [], "total": 0, "limit": 50, "offset": 0})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_api() -> Iterator[str]:
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_api_key_is_a_bearer_token_and_errors_are_named(fake_api: str) -> None:
+    env = clean_environment() | {"ORDERCLOCK_API_KEY": "key-from-env"}
+    assert orders_cli(fake_api, "list", env=env).returncode == 0
+    assert orders_cli(fake_api, "--api-key", "k1", "list").returncode == 0
+    assert orders_cli(fake_api, "list").returncode == 0
+    assert _Recorder.seen == ["Bearer key-from-env", "Bearer k1", None]
+
+    broken = orders_cli(fake_api, "show", "broken")
+    assert broken.returncode == 1
+    assert broken.stderr.startswith(f"orderclock: API unreachable at {fake_api}"), broken.stderr
+    assert "Temporal is unavailable" in broken.stderr
+
+    forbidden = orders_cli(fake_api, "show", "secret")
+    assert forbidden.returncode == 1
+    assert forbidden.stderr.strip() == "orderclock: forbidden: support may not read this order"
+
+
+def test_api_url_from_environment(fake_api: str) -> None:
+    env = clean_environment() | {"ORDERCLOCK_API_URL": fake_api}
+    result = subprocess.run(
+        [*orderclock_command(), "orders", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "none of 0 orders"
