@@ -39,6 +39,8 @@ from models.orders import NotificationStatus, OrderView, PaymentOutcome
 DECLINE = "pm_card_chargeDeclined"
 NEEDS_3DS = "pm_card_threeDSecure2Required"
 BROKEN = "pm_provider_down"
+# Authorises once, then declines (a card cancelled while its first hold was running).
+ONCE = "pm_card_authorises_once"
 
 
 class FakeActivities:
@@ -85,7 +87,8 @@ class FakeActivities:
     async def authorise_payment(self, input: AuthoriseInput) -> AuthoriseResult:
         self.authorisations.append(input)
         pi = f"pi_auth_{len(self.authorisations)}"
-        if input.payment_method == DECLINE:
+        earlier = [a for a in self.authorisations[:-1] if a.payment_method == ONCE]
+        if input.payment_method == DECLINE or (input.payment_method == ONCE and earlier):
             return AuthoriseResult(
                 outcome=PaymentOutcome.declined,
                 failure_code="card_declined",

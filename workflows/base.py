@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StripeEvent,
         Transition,
     )
+    from workflows.payments import PaymentLedger
 
 # Read-model writes retry until the database is back: the order must reach it eventually.
 RECORD_RETRY = RetryPolicy(
@@ -87,6 +88,8 @@ class OrderWorkflow:
 
     spec: FlowSpec
     payloads: dict[str, type[BaseModel]]
+    # A flow that takes payments sets its ledger; holds are then renewed by the engine.
+    ledger: PaymentLedger | None = None
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
@@ -320,6 +323,14 @@ class OrderWorkflow:
         self._finished = True
         self._version += 1
 
+    async def _renew_hold(self) -> None:
+        assert self.ledger is not None
+        if not await self.ledger.renew_hold():
+            self.attention(
+                f"payment hold lapsed: {self.ledger.last_error or 'renewal declined'}; "
+                "collect the payment another way or cancel the order"
+            )
+
     async def _expire(self, deadline: Deadline) -> None:
         async with self._lock:
             current = self._next_deadline()
@@ -330,6 +341,16 @@ class OrderWorkflow:
 
     def _next_deadline(self) -> Deadline | None:
         pending = self.deadlines()
+        hold = self.ledger.hold_expires_at() if self.ledger is not None else None
+        if hold is not None:
+            pending.append(
+                Deadline(
+                    "payment_hold_renewal",
+                    hold,
+                    "the card hold is renewed before Stripe's 7-day limit",
+                    self._renew_hold,
+                )
+            )
         return min(pending, key=lambda d: d.due_at) if pending else None
 
     _stop = False

@@ -283,8 +283,20 @@ class PaymentLedger:
         try:
             result = await self.authorise(amount, method)
         except PaymentError:
-            return False
-        if result.outcome != PaymentOutcome.succeeded:
+            result = None
+        if result is None or result.outcome != PaymentOutcome.succeeded:
+            # The old hold lapses at Stripe anyway: the order no longer holds that money.
+            self.payment_intent = old
+            self._record(
+                PaymentKind.release,
+                idempotency_key(self.order_id, "hold-lapsed", len(self.records) + 1),
+                amount,
+                PaymentOutcome.failed,
+                old,
+                f"hold could not be renewed: {self.last_error or 'declined'}",
+            )
+            self._held, self._hold_since = 0, None
+            self._changed()
             return False
         new = self.payment_intent
         # The old hold is released so the customer never sees two.

@@ -78,6 +78,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
     """A prepaid service booking: confirm, pay, provide, confirm execution, close."""
 
     payloads = PREPAID_ACTION_PAYLOADS
+    ledger: PaymentLedger
 
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:

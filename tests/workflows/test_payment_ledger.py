@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.fakes import DECLINE, FakeActivities
+from tests.fakes import DECLINE, ONCE, FakeActivities
 from workflows.sandbox import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
@@ -203,6 +203,19 @@ async def test_hold_is_renewed_before_it_expires(probe: Any) -> None:
     assert state.renewals == 2
     await op(handle, "capture")
     assert fakes.captures[-1].payment_intent_id == "pi_auth_3"
+
+
+async def test_hold_that_cannot_be_renewed_lapses(probe: Any) -> None:
+    env, handle, fakes = probe
+    await op(handle, "authorise", 9000, payment_method=ONCE)
+    await env.sleep(HOLD_VALIDITY)
+    state = await handle.query(LedgerProbe.state)
+    assert state.renewal_failed
+    assert state.held == 0
+    assert state.kinds[-1] == PaymentKind.release
+    assert state.outcomes[-1] == PaymentOutcome.failed
+    assert state.keys[-1] == "A-1:hold-lapsed:3"
+    assert fakes.releases == []  # nothing to release: the hold lapses at Stripe
 
 
 async def test_invoice_due_for_purchase_orders(probe: Any) -> None:
