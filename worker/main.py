@@ -9,14 +9,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.runtime import Runtime
+from temporalio.worker import Interceptor, Worker
 
+import config.temporal
 from activities.email import EmailActivities
 from activities.payments import PaymentActivities
 from activities.records import OrderRecordActivities
 from config import Settings
 from db.engine import make_engine
+from telemetry.orders import OrderMetrics, OrderMetricsInterceptor
+from telemetry.worker import (
+    DEFAULT_METRICS_HOST,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_SDK_METRICS_PORT,
+    prometheus_runtime_or_none,
+    serve_metrics_or_none,
+)
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
@@ -50,6 +59,7 @@ def build_worker(
     settings: Settings,
     *,
     activities: Sequence[Callable[..., Any]] | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """A worker for every flow on ``settings.task_queue``."""
     return Worker(
@@ -58,19 +68,16 @@ def build_worker(
         workflows=list(WORKFLOWS.values()),
         activities=list(activities if activities is not None else default_activities(settings)),
         workflow_runner=workflow_runner(),
+        interceptors=list(interceptors),
         # Bounded cache: memory stays flat however many orders are open.
         max_cached_workflows=2000,
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A Temporal client with the pydantic data converter, or a clear error."""
     try:
-        return await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-        )
+        return await config.temporal.connect(settings, runtime=runtime)
     except Exception as exc:  # the SDK raises plain RuntimeError for connection failures
         raise TemporalUnreachable(
             f"cannot reach Temporal at {settings.temporal_address} "
@@ -78,14 +85,41 @@ async def connect(settings: Settings) -> Client:
         ) from exc
 
 
-async def run_worker(settings: Settings) -> None:
-    """Connect and run the worker until cancelled; exit 1 if Temporal is unreachable."""
+async def run_worker(
+    settings: Settings,
+    *,
+    metrics_host: str = DEFAULT_METRICS_HOST,
+    metrics_port: int = DEFAULT_METRICS_PORT,
+    sdk_metrics_port: int = DEFAULT_SDK_METRICS_PORT,
+) -> None:
+    """Connect and run the worker until cancelled; exit 1 if Temporal is unreachable.
+
+    Serves orderclock's counters at ``metrics_host:metrics_port`` and the Temporal SDK's
+    runtime metrics at ``metrics_host:sdk_metrics_port`` (both Prometheus, ``/metrics``).
+    """
     try:
-        client = await connect(settings)
+        client = await connect(settings, prometheus_runtime_or_none(metrics_host, sdk_metrics_port))
     except TemporalUnreachable as exc:
         print(f"orderclock worker: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    worker = build_worker(client, settings)
-    log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
-    async with worker:
-        await asyncio.Event().wait()
+    order_metrics = OrderMetrics()
+    server = serve_metrics_or_none(order_metrics.registry, metrics_host, metrics_port)
+    metrics_engine = make_engine(settings.database_url)
+    worker = build_worker(
+        client, settings, interceptors=[OrderMetricsInterceptor(metrics_engine, order_metrics)]
+    )
+    log.info(
+        "worker polling task queue %s at %s; metrics on %s:%d (orderclock), :%d (SDK)",
+        settings.task_queue,
+        settings.temporal_address,
+        metrics_host,
+        metrics_port,
+        sdk_metrics_port,
+    )
+    try:
+        async with worker:
+            await asyncio.Event().wait()
+    finally:
+        if server is not None:
+            server.close()
+        metrics_engine.dispose()

@@ -1,0 +1,45 @@
+"""Shared helpers of the telemetry tests: free ports, a migrated SQLite read model, metrics."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine
+
+from db.engine import make_engine
+from db.migrate import upgrade
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text page, by name and labels."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """One sample's value (0 when the page does not have it)."""
+    return samples(text).get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+def read_model(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite read model of this test's own."""
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
