@@ -17,14 +17,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
+import config.temporal
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.routes import flows, health, orders, webhooks
+from codec import EncryptionCodec
+from codec.server import create_codec_app
 from config.settings import Settings, get_settings
 from db.engine import make_engine
+from telemetry.api import ApiMetrics, MetricsMiddleware
+from telemetry.logs import RequestContextMiddleware
 
 # The SDK retries busy or unreachable servers for up to 10 s (an Update over the
 # in-flight limit took 15 s to fail); a client of the API would rather get its 429/503
@@ -35,13 +39,7 @@ API_RETRY = RetryConfig(max_interval_millis=500, max_elapsed_time_millis=2000)
 async def connect_temporal(settings: Settings) -> Client:
     """The API's Temporal client: pydantic payloads, short RPC retries, connected lazily."""
     # Lazy: the API starts (and answers 503) while Temporal is still coming up.
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        retry_config=API_RETRY,
-        lazy=True,
-    )
+    return await config.temporal.connect(settings, retry_config=API_RETRY, lazy=True)
 
 
 def create_app(
@@ -78,9 +76,24 @@ def create_app(
     app.state.temporal_client = temporal_client
     app.state.engine = engine
     app.state.timeouts = timeouts or Timeouts()
+    app.state.metrics = ApiMetrics()
     install_error_handlers(app)
+    # Outermost last: the metrics time the whole request, log context included.
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     for module in (orders, flows, webhooks, health):
         app.include_router(module.router)
+    if settings.payload_keys is not None:
+        # The Temporal Web UI decrypts the orders' payloads through here (CORS for its
+        # origin; a bearer token when ORDERCLOCK_CODEC_TOKEN is set).
+        token = settings.codec_token
+        codec_app = create_codec_app(
+            EncryptionCodec.from_spec(settings.payload_keys.get_secret_value()),
+            allowed_origins=settings.codec_web_origins,
+            token=token.get_secret_value() if token else None,
+            prefix="",
+        )
+        app.mount("/codec", codec_app)
     return app
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ import httpx
 from pydantic import ValidationError
 
 from cli.support import ensure_sqlite_parent, setting_problems
+from codec import new_key
 from config.settings import Settings
 from models import search
 
@@ -98,6 +100,11 @@ class DevPaths:
     def orders_db(self) -> Path:
         """The order database (SQLite) unless ORDERCLOCK_DATABASE_URL says otherwise."""
         return self.state_dir / "orders.db"
+
+    @property
+    def payload_keys(self) -> Path:
+        """The development payload key, made once so encrypted orders survive a restart."""
+        return self.state_dir / "payload-keys"
 
     @property
     def logs(self) -> Path:
@@ -175,6 +182,13 @@ def dev_environment(base: Mapping[str, str], ports: DevPorts, paths: DevPaths) -
         "ORDERCLOCK_STRIPE_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
         "ORDERCLOCK_API_HOST": HOST,
         "ORDERCLOCK_API_PORT": str(ports.api),
+        "ORDERCLOCK_PAYLOAD_KEYS": dev_payload_keys(paths),
+        "ORDERCLOCK_CODEC_WEB_ORIGINS": json.dumps(
+            [f"http://{HOST}:{ports.ui}", f"http://localhost:{ports.ui}"]
+        ),
+        # Free ports for the worker's metrics, so several stacks can run on one machine.
+        "ORDERCLOCK_WORKER_METRICS_PORT": str(free_port()),
+        "ORDERCLOCK_WORKER_SDK_METRICS_PORT": str(free_port()),
     }
     env = dict(base)
     for name, value in defaults.items():
@@ -182,6 +196,22 @@ def dev_environment(base: Mapping[str, str], ports: DevPorts, paths: DevPaths) -
     # Children's logs must be complete when one dies, so no buffering in Python children.
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, on the stack's host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def dev_payload_keys(paths: DevPaths) -> str:
+    """The stack's payload key spec, created on first start and kept in the state dir."""
+    if not paths.payload_keys.exists():
+        paths.state_dir.mkdir(parents=True, exist_ok=True)
+        paths.payload_keys.write_text(f"dev1:{new_key()}\n")
+        paths.payload_keys.chmod(0o600)
+    return paths.payload_keys.read_text().strip()
 
 
 def temporal_command(temporal: str, ports: DevPorts, paths: DevPaths, namespace: str) -> list[str]:
@@ -205,6 +235,9 @@ def temporal_command(temporal: str, ports: DevPorts, paths: DevPaths, namespace:
         "warn",
         # The Web UI otherwise fetches a news feed from the internet.
         "--ui-disable-news-fetch",
+        # Payloads hold customers' personal data encrypted; the UI decrypts via the API.
+        "--ui-codec-endpoint",
+        f"http://{HOST}:{ports.api}/codec",
     ]
     if namespace != "default":
         command += ["--namespace", namespace]

@@ -103,12 +103,24 @@ def dev(
 def worker() -> None:
     """Run a worker against the Temporal server named by the settings."""
     settings = load_settings()
-    # The process's entry point decides where logs go: stderr, which `dev` sends to a file.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The process's entry point decides where logs go: stderr (JSON lines), which `dev`
+    # sends to a file.
+    from telemetry.logs import configure_json_logging
+
+    configure_json_logging(logging.INFO)
     from worker.main import run_worker
 
     try:
-        asyncio.run(_until_signalled(run_worker(settings)))
+        asyncio.run(
+            _until_signalled(
+                run_worker(
+                    settings,
+                    metrics_host=settings.worker_metrics_host,
+                    metrics_port=settings.worker_metrics_port,
+                    sdk_metrics_port=settings.worker_sdk_metrics_port,
+                )
+            )
+        )
     except SystemExit as stop:
         exit_now(_exit_code(stop))
     exit_now(0)
@@ -127,6 +139,9 @@ def api(
     settings = load_settings()
     import uvicorn
 
+    from telemetry.logs import configure_json_logging
+
+    configure_json_logging(logging.INFO)
     try:
         uvicorn.run(
             "api.app:create_app",
@@ -186,6 +201,47 @@ def setup(
         typer.echo(f"registered in {space}: {', '.join(added)}")
     else:
         typer.echo(f"{space} already has every orderclock search attribute")
+
+
+@app.command("codec-server")
+def codec_server(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    keys_env: Annotated[
+        str, typer.Option(help="Environment variable holding the payload keys (k2:B64,k1:B64).")
+    ] = "ORDERCLOCK_PAYLOAD_KEYS",
+    web_origin: Annotated[
+        list[str] | None, typer.Option(help="Web UI origin allowed by CORS (repeatable).")
+    ] = None,
+    token_env: Annotated[
+        str, typer.Option(help="Environment variable holding the bearer token callers must send.")
+    ] = "ORDERCLOCK_CODEC_TOKEN",
+) -> None:
+    """Serve the payload codec so the Temporal Web UI and CLI can show decrypted payloads."""
+    import uvicorn
+
+    from codec import EncryptionCodec, KeySpecError
+    from codec.server import create_codec_app
+
+    spec = os.environ.get(keys_env, "")
+    if not spec.strip():
+        typer.echo(
+            f"orderclock: set {keys_env} to the payload keys (KEY_ID:BASE64KEY,...)", err=True
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    try:
+        codec = EncryptionCodec.from_spec(spec)
+    except KeySpecError as error:
+        typer.echo(f"orderclock: {keys_env}: {error}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    token = os.environ.get(token_env) or None
+    if token is None:
+        typer.echo(
+            f"orderclock: {token_env} is not set: anyone reaching the port can decrypt", err=True
+        )
+    origins = web_origin or ["http://127.0.0.1:8233", "http://localhost:8233"]
+    typer.echo(f"codec server on http://{host}:{port}/codec for {', '.join(origins)}")
+    uvicorn.run(create_codec_app(codec, allowed_origins=origins, token=token), host=host, port=port)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,21 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "orderclock"
+    # Temporal Cloud or a TLS cluster: an API key, or mTLS with a client certificate.
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+    temporal_tls_client_cert_path: Path | None = None
+    temporal_tls_client_key_path: Path | None = None
+    temporal_tls_server_ca_path: Path | None = None
+    temporal_tls_server_name: str | None = None
+    # PII in payloads: "k2:BASE64KEY,k1:BASE64KEY", the first key encrypts (codec/aesgcm.py).
+    payload_keys: SecretStr | None = None
+    # Bearer token operators send to the codec server (the Web UI's "pass access token").
+    codec_token: SecretStr | None = None
+    # Browser origins (the Temporal Web UI) allowed to call the API's /codec endpoints.
+    codec_web_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"]
+    )
 
     database_url: str = f"sqlite:///{STATE_DIR / 'orders.db'}"
 
@@ -43,6 +58,11 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+
+    # Prometheus endpoints of the worker: orderclock's own counters and the SDK's metrics.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9464
+    worker_sdk_metrics_port: int = 9465
 
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
 

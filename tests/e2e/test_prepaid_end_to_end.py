@@ -20,8 +20,8 @@ import httpx
 import sqlalchemy as sa
 import stripe
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from codec import data_converter_for
 from db.engine import make_engine
 from tests.fixtures.devstack import DevStack
 
@@ -110,7 +110,7 @@ async def test_prepaid_order_from_creation_to_closed(devstack: DevStack) -> None
         client = await Client.connect(
             devstack.temporal_address,
             namespace=devstack.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter_for(devstack.payload_keys),
         )
         due_soon = (datetime.now(UTC) + timedelta(hours=13)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -134,6 +134,24 @@ async def test_prepaid_order_from_creation_to_closed(devstack: DevStack) -> None
         assert details is not None and "**Provider** Piet Provider (pro-e2e)" in details
         metadata = await handle.query("__temporal_workflow_metadata")
         assert metadata.current_details.startswith("**Payment** · next: payment at ")
+
+        # Personal data is stored encrypted: a client without the keys sees no name or
+        # email in the order's history, and the Web UI decrypts through the API's codec.
+        raw = await Client.connect(devstack.temporal_address, namespace=devstack.temporal_namespace)
+        history = await raw.get_workflow_handle(f"order-{order_id}").fetch_history()
+        stored = history.to_json()
+        assert "Cleo Customer" not in stored and "cleo@example.com" not in stored
+        assert "binary/encrypted" in stored or "YmluYXJ5L2VuY3J5cHRlZA" in stored
+        preflight = await api.options(
+            "/codec/decode",
+            headers={
+                "Origin": devstack.web_ui_url,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-namespace",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == devstack.web_ui_url
 
         view = await act(api, order_id, "pay", "customer", "cus-e2e", payment_method="pm_card_visa")
         assert view["status"] == "execution"
