@@ -29,11 +29,17 @@ from tests.deploy.support import (
     substitutions,
 )
 
-SECRETS = ("POSTGRES_PASSWORD", "ORDERCLOCK_STRIPE_API_KEY", "ORDERCLOCK_STRIPE_WEBHOOK_SECRET")
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "ORDERCLOCK_STRIPE_API_KEY",
+    "ORDERCLOCK_STRIPE_WEBHOOK_SECRET",
+    "ORDERCLOCK_PAYLOAD_KEYS",
+)
 HOST_ENV = {
     "POSTGRES_PASSWORD": "pg-secret",
     "ORDERCLOCK_STRIPE_API_KEY": "sk_test_compose",
     "ORDERCLOCK_STRIPE_WEBHOOK_SECRET": "whsec_compose",
+    "ORDERCLOCK_PAYLOAD_KEYS": "k1:" + "A" * 43 + "=",
 }
 APP_SERVICES = ("migrate", "search-attributes", "worker", "api")
 EXPECTED_SERVICES = {

@@ -47,6 +47,7 @@ def _compose_pairs() -> list[str]:
             "POSTGRES_PASSWORD": "x",
             "ORDERCLOCK_STRIPE_API_KEY": "x",
             "ORDERCLOCK_STRIPE_WEBHOOK_SECRET": "x",
+            "ORDERCLOCK_PAYLOAD_KEYS": "k1:x",
         }
     )["services"]["search-attributes"]
     return [str(part) for part in service["command"]]
