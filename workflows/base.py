@@ -408,14 +408,20 @@ class OrderWorkflow:
         allowed: dict[Role, list[str]] = {}
         for role in HUMAN_ROLES:
             actor = self.party_actor(role)
+            if actor is None:
+                continue
             allowed[role] = [
                 a.name for a in self.spec.actions if self.check(a.name, actor, None) is None
             ]
         return allowed
 
-    def party_actor(self, role: Role) -> Actor:
-        """This order's own actor for a role (its customer, its provider, support)."""
-        return Actor(role=role, id="support" if role == Role.support else None)
+    def party_actor(self, role: Role) -> Actor | None:
+        """This order's own actor for a role, or None if the order has no such party."""
+        if role == Role.support:
+            return Actor(role=role, id="support")
+        if role == Role.customer:
+            return Actor(role=role, id=self.customer_id())
+        return None
 
     def _view(self) -> OrderView:
         deadline = self._next_deadline()

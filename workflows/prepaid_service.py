@@ -145,7 +145,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             return Actor(role=C, id=self.req.customer.id)
         if role == P:
             return Actor(role=P, id=self.req.provider.id)
-        return super().party_actor(role)
+        return Actor(role=role, id="support")
 
     def _both(self) -> list[tuple[Role, str, str]]:
         return [self._recipient(C), self._recipient(P)]

@@ -1,0 +1,158 @@
+"""The engine renews any flow's card hold before Stripe's 7-day limit, or flags the order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio import workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.fakes import ONCE, FakeActivities
+from workflows.sandbox import workflow_runner
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from models.actions import NoPayload
+    from models.flows import ActionSpec, FlowSpec, StateSpec
+    from models.orders import (
+        SYSTEM,
+        Actor,
+        Appointment,
+        LineItem,
+        OrderView,
+        Party,
+        Role,
+    )
+    from workflows.base import Deadline, OrderWorkflow
+    from workflows.payments import HOLD_RENEWAL_MARGIN, HOLD_VALIDITY, PaymentLedger
+
+SPEC = FlowSpec(
+    name="held_test",
+    title="A flow that holds a card until support captures it",
+    source="tests",
+    description="Holds money like a dealer order awaiting shipment.",
+    initial="held",
+    states=[
+        StateSpec(name="held", label="Held", description="Money held."),
+        StateSpec(name="captured", label="Captured", terminal=True, description="Taken."),
+    ],
+    actions=[
+        ActionSpec(name="capture", description="Take it.", states_by_role={Role.support: ["held"]})
+    ],
+    deadlines=[],
+    transitions=[],
+)
+PARTY = Party(id="c-1", name="Cleo", email="cleo@example.com")
+
+
+@workflow.defn(name="held_test")
+class HeldOrder(OrderWorkflow):
+    """Authorises at start; support captures whenever the goods ship."""
+
+    payloads: dict[str, type[BaseModel]] = {"capture": NoPayload}
+
+    @workflow.init
+    def __init__(self, payment_method: str) -> None:
+        super().__init__()
+        self.spec = SPEC
+        self.ledger = PaymentLedger("H-1", "EUR", self.changed)
+        self._payments = self.ledger.records
+        self._status = "held"
+        self.created(SYSTEM)
+
+    @workflow.run
+    async def run(self, payment_method: str) -> OrderView:
+        """Hold 90.00 EUR, then wait."""
+        await self.ledger.authorise(9000, payment_method)
+        return await self.run_order()
+
+    def order_id(self) -> str:
+        return "H-1"
+
+    def customer_id(self) -> str:
+        return PARTY.id
+
+    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        spec = self.spec.action(action)
+        if spec is None or not spec.allows(actor.role, self.status):
+            return f"{actor.role} may not {action} now"
+        return None
+
+    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        assert self.ledger is not None
+        await self.ledger.capture()
+        self.transition("captured", action, actor)
+        self.finish()
+
+    def deadlines(self) -> list[Deadline]:
+        return []
+
+    def build_view(self, base: dict[str, Any]) -> OrderView:
+        assert self.ledger is not None
+        return OrderView(
+            **base,
+            customer=PARTY,
+            provider=PARTY,
+            items=[LineItem(name="Charge box", unit_amount=9000)],
+            currency="EUR",
+            amount_total=9000,
+            appointment=Appointment(start=self._created_at, time_zone="UTC"),
+            amount_held=self.ledger.held,
+            amount_paid=self.ledger.captured,
+            request_fingerprint="test",
+        )
+
+
+@pytest.fixture
+async def held(
+    own_time_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[tuple[WorkflowEnvironment, FakeActivities, str]]:
+    fakes = FakeActivities()
+    async with Worker(
+        own_time_env.client,
+        task_queue=task_queue,
+        workflows=[HeldOrder],
+        activities=fakes.all(),
+        workflow_runner=workflow_runner(),
+    ):
+        yield own_time_env, fakes, task_queue
+
+
+async def start(env: WorkflowEnvironment, queue: str, method: str) -> Any:
+    return await env.client.start_workflow(
+        HeldOrder.run, method, id=f"held-{queue}", task_queue=queue
+    )
+
+
+async def test_hold_is_renewed_and_shown_as_the_next_deadline(held: Any) -> None:
+    env, fakes, queue = held
+    order = await start(env, queue, "pm_card_visa")
+    await env.sleep(timedelta(minutes=1))
+    view = await order.query(HeldOrder.view)
+    assert view.amount_held == 9000
+    assert view.next_deadline is not None
+    assert view.next_deadline.name == "payment_hold_renewal"
+    assert view.next_deadline.due_at - view.payments[0].at == HOLD_VALIDITY - HOLD_RENEWAL_MARGIN
+    await env.sleep(HOLD_VALIDITY)
+    view = await order.query(HeldOrder.view)
+    assert [a.amount for a in fakes.authorisations] == [9000, 9000]
+    assert [r.payment_intent_id for r in fakes.releases] == ["pi_auth_1"]
+    assert view.amount_held == 9000
+    assert not view.needs_attention
+
+
+async def test_hold_that_cannot_be_renewed_flags_the_order(held: Any) -> None:
+    env, _fakes, queue = held
+    order = await start(env, queue, ONCE)
+    await env.sleep(HOLD_VALIDITY)
+    view = await order.query(HeldOrder.view)
+    assert view.needs_attention
+    assert view.attention_reason is not None
+    assert view.attention_reason.startswith("payment hold lapsed: Your card was declined.")
+    assert view.amount_held == 0
+    assert view.next_deadline is None
