@@ -12,7 +12,6 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from models.ids import order_workflow_id
 from models.orders import (
@@ -28,6 +27,7 @@ from models.orders import (
 )
 from models.policy import PrepaidPolicy
 from tests.fakes import FakeActivities
+from tests.fixtures.temporal import running_worker
 from workflows.prepaid_service import PrepaidServiceWorkflow
 from workflows.sandbox import workflow_runner
 
@@ -153,7 +153,7 @@ class Harness:
 @pytest.fixture
 async def harness(own_time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Harness]:
     fakes = FakeActivities()
-    async with Worker(
+    async with running_worker(
         own_time_env.client,
         task_queue=task_queue,
         workflows=[PrepaidServiceWorkflow],

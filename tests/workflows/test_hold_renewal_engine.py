@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from tests.fakes import ONCE, FakeActivities
+from tests.fixtures.temporal import running_worker
 from workflows.sandbox import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
@@ -113,7 +113,7 @@ async def held(
     own_time_env: WorkflowEnvironment, task_queue: str
 ) -> AsyncIterator[tuple[WorkflowEnvironment, FakeActivities, str]]:
     fakes = FakeActivities()
-    async with Worker(
+    async with running_worker(
         own_time_env.client,
         task_queue=task_queue,
         workflows=[HeldOrder],

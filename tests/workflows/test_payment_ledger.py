@@ -11,9 +11,9 @@ from temporalio import workflow
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from tests.fakes import DECLINE, ONCE, FakeActivities
+from tests.fixtures.temporal import running_worker
 from workflows.sandbox import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
@@ -122,7 +122,7 @@ async def run_probe(env: WorkflowEnvironment, fakes: FakeActivities, queue: str)
 @pytest.fixture
 async def probe(own_time_env: WorkflowEnvironment, task_queue: str) -> Any:
     fakes = FakeActivities()
-    async with Worker(
+    async with running_worker(
         own_time_env.client,
         task_queue=task_queue,
         workflows=[LedgerProbe],
