@@ -11,13 +11,16 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.errors import Unavailable
+from api.auth import Caller
+from api.errors import Unauthorized, Unavailable
 from api.gateway import Timeouts
 from config.settings import Settings
+from db.keys import KeyRole, lookup
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -54,8 +57,28 @@ def get_timeouts(request: Request) -> Timeouts:
     return timeouts
 
 
+# auto_error=False: the 401 and its message are ours, not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="An orderclock API key (ock_...).")
+
+
+def get_current_caller(
+    engine: Annotated[Engine, Depends(get_engine)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller named by the request's bearer key; 401 if it is missing, unknown or revoked."""
+    # A plain function: FastAPI runs it in a thread, off the event loop.
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
+    with Session(engine) as session:
+        row = lookup(session, credentials.credentials)
+    if row is None:
+        raise Unauthorized("the API key is unknown or has been revoked")
+    return Caller(name=row.name, role=KeyRole(row.role))
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TimeoutsDep = Annotated[Timeouts, Depends(get_timeouts)]
+CurrentCaller = Annotated[Caller, Depends(get_current_caller)]

@@ -35,6 +35,21 @@ class BadRequest(ApiError):
     status_code = 400
 
 
+class Unauthorized(ApiError):
+    """No valid API key came with the request (401, with ``WWW-Authenticate: Bearer``)."""
+
+    status_code = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    """The caller's key does not allow this (403)."""
+
+    status_code = 403
+
+
 class NotFound(ApiError):
     """No such order, action or flow (404)."""
 

@@ -202,6 +202,7 @@ async def start_order(
     request: CreateOrderRequest,
     *,
     timeouts: Timeouts,
+    created_by: Actor = API_ACTOR,
 ) -> tuple[OrderView, bool]:
     """Start the order's workflow, or find the one already started; True if it is new.
 
@@ -218,7 +219,7 @@ async def start_order(
         request=request,
         request_fingerprint=fingerprint,
         policy=settings.prepaid.model_dump(mode="json"),
-        created_by=API_ACTOR,
+        created_by=created_by,
         received_at=datetime.now(UTC),
     )
     attributes = TypedSearchAttributes(

@@ -39,6 +39,7 @@ DEV_WEBHOOK_ID = "orderclock"
 WEBHOOK_PATH = "/webhooks/stripe"
 STRIPE_HEALTH_PATH = "/_config/health"
 READY_LINE = "ready: the stack is up; Ctrl-C stops it"
+DEV_KEY_NAME = "dev"
 
 # The dev server reads its internal queues 20 times a second, which adds about 50 ms to every
 # workflow step; 1000 reads a second cut a trivial workflow from about 48 ms to 23 ms on these
@@ -105,6 +106,11 @@ class DevPaths:
     def payload_keys(self) -> Path:
         """The development payload key, made once so encrypted orders survive a restart."""
         return self.state_dir / "payload-keys"
+
+    @property
+    def dev_api_key(self) -> Path:
+        """The development admin API key in plaintext (mode 600), reused across restarts."""
+        return self.state_dir / "dev-api-key"
 
     @property
     def logs(self) -> Path:
@@ -212,6 +218,36 @@ def dev_payload_keys(paths: DevPaths) -> str:
         paths.payload_keys.write_text(f"dev1:{new_key()}\n")
         paths.payload_keys.chmod(0o600)
     return paths.payload_keys.read_text().strip()
+
+
+def ensure_dev_key(paths: DevPaths, database_url: str) -> tuple[str, bool]:
+    """The stack's admin API key ``dev``: the kept one while it works, else a new one.
+
+    True when the key is new. The database keeps only the hash, so the plaintext lives in
+    the state dir (mode 600); when that file is lost or its key revoked, the old ``dev``
+    row is replaced, which is fine for a development stack and nowhere else.
+    """
+    from db.engine import make_engine, session_scope
+    from db.keys import KeyRole, create_key, delete_key, lookup
+
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            if paths.dev_api_key.exists():
+                kept = paths.dev_api_key.read_text().strip()
+                row = lookup(session, kept)
+                if row is not None and row.name == DEV_KEY_NAME:
+                    return kept, False
+            delete_key(session, DEV_KEY_NAME)
+            key = create_key(session, DEV_KEY_NAME, KeyRole.admin)
+            # Written before the commit: a key nobody can read must not be left behind.
+            descriptor = os.open(paths.dev_api_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(key + "\n")
+            paths.dev_api_key.chmod(0o600)
+    finally:
+        engine.dispose()
+    return key, True
 
 
 def temporal_command(temporal: str, ports: DevPorts, paths: DevPaths, namespace: str) -> list[str]:
@@ -431,6 +467,7 @@ class Supervisor:
         self.ports = ports
         self.settings = settings
         self.children: list[Child] = []
+        self.api_key = ""
         self._stop = asyncio.Event()
         self._force = False
         self._signals = 0
@@ -532,6 +569,16 @@ class Supervisor:
         _say(f"migrating the database {settings.database_url}")
         await self._migrate(settings.database_url)
         self._check()
+        try:
+            self.api_key, created = await asyncio.to_thread(
+                ensure_dev_key, paths, settings.database_url
+            )
+        except Exception as error:
+            raise DevError(f"creating the development API key failed: {error!r}") from None
+        what = "created" if created else "reusing"
+        _say(
+            f"{what} the development API key {DEV_KEY_NAME!r} (admin), kept in {paths.dev_api_key}"
+        )
 
         worker = self._start("the worker", [python, "-m", "cli", "worker"], "worker.log")
         from temporalio.client import Client
@@ -598,6 +645,7 @@ class Supervisor:
             ("Temporal Web UI", f"http://{HOST}:{ports.ui}"),
             ("Temporal gRPC", f"{HOST}:{ports.temporal} (namespace {settings.temporal_namespace})"),
             ("API", f"http://{HOST}:{ports.api}/docs"),
+            ("API key", f"{self.api_key} (admin, name {DEV_KEY_NAME}; Authorization: Bearer)"),
             ("Stripe (local)", f"http://{HOST}:{ports.stripe} (key {DEV_STRIPE_API_KEY})"),
             ("Stripe webhook", f"http://{HOST}:{ports.api}{WEBHOOK_PATH}"),
             ("SMTP sink", f"{HOST}:{ports.smtp}"),

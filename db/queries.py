@@ -74,7 +74,7 @@ def transitions_of(session: Session, order_id: str) -> list[Transition]:
         Transition(
             seq=row.seq,
             at=row.at,
-            actor=Actor(role=Role(row.actor_role), id=row.actor_id),
+            actor=Actor(role=Role(row.actor_role), id=row.actor_id, key_name=row.key_name),
             action=row.action,
             from_status=row.from_status,
             to_status=row.to_status,

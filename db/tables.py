@@ -28,6 +28,8 @@ CURRENCY = sa.String(3)
 MONEY = sa.BigInteger()  # minor units: up to 10**12 fits 64 bits, not 32
 TEXT = sa.Text()
 AWARE = UTCDateTime()
+KEY_NAME = sa.String(64)  # an API key's name (alice, checkout-service)
+SHA256_HEX = sa.String(64)
 
 
 def _order_fk(table: str) -> Any:
@@ -90,6 +92,8 @@ class TransitionRow(SQLModel, table=True):
     from_status: str | None = Field(default=None, sa_type=CODE)
     to_status: str = Field(sa_type=CODE)
     reason: str | None = Field(default=None, sa_type=TEXT)
+    # The API key the action came through (None for orderclock's own steps and old rows).
+    key_name: str | None = Field(default=None, sa_type=KEY_NAME)
 
 
 class NotificationRow(SQLModel, table=True):
@@ -156,7 +160,24 @@ class PayoutRow(SQLModel, table=True):
     reference: str = Field(sa_type=KEY)
 
 
-TABLES = (OrderRow, TransitionRow, NotificationRow, PaymentRow, PayoutRow)
+class ApiKeyRow(SQLModel, table=True):
+    """An API key of the HTTP API: its name, role and hash (the key itself is never stored)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("name", name="uq_api_keys_name"),
+        sa.UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=KEY_NAME)
+    role: str = Field(sa_type=CODE)  # service, support or admin
+    key_hash: str = Field(sa_type=SHA256_HEX)
+    created_at: datetime = Field(sa_type=AWARE)
+    revoked_at: datetime | None = Field(default=None, sa_type=AWARE)
+
+
+TABLES = (OrderRow, TransitionRow, NotificationRow, PaymentRow, PayoutRow, ApiKeyRow)
 
 # The Core tables, for upserts and column selects (typed, unlike ``OrderRow.__table__``).
 ORDERS = SQLModel.metadata.tables["orders"]
@@ -164,3 +185,4 @@ TRANSITIONS = SQLModel.metadata.tables["transitions"]
 NOTIFICATIONS = SQLModel.metadata.tables["notifications"]
 PAYMENTS = SQLModel.metadata.tables["payments"]
 PAYOUTS = SQLModel.metadata.tables["payouts"]
+API_KEYS = SQLModel.metadata.tables["api_keys"]

@@ -73,6 +73,7 @@ def _transition_values(order_id: str, t: Transition) -> dict[str, Any]:
         "at": t.at,
         "actor_role": t.actor.role.value,
         "actor_id": t.actor.id,
+        "key_name": t.actor.key_name,
         "action": t.action,
         "from_status": t.from_status,
         "to_status": t.to_status,

@@ -68,6 +68,9 @@ class Actor(Strict):
 
     role: Role
     id: PartyId | None = None
+    # The API key the action came through, set by the API (never trusted from the body);
+    # optional so histories recorded before keys existed still decode.
+    key_name: str | None = None
 
     @model_validator(mode="after")
     def _id_for_parties(self) -> Actor:

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api import gateway
-from api.deps import EngineDep, SessionDep, SettingsDep, TemporalClientDep, TimeoutsDep
+from api.auth import require_actor, require_create, stamped
+from api.deps import (
+    CurrentCaller,
+    EngineDep,
+    SessionDep,
+    SettingsDep,
+    TemporalClientDep,
+    TimeoutsDep,
+)
 from api.schemas import ErrorBody, OrderPage
 from db.queries import list_orders as query_orders
 from models.orders import ActionRequest, CreateOrderRequest, OrderView
@@ -28,19 +36,28 @@ FilterText = Annotated[str | None, Query(max_length=128)]
     response_model=OrderView,
     responses={
         200: {"model": OrderView, "description": "The order existed with the same body"},
-        **_errors(409, 503),
+        **_errors(401, 403, 409, 503),
     },
 )
 async def create_order(
     body: CreateOrderRequest,
     response: Response,
+    caller: CurrentCaller,
     client: TemporalClientDep,
     engine: EngineDep,
     settings: SettingsDep,
     timeouts: TimeoutsDep,
 ) -> OrderView:
-    """Create an order; repeating the same id and body returns the same order."""
-    view, created = await gateway.start_order(client, engine, settings, body, timeouts=timeouts)
+    """Create an order (service and admin keys); the same id and body returns the same order."""
+    require_create(caller)
+    view, created = await gateway.start_order(
+        client,
+        engine,
+        settings,
+        body,
+        timeouts=timeouts,
+        created_by=stamped(gateway.API_ACTOR, caller),
+    )
     if not created:
         response.status_code = 200
     return view
@@ -80,14 +97,21 @@ async def get_order(
 @router.post(
     "/{order_id}/actions/{action}",
     response_model=OrderView,
-    responses=_errors(404, 409, 429, 503, 504),
+    responses=_errors(401, 403, 404, 409, 429, 503, 504),
 )
 async def act_on_order(
     order_id: str,
     action: str,
     body: ActionRequest,
+    caller: CurrentCaller,
     client: TemporalClientDep,
     timeouts: TimeoutsDep,
 ) -> OrderView:
-    """Take an action (confirm, edit, pay, cancel, ...) as a customer, provider or support."""
-    return await gateway.run_action(client, order_id, action, body, timeouts=timeouts)
+    """Take an action (confirm, edit, pay, cancel, ...) as a customer, provider or support.
+
+    Service keys act as customers and providers, support keys as support, admin keys as
+    any of them; the key's name is recorded with the actor in the order's history.
+    """
+    require_actor(caller, body.actor)
+    request = body.model_copy(update={"actor": stamped(body.actor, caller)})
+    return await gateway.run_action(client, order_id, action, request, timeouts=timeouts)

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -34,7 +35,8 @@ from activities.records import OrderRecordActivities
 from api.app import create_app
 from api.gateway import Timeouts
 from config.settings import Settings
-from db.engine import make_engine
+from db.engine import make_engine, session_scope
+from db.keys import create_key
 from db.migrate import upgrade
 from models.activities import (
     CHARGE_PAYMENT,
@@ -75,16 +77,51 @@ def make_settings(task_queue: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+# Sent when a test's database has no key table: the lookup then fails as the database does.
+UNPROVISIONED_KEY = "ock_unprovisioned"
+
+
+def make_key(engine: Engine, role: str, name: str | None = None) -> tuple[str, str]:
+    """A new key in ``engine``'s database: (name, plaintext key)."""
+    name = name or f"{role}-{uuid.uuid4().hex[:10]}"
+    with session_scope(engine) as session:
+        key = create_key(session, name, role)
+    return name, key
+
+
+def admin_key(engine: Engine) -> str:
+    """A new admin key in ``engine``'s database (a fresh one each time: databases are emptied)."""
+    try:
+        _, key = make_key(engine, "admin", f"admin-{uuid.uuid4().hex[:10]}")
+    except SQLAlchemyError:
+        return UNPROVISIONED_KEY  # a test of a database that is missing or unmigrated
+    return key
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The header that sends ``key``."""
+    return {"Authorization": f"Bearer {key}"}
+
+
 def api_client(
     settings: Settings,
     client: Client,
     engine: Engine,
     *,
     timeouts: Timeouts | None = None,
+    api_key: str | None = "admin",
 ) -> httpx.AsyncClient:
-    """An HTTP client talking to a fresh app in-process (no port, no lifespan)."""
+    """An HTTP client talking to a fresh app in-process (no port, no lifespan).
+
+    It sends an admin key of ``engine``'s database by default; ``api_key=None`` sends
+    none, any other value is sent as the key.
+    """
     app = create_app(settings, temporal_client=client, engine=engine, timeouts=timeouts)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+    key = admin_key(engine) if api_key == "admin" else api_key
+    headers = bearer(key) if key is not None else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers=headers
+    )
 
 
 @pytest.fixture(scope="session")
@@ -213,7 +250,7 @@ async def worker(
 async def api(
     time_env: WorkflowEnvironment, settings: Settings, api_engine: Engine
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The API wired to the time-skipping server and the test read model."""
+    """The API wired to the time-skipping server and the test read model, with an admin key."""
     async with api_client(settings, time_env.client, api_engine) as client:
         yield client
 

@@ -23,7 +23,9 @@ from db.writes import store_order_view
 from models.orders import CreateOrderRequest, OrderView
 from tests.api.conftest import (
     BASE_URL,
+    admin_key,
     api_client,
+    bearer,
     make_settings,
     order_body,
     stripe_event,
@@ -199,7 +201,9 @@ async def test_lifespan_connects_from_settings(
     app = create_app(configured)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as api:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, headers=bearer(admin_key(api_engine))
+        ) as api:
             created = await api.post("/orders", json=await order_body(time_env))
             assert created.status_code == 201, created.text
             assert (await api.get("/orders")).status_code == 200

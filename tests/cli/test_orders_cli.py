@@ -18,15 +18,21 @@ from tests.fixtures.devstack import DevStack, clean_environment, free_ports, ord
 
 
 def orders_cli(
-    api: str, *args: str, env: dict[str, str] | None = None
+    api: str, *args: str, env: dict[str, str] | None = None, api_key: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    key = ["--api-key", api_key] if api_key is not None else []
     return subprocess.run(
-        [*orderclock_command(), "orders", "--api", api, *args],
+        [*orderclock_command(), "orders", "--api", api, *key, *args],
         env=clean_environment() if env is None else env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def stack_cli(devstack: DevStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """``orderclock orders`` against the local stack, with its development key."""
+    return orders_cli(devstack.api_base_url, *args, api_key=devstack.api_key)
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -59,6 +65,7 @@ def new_order(devstack: DevStack) -> tuple[str, str]:
     response = httpx.post(
         f"{devstack.api_base_url}/orders",
         json=order_body(order_id, customer_id, start),
+        headers=devstack.auth_headers,
         timeout=30,
     )
     assert response.status_code == 201, response.text
@@ -67,11 +74,11 @@ def new_order(devstack: DevStack) -> tuple[str, str]:
 
 def listed(devstack: DevStack, customer_id: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``list --customer``, polled until the read model has the order (written asynchronously)."""
-    result = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, *args)
+    result = stack_cli(devstack, "list", "--customer", customer_id, *args)
     for _ in range(150):
         if result.returncode != 0 or " 0 orders" not in result.stdout.splitlines()[-1]:
             break
-        result = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, *args)
+        result = stack_cli(devstack, "list", "--customer", customer_id, *args)
     return result
 
 
@@ -92,7 +99,7 @@ def test_list_shows_status_amount_and_time_to_deadline(
     assert "(in 23h " in row, row
     assert lines[-1] == "1-1 of 1 orders"
 
-    other = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, "--status", "paid")
+    other = stack_cli(devstack, "list", "--customer", customer_id, "--status", "paid")
     assert other.returncode == 0, other.stderr
     assert order_id not in other.stdout
     assert other.stdout.strip() == "none of 0 orders"
@@ -101,7 +108,7 @@ def test_list_shows_status_amount_and_time_to_deadline(
 def test_list_json_is_the_api_page(devstack: DevStack, new_order: tuple[str, str]) -> None:
     order_id, customer_id = new_order
     listed(devstack, customer_id)
-    result = orders_cli(devstack.api_base_url, "list", "--customer", customer_id, "--json")
+    result = stack_cli(devstack, "list", "--customer", customer_id, "--json")
     assert result.returncode == 0, result.stderr
     page = json.loads(result.stdout)
     assert page["total"] == 1
@@ -111,9 +118,8 @@ def test_list_json_is_the_api_page(devstack: DevStack, new_order: tuple[str, str
 
 def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) -> None:
     order_id, _ = new_order
-    api = devstack.api_base_url
 
-    shown = orders_cli(api, "show", order_id)
+    shown = stack_cli(devstack, "show", order_id)
     assert shown.returncode == 0, shown.stderr
     assert "status    confirmation" in shown.stdout
     assert "total 85.00 EUR" in shown.stdout
@@ -127,21 +133,23 @@ def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) ->
     assert "-> confirmation" in history
 
     # The customer cannot confirm for the provider: the API's 409, readable.
-    refused = orders_cli(api, "act", order_id, "confirm", "--role", "customer", "--actor-id", "x")
+    refused = stack_cli(
+        devstack, "act", order_id, "confirm", "--role", "customer", "--actor-id", "x"
+    )
     assert refused.returncode == 1
     assert refused.stderr.startswith("orderclock: not allowed: "), refused.stderr
     assert refused.stdout == ""
     no_traceback(refused)
 
-    confirmed = orders_cli(
-        api, "act", order_id, "confirm", "--role", "provider", "--actor-id", "pro-e2e"
+    confirmed = stack_cli(
+        devstack, "act", order_id, "confirm", "--role", "provider", "--actor-id", "pro-e2e"
     )
     assert confirmed.returncode == 0, confirmed.stderr
     assert f"order {order_id}: confirm done, confirmation -> payment" in confirmed.stdout
     assert "next deadline: payment" in confirmed.stdout
 
-    cancelled = orders_cli(
-        api, "act", order_id, "cancel", "--role", "support", "--reason", "x", "--json"
+    cancelled = stack_cli(
+        devstack, "act", order_id, "cancel", "--role", "support", "--reason", "x", "--json"
     )
     assert cancelled.returncode == 0, cancelled.stderr
     view = json.loads(cancelled.stdout)
@@ -149,7 +157,7 @@ def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) ->
     assert view["history"][-1]["reason"] == "x"
     assert view["history"][-1]["actor"]["role"] == "support"
 
-    shown = orders_cli(api, "show", order_id)
+    shown = stack_cli(devstack, "show", order_id)
     assert shown.returncode == 0, shown.stderr
     history = shown.stdout.split("\nhistory\n", 1)[1]
     assert "provider:pro-e2e" in history
@@ -159,11 +167,11 @@ def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) ->
     assert cancel_line.rstrip().endswith(" x")
     assert "emails" in shown.stdout
 
-    as_json = orders_cli(api, "show", order_id, "--json")
+    as_json = stack_cli(devstack, "show", order_id, "--json")
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["status"] == "cancelled"
 
-    again = orders_cli(api, "act", order_id, "cancel", "--role", "support", "--reason", "x")
+    again = stack_cli(devstack, "act", order_id, "cancel", "--role", "support", "--reason", "x")
     assert again.returncode == 1
     assert "not allowed: " in again.stderr
     no_traceback(again)
@@ -175,7 +183,7 @@ def test_unknown_order_is_not_found(devstack: DevStack) -> None:
         ["show", missing],
         ["act", missing, "cancel", "--role", "support", "--reason", "x"],
     ):
-        result = orders_cli(devstack.api_base_url, *args)
+        result = stack_cli(devstack, *args)
         assert result.returncode == 1, (args, result.stderr)
         assert result.stderr.strip() == f"orderclock: order {missing} not found"
         no_traceback(result)
@@ -184,8 +192,8 @@ def test_unknown_order_is_not_found(devstack: DevStack) -> None:
 def test_bad_payload_json_is_a_usage_error(devstack: DevStack, new_order: tuple[str, str]) -> None:
     order_id, _ = new_order
     for payload in ("{not json", "[1, 2]"):
-        result = orders_cli(
-            devstack.api_base_url,
+        result = stack_cli(
+            devstack,
             "act",
             order_id,
             "cancel",
@@ -198,7 +206,9 @@ def test_bad_payload_json_is_a_usage_error(devstack: DevStack, new_order: tuple[
         assert "--payload" in result.stderr
         no_traceback(result)
     # Nothing reached the order.
-    view = httpx.get(f"{devstack.api_base_url}/orders/{order_id}", timeout=30).json()
+    view = httpx.get(
+        f"{devstack.api_base_url}/orders/{order_id}", headers=devstack.auth_headers, timeout=30
+    ).json()
     assert view["status"] == "confirmation"
 
 

@@ -24,7 +24,9 @@ async def test_three_d_secure_payment_completes_through_the_webhook(devstack: De
     stripe_client = stripe.StripeClient(
         devstack.stripe_api_key, base_addresses={"api": devstack.stripe_base_url}
     )
-    async with httpx.AsyncClient(base_url=devstack.api_base_url, timeout=30) as api:
+    async with httpx.AsyncClient(
+        base_url=devstack.api_base_url, timeout=30, headers=devstack.auth_headers
+    ) as api:
         start = datetime.now(UTC) + timedelta(days=3)
         assert (await api.post("/orders", json=order_body(order_id, start))).status_code == 201
         await act(api, order_id, "confirm", "provider", "pro-e2e")

@@ -79,7 +79,9 @@ def mails_for(maildir: str, order_id: str) -> list[email.message.Message]:
 async def test_prepaid_order_from_creation_to_closed(devstack: DevStack) -> None:
     order_id = f"e2e-{uuid.uuid4().hex[:10]}"
     start = datetime.now(UTC) + APPOINTMENT_IN
-    async with httpx.AsyncClient(base_url=devstack.api_base_url, timeout=30) as api:
+    async with httpx.AsyncClient(
+        base_url=devstack.api_base_url, timeout=30, headers=devstack.auth_headers
+    ) as api:
         created = await api.post("/orders", json=order_body(order_id, start))
         assert created.status_code == 201, created.text
         view = created.json()

@@ -1,0 +1,59 @@
+"""Who may do what through the API: a key's role decides which actor roles it may use.
+
+A ``service`` (a backend of the business) creates orders and forwards its customers' and
+providers' actions; ``support`` acts as support; ``admin`` may do everything. Every valid
+key may read. The workflow still checks the actor itself (the right customer, the right
+state): these rules only decide which actors a key may speak for, before Temporal sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.errors import Forbidden
+from db.keys import KeyRole
+from models.orders import Actor, Role
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The holder of the API key a request came with."""
+
+    name: str
+    role: KeyRole
+
+
+# The actor roles each key role may act as (``system`` is orderclock's own, for no key).
+ACTING_ROLES: dict[KeyRole, frozenset[Role]] = {
+    KeyRole.service: frozenset({Role.customer, Role.provider}),
+    KeyRole.support: frozenset({Role.support}),
+    KeyRole.admin: frozenset({Role.customer, Role.provider, Role.support}),
+}
+CREATING_ROLES = frozenset({KeyRole.service, KeyRole.admin})
+
+
+def require_create(caller: Caller) -> None:
+    """Raise 403 unless the caller's key may create orders."""
+    if caller.role not in CREATING_ROLES:
+        raise Forbidden(
+            f"key {caller.name!r} has role {caller.role}, which may not create orders "
+            "(service or admin keys may)"
+        )
+
+
+def require_actor(caller: Caller, actor: Actor) -> None:
+    """Raise 403 unless the caller's key may act as ``actor``'s role."""
+    if actor.role == Role.system:
+        return  # refused for every key by the gateway, with its own message
+    allowed = ACTING_ROLES[caller.role]
+    if actor.role not in allowed:
+        may = ", ".join(sorted(allowed))
+        raise Forbidden(
+            f"key {caller.name!r} has role {caller.role}, which may not act as "
+            f"{actor.role} (it may act as: {may})"
+        )
+
+
+def stamped(actor: Actor, caller: Caller) -> Actor:
+    """``actor`` carrying the caller's key name, whatever the body said."""
+    return actor.model_copy(update={"key_name": caller.name})
