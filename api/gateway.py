@@ -41,6 +41,7 @@ from api.errors import (
     ActionFailed,
     ApiError,
     Conflict,
+    Forbidden,
     GatewayTimeout,
     NotFound,
     TooManyRequests,
@@ -88,6 +89,7 @@ class Timeouts:
 
 # The workflow's error types carry their HTTP status (models.errors.HTTP_STATUS).
 _BY_STATUS: dict[int, type[ApiError]] = {
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
     422: Unprocessable,

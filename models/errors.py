@@ -8,6 +8,7 @@ from __future__ import annotations
 UNKNOWN_ACTION = "UnknownAction"  # 404: the flow has no such action
 INVALID_PAYLOAD = "InvalidPayload"  # 422: the payload does not fit the action's model
 NOT_ALLOWED = "ActionNotAllowed"  # 409: not allowed now, or not by this actor
+NOT_THIS_PARTY = "NotThisOrdersParty"  # 403: a customer or provider of another order
 PAYMENT_DECLINED = "PaymentDeclined"  # 409: the card was declined; the order is unchanged
 PAYMENT_UNAVAILABLE = "PaymentUnavailable"  # 503: the payment provider could not be reached
 
@@ -15,6 +16,7 @@ HTTP_STATUS = {
     UNKNOWN_ACTION: 404,
     INVALID_PAYLOAD: 422,
     NOT_ALLOWED: 409,
+    NOT_THIS_PARTY: 403,
     PAYMENT_DECLINED: 409,
     PAYMENT_UNAVAILABLE: 503,
 }

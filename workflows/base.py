@@ -188,8 +188,15 @@ class OrderWorkflow:
         except (ValidationError, ValueError, TypeError) as exc:
             message = f"invalid {name} request: {_first_error(exc)}"
             raise reject(message, errors.INVALID_PAYLOAD) from None
-        if request.actor.role == Role.system:
+        actor = request.actor
+        if actor.role == Role.system:
             raise reject("the system role is orderclock's own", errors.NOT_ALLOWED)
+        if actor.role in (Role.customer, Role.provider):
+            # A service may act for any customer or provider, but only this order's own.
+            own = self.party_actor(actor.role)
+            if own is None or own.id != actor.id:
+                message = f"{actor.role} {actor.id} is not this order's {actor.role}"
+                raise reject(message, errors.NOT_THIS_PARTY)
         return request, payload
 
     # ----- state changes --------------------------------------------------------------

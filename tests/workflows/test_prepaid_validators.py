@@ -134,6 +134,7 @@ async def test_another_partys_id_is_rejected(harness: Harness) -> None:
     order = await harness.start()
     with pytest.raises(Rejected) as rejected:
         await harness.act(order, "confirm", P, actor_id="pro-someone-else")
+    assert rejected.value.kind == errors.NOT_THIS_PARTY
     assert rejected.value.message == "provider pro-someone-else is not this order's provider"
     with pytest.raises(Rejected) as rejected:
         await harness.act(order, "cancel", C, actor_id="cus-other")
