@@ -23,6 +23,7 @@ import config.temporal
 from api.deps import get_current_caller
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
+from api.ratelimit import RateLimiter
 from api.routes import flows, health, orders, webhooks
 from codec import EncryptionCodec
 from codec.server import create_codec_app
@@ -78,6 +79,7 @@ def create_app(
     app.state.engine = engine
     app.state.timeouts = timeouts or Timeouts()
     app.state.metrics = ApiMetrics()
+    app.state.webhook_limiter = RateLimiter(settings.webhook_rate_per_minute)
     install_error_handlers(app)
     # Outermost last: the metrics time the whole request, log context included.
     app.add_middleware(RequestContextMiddleware)

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Per client address, on endpoints that authenticate by signature (Stripe webhooks).
+    webhook_rate_per_minute: int = 600
 
     # Prometheus endpoints of the worker: orderclock's own counters and the SDK's metrics.
     worker_metrics_host: str = "127.0.0.1"
