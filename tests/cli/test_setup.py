@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.common import SearchAttributeKey
-from temporalio.testing import WorkflowEnvironment
 
 from models import search
 from tests.fixtures.devstack import clean_environment, free_ports
+from tests.fixtures.temporal import start_dev_server
 
 ORDERCLOCK = str(Path(sys.executable).parent / "orderclock")
 
@@ -33,9 +32,7 @@ async def run_setup(*args: str) -> tuple[int, str, str]:
 
 
 async def test_setup_registers_missing_attributes_once() -> None:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=shutil.which("temporal"), ip="127.0.0.1"
-    ) as env:
+    async with await start_dev_server() as env:
         address = env.client.service_client.config.target_host
         code, out, err = await run_setup("--temporal-address", address)
         assert (code, err) == (0, "")
@@ -54,11 +51,7 @@ async def test_setup_registers_missing_attributes_once() -> None:
 
 async def test_setup_refuses_an_attribute_of_another_type() -> None:
     wrong = SearchAttributeKey.for_text("OrderStatus")
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=shutil.which("temporal"),
-        ip="127.0.0.1",
-        search_attributes=[wrong],
-    ) as env:
+    async with await start_dev_server(search_attributes=[wrong]) as env:
         address = env.client.service_client.config.target_host
         code, out, err = await run_setup("--temporal-address", address)
         assert code == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import AsyncIterator, Mapping
 
 import pytest
@@ -14,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import search
 from tests.deploy.support import ROOT, load_compose
+from tests.fixtures.temporal import start_dev_server
 
 SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
 
@@ -21,9 +21,7 @@ SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
 @pytest.fixture
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server of this test's own, on a free loopback port, without custom attributes."""
-    temporal = shutil.which("temporal")
-    assert temporal is not None
-    async with await WorkflowEnvironment.start_local(dev_server_existing_path=temporal) as env:
+    async with await start_dev_server() as env:
         yield env
 
 
