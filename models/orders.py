@@ -7,7 +7,6 @@ and every datetime is timezone-aware.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -299,7 +298,7 @@ class StartOrderInput(Strict):
     request_fingerprint: str
     policy: dict[str, Any]
     created_by: Actor
-    received_at: datetime | None = None
+    received_at: AwareDatetime | None = None
 
 
 class StripeEvent(Strict):

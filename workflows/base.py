@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StripeEvent,
         Transition,
     )
-    from workflows.payments import PaymentLedger
+    from workflows.payments import PaymentLedger, cause_message
 
 # Read-model writes retry until the database is back: the order must reach it eventually.
 RECORD_RETRY = RetryPolicy(
@@ -108,6 +108,8 @@ class OrderWorkflow:
         self._closed_at: datetime | None = None
         self._seen_events: set[str] = set()
         self._last_search: dict[str, Any] = {}
+        # Set once the run loop is over: the outbox coroutines drain and return.
+        self._stop = False
 
     # ----- what a flow supplies -------------------------------------------------------
 
@@ -360,8 +362,6 @@ class OrderWorkflow:
             )
         return min(pending, key=lambda d: d.due_at) if pending else None
 
-    _stop = False
-
     async def _drain_emails(self) -> None:
         while True:
             await workflow.wait_condition(lambda: bool(self._emails) or self._stop)
@@ -379,7 +379,7 @@ class OrderWorkflow:
                 )
                 status, detail = result.status, result.detail
             except ActivityError as exc:
-                status, detail = NotificationStatus.failed, _cause_message(exc)
+                status, detail = NotificationStatus.failed, cause_message(exc)
             self._emails.pop(0)
             self._notifications.append(
                 NotificationRecord(
@@ -486,9 +486,3 @@ def _first_error(exc: Exception) -> str:
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         return f"{where}: {first.get('msg')}"
     return str(exc)
-
-
-def _cause_message(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return str(exc) or type(exc).__name__

@@ -64,6 +64,7 @@ PAYMENT_TIMEOUT = timedelta(minutes=2)
 HOLD_VALIDITY = timedelta(days=7)
 HOLD_RENEWAL_MARGIN = timedelta(hours=12)
 Attempt = TypeVar("Attempt", ChargeResult, AuthoriseResult)
+Settled = TypeVar("Settled", CaptureResult, CancelAuthorisationResult)
 
 
 class PaymentError(Exception):
@@ -228,26 +229,15 @@ class PaymentLedger:
             held = format_amount(self._held, self.currency)
             raise PaymentError(f"cannot capture more than the {held} authorised")
         key = idempotency_key(self.order_id, "capture", len(self.records) + 1)
-        try:
-            result: CaptureResult = await workflow.execute_activity(
-                CAPTURE_PAYMENT,
-                CaptureInput(
-                    idempotency_key=key,
-                    order_id=self.order_id,
-                    payment_intent_id=self.payment_intent,
-                    amount_to_capture=amount,
-                ),
-                result_type=CaptureResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=PAYMENT_RETRY,
-                summary=f"capture {format_amount(amount or self._held, self.currency)}",
-            )
-        except ActivityError as exc:
-            raise PaymentError(cause_message(exc)) from None
-        self._record(PaymentKind.capture, key, result.amount_captured, PaymentOutcome.succeeded)
-        self._held = 0
-        self._hold_since = None
-        self._changed()
+        request = CaptureInput(
+            idempotency_key=key,
+            order_id=self.order_id,
+            payment_intent_id=self.payment_intent,
+            amount_to_capture=amount,
+        )
+        summary = f"capture {format_amount(amount or self._held, self.currency)}"
+        result = await self._call(CAPTURE_PAYMENT, request, CaptureResult, summary)
+        self._end_hold(PaymentKind.capture, key, result.amount_captured)
         return result.amount_captured
 
     async def release_hold(self) -> None:
@@ -255,22 +245,33 @@ class PaymentLedger:
         if self._held == 0 or self.payment_intent is None:
             return
         key = idempotency_key(self.order_id, "release", len(self.records) + 1)
+        request = CancelAuthorisationInput(
+            idempotency_key=key, order_id=self.order_id, payment_intent_id=self.payment_intent
+        )
+        summary = f"release hold of {format_amount(self._held, self.currency)}"
+        await self._call(CANCEL_AUTHORISATION, request, CancelAuthorisationResult, summary)
+        self._end_hold(PaymentKind.release, key, self._held)
+
+    async def _call(
+        self, activity: str, request: BaseModel, result_type: type[Settled], summary: str
+    ) -> Settled:
+        """Run a capture or release; a failure raises :class:`PaymentError`."""
         try:
-            await workflow.execute_activity(
-                CANCEL_AUTHORISATION,
-                CancelAuthorisationInput(
-                    idempotency_key=key,
-                    order_id=self.order_id,
-                    payment_intent_id=self.payment_intent,
-                ),
-                result_type=CancelAuthorisationResult,
+            result: Settled = await workflow.execute_activity(
+                activity,
+                request,
+                result_type=result_type,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=PAYMENT_RETRY,
-                summary=f"release hold of {format_amount(self._held, self.currency)}",
+                summary=summary,
             )
         except ActivityError as exc:
             raise PaymentError(cause_message(exc)) from None
-        self._record(PaymentKind.release, key, self._held, PaymentOutcome.succeeded)
+        return result
+
+    def _end_hold(self, kind: PaymentKind, key: str, amount: int) -> None:
+        """The hold is over: captured (``amount`` taken) or released."""
+        self._record(kind, key, amount, PaymentOutcome.succeeded)
         self._held = 0
         self._hold_since = None
         self._changed()
