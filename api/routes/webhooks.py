@@ -7,12 +7,13 @@ import re
 from typing import Annotated, Any
 
 import stripe
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api import gateway
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import BadRequest, PayloadTooLarge, TooManyRequests
+from api.errors import BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized
 from api.ratelimit import retry_after
 from api.schemas import ErrorBody, WebhookResult
 from models.ids import ORDER_ID_PATTERN
@@ -101,18 +102,32 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+# Stripe authenticates its calls by signing the body with the endpoint's secret: a missing,
+# forged or stale signature is a 401, like a missing API key elsewhere.
+_signature = APIKeyHeader(
+    name="Stripe-Signature",
+    scheme_name="StripeSignature",
+    description="Stripe's signature of the body (t=<unix time>,v1=<HMAC-SHA256>).",
+    auto_error=False,
+)
+
+
+def _unsigned(reason: str) -> Unauthorized:
+    return Unauthorized(reason, scheme="Stripe-Signature")
+
+
 @router.post(
     "/stripe",
     response_model=WebhookResult,
     response_model_exclude_none=True,
-    responses={code: {"model": ErrorBody} for code in (400, 413, 429, 503)},
+    responses={code: {"model": ErrorBody} for code in (400, 401, 413, 429, 503)},
 )
 async def stripe_webhook(
     request: Request,
     client: TemporalClientDep,
     settings: SettingsDep,
     timeouts: TimeoutsDep,
-    stripe_signature: Annotated[str | None, Header()] = None,
+    stripe_signature: Annotated[str | None, Depends(_signature)] = None,
 ) -> WebhookResult:
     """Receive a Stripe event, verify its signature and forward it to its order."""
     # Checked before the body is read or verified: forged floods cost nearly nothing.
@@ -124,13 +139,13 @@ async def stripe_webhook(
         )
     body = await _read_body(request, MAX_WEBHOOK_BYTES)
     if not stripe_signature:
-        raise BadRequest("missing Stripe-Signature header")
+        raise _unsigned("missing Stripe-Signature header")
     try:
         stripe.Webhook.construct_event(
             body, stripe_signature, settings.stripe_webhook_secret.get_secret_value()
         )
     except stripe.SignatureVerificationError as err:
-        raise BadRequest(f"invalid Stripe signature: {err.user_message or err}") from None
+        raise _unsigned(f"invalid Stripe signature: {err.user_message or err}") from None
     except (ValueError, AttributeError, TypeError) as err:
         # Signed but not a Stripe event body (bad UTF-8 or JSON, or not an object).
         raise BadRequest(f"invalid webhook body: {err}") from None

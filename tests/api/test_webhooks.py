@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.routes.webhooks import MAX_WEBHOOK_BYTES, order_event
+from models.ids import order_workflow_id
 from models.orders import StripeEvent
 from tests.api.conftest import (
     actor,
@@ -118,47 +120,151 @@ async def test_refunded_charge_is_forwarded_by_the_charge_metadata(
         ("t=123", "invalid Stripe signature: No signatures found with expected scheme"),
     ],
 )
-async def test_unusable_signature_headers_are_400(
+async def test_unusable_signature_headers_are_401(
     api: httpx.AsyncClient, header: str, reason: str
 ) -> None:
     payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
     response = await post_event(api, payload, signature=header)
-    assert response.status_code == 400
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Stripe-Signature"
     assert response.json()["detail"].startswith(reason)
 
 
-async def test_missing_signature_header_is_400(api: httpx.AsyncClient) -> None:
+async def test_missing_signature_header_is_401(api: httpx.AsyncClient) -> None:
     payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
     response = await api.post("/webhooks/stripe", content=payload)
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert response.json() == {"detail": "missing Stripe-Signature header"}
 
 
-async def test_wrong_secret_is_400_and_nothing_is_forwarded(
+# Hostile deliveries of an event that would complete the order's payment: each is refused
+# (or ignored) and the order's view and history stay as they were.
+
+
+async def signals_handled(client: Client, order_id: str) -> int:
+    """How many signals the order's workflow received and has run a workflow task on since."""
+    received = handled = 0
+    handle = client.get_workflow_handle(order_workflow_id(order_id))
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            received += 1
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            handled = received
+    return handled
+
+
+async def view_of(api: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
+    response = await api.get(f"/orders/{order_id}")
+    assert response.status_code == 200, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
+def _forged(payload: bytes) -> tuple[bytes, str]:
+    return payload, stripe_signature(payload, secret="whsec_attacker")
+
+
+def _tampered(payload: bytes) -> tuple[bytes, str]:
+    # Signed as Stripe would, then the amount changed on the way.
+    return payload.replace(b'"amount": 12000', b'"amount": 1'), stripe_signature(payload)
+
+
+def _stale(payload: bytes) -> tuple[bytes, str]:
+    # Stripe's tolerance is 300 s: a replay of an old delivery is refused.
+    return payload, stripe_signature(payload, at=int(time.time()) - 301)
+
+
+def _unsigned(payload: bytes) -> tuple[bytes, str]:
+    return payload, ""
+
+
+@pytest.mark.parametrize(
+    ("forge", "reason"),
+    [
+        (_forged, "invalid Stripe signature: No signatures found matching the expected"),
+        (_tampered, "invalid Stripe signature: No signatures found matching the expected"),
+        (_stale, "invalid Stripe signature: Timestamp outside the tolerance zone"),
+        (_unsigned, "missing Stripe-Signature header"),
+    ],
+    ids=["forged", "tampered", "stale", "unsigned"],
+)
+async def test_unverifiable_deliveries_are_401_and_change_nothing(
+    api: httpx.AsyncClient,
+    time_env: WorkflowEnvironment,
+    forge: Callable[[bytes], tuple[bytes, str]],
+    reason: str,
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    before = await view_of(api, order_id)
+    payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
+    body, signature = forge(payload)
+    response = await post_event(api, body, signature=signature)
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith(reason)
+    assert await view_of(api, order_id) == before
+    assert await signals_handled(time_env.client, order_id) == 0
+
+
+async def test_the_same_event_twice_is_applied_once(
     api: httpx.AsyncClient, time_env: WorkflowEnvironment
 ) -> None:
     order_id, payment_intent = await awaiting_3ds(api, time_env)
     payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
-    response = await post_event(api, payload, signature=stripe_signature(payload, "whsec_other"))
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("invalid Stripe signature: No signatures found")
-    assert (await api.get(f"/orders/{order_id}")).json()["status"] == "payment"
-
-
-async def test_tampered_body_is_400(api: httpx.AsyncClient) -> None:
-    payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
     signature = stripe_signature(payload)
-    tampered = payload.replace(b"12000", b"1")
-    response = await post_event(api, tampered, signature=signature)
-    assert response.status_code == 400
+    first = await post_event(api, payload, signature=signature)
+    assert first.json() == {"forwarded": order_id}
+    await eventually(lambda: signals_handled(time_env.client, order_id), lambda n: n == 1)
+    once = await view_of(api, order_id)
+    assert once["status"] == "execution"
+
+    # Stripe retries a delivery it saw no 2xx for: the same event, byte for byte.
+    again = await post_event(api, payload, signature=signature)
+    assert again.status_code == 200
+    assert (
+        await eventually(lambda: signals_handled(time_env.client, order_id), lambda n: n == 2) == 2
+    )
+    assert await view_of(api, order_id) == once
+    assert [t["action"] for t in once["history"]] == ["create", "confirm", "pay"]
+    assert [p["outcome"] for p in once["payments"]] == ["succeeded"]
 
 
-async def test_stale_signature_is_400(api: httpx.AsyncClient) -> None:
-    payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
-    stale = stripe_signature(payload, at=int(time.time()) - 600)
-    response = await post_event(api, payload, signature=stale)
+async def test_oversized_event_is_413_and_changes_nothing(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    before = await view_of(api, order_id)
+    obj = intent(order_id, payment_intent, description="x" * MAX_WEBHOOK_BYTES)
+    response = await post_event(api, stripe_event("payment_intent.succeeded", obj))
+    assert response.status_code == 413
+    assert response.json() == {"detail": f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"}
+    assert await view_of(api, order_id) == before
+    assert await signals_handled(time_env.client, order_id) == 0
+
+
+async def test_signed_body_that_is_not_json_is_400_and_changes_nothing(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    before = await view_of(api, order_id)
+    payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
+    response = await post_event(api, payload[:-1])  # correctly signed, cut short
     assert response.status_code == 400
-    assert "Timestamp outside the tolerance zone" in response.json()["detail"]
+    assert response.json()["detail"].startswith("invalid webhook body: ")
+    assert await view_of(api, order_id) == before
+    assert await signals_handled(time_env.client, order_id) == 0
+
+
+async def test_signed_event_of_an_unhandled_type_is_ignored_and_changes_nothing(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    order_id, payment_intent = await awaiting_3ds(api, time_env)
+    before = await view_of(api, order_id)
+    charge = {"id": "ch_1", "payment_intent": payment_intent, "metadata": {"order_id": order_id}}
+    response = await post_event(api, stripe_event("charge.succeeded", charge))
+    assert response.status_code == 200
+    assert response.json() == {"ignored": "event type charge.succeeded is not handled"}
+    assert await view_of(api, order_id) == before
+    assert await signals_handled(time_env.client, order_id) == 0
 
 
 @pytest.mark.parametrize(
@@ -173,23 +279,19 @@ async def test_signed_bodies_that_are_not_events_are_400(
     assert isinstance(response.json()["detail"], str)
 
 
-async def test_unknown_order_is_ignored(api: httpx.AsyncClient) -> None:
+async def test_event_for_an_unknown_order_is_ignored(api: httpx.AsyncClient) -> None:
     payload = stripe_event("payment_intent.succeeded", intent("no-such-order", "pi_9"))
     response = await post_event(api, payload)
     assert response.status_code == 200
     assert response.json() == {"ignored": "order no-such-order not found"}
+    # The event did not bring an order into being.
+    assert (await api.get("/orders/no-such-order")).status_code == 404
 
 
 async def test_event_without_order_is_ignored(api: httpx.AsyncClient) -> None:
     response = await post_event(api, stripe_event("payment_intent.succeeded", intent(None, "pi")))
     assert response.status_code == 200
     assert response.json() == {"ignored": "the event names no order (no metadata.order_id)"}
-
-
-async def test_unhandled_event_type_is_ignored(api: httpx.AsyncClient) -> None:
-    response = await post_event(api, stripe_event("customer.created", {"id": "cus_1"}))
-    assert response.status_code == 200
-    assert response.json() == {"ignored": "event type customer.created is not handled"}
 
 
 async def test_event_for_a_closed_order_is_ignored(
@@ -208,12 +310,6 @@ async def test_event_for_a_closed_order_is_ignored(
     response = await post_event(api, stripe_event("charge.refunded", intent(order_id, "pi_1")))
     assert response.status_code == 200
     assert response.json() == {"ignored": f"order {order_id} is closed"}
-
-
-async def test_oversized_body_is_413(api: httpx.AsyncClient) -> None:
-    obj = intent("o-1", "pi_1", description="x" * MAX_WEBHOOK_BYTES)
-    response = await post_event(api, stripe_event("payment_intent.succeeded", obj))
-    assert response.status_code == 413
 
 
 async def test_oversized_chunked_body_is_413(api: httpx.AsyncClient) -> None:
