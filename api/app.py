@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 import config.temporal
-from api.deps import get_current_caller
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.ratelimit import RateLimiter
@@ -84,11 +83,10 @@ def create_app(
     # Outermost last: the metrics time the whole request, log context included.
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    # Orders and flows need an API key; the webhook (Stripe's signature), the probes, the
-    # docs and the codec (its own token) authenticate their own way or not at all.
-    for module in (orders, flows):
-        app.include_router(module.router, dependencies=[Depends(get_current_caller)])
-    for module in (webhooks, health):
+    # Orders and flows need an API key (api.deps.key_protected_router); the webhook
+    # (Stripe's signature), the probes, the docs and the codec (its own token) authenticate
+    # their own way or not at all.
+    for module in (orders, flows, webhooks, health):
         app.include_router(module.router)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its

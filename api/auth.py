@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from api.errors import Forbidden
 from db.keys import KeyRole
-from models.orders import Actor, Role
+from models.orders import Actor, PartyActor, Role, SupportActor
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,8 @@ def require_create(caller: Caller) -> None:
         )
 
 
-def require_actor(caller: Caller, actor: Actor) -> None:
+def require_actor(caller: Caller, actor: PartyActor | SupportActor) -> None:
     """Raise 403 unless the caller's key may act as ``actor``'s role."""
-    if actor.role == Role.system:
-        return  # refused for every key by the gateway, with its own message
     allowed = ACTING_ROLES[caller.role]
     if actor.role not in allowed:
         may = ", ".join(sorted(allowed))

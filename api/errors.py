@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,15 @@ class BadRequest(ApiError):
 
 
 class Unauthorized(ApiError):
-    """No valid API key came with the request (401, with ``WWW-Authenticate: Bearer``)."""
+    """No valid credentials came with the request (401, with ``WWW-Authenticate``).
+
+    ``scheme`` is what the client must send: ``Bearer`` (an API key) or a Stripe signature.
+    """
 
     status_code = 401
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+    def __init__(self, detail: str, *, scheme: str = "Bearer") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": scheme})
 
 
 class Forbidden(ApiError):
@@ -128,10 +132,31 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return _body(exc.status_code, exc.detail, exc.headers)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path, for a 405's ``Allow`` header."""
+    # Starlette names only the methods of the first route whose path matched
+    # (``Allow: POST`` for ``/orders``, which also serves GET).
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return _body(exc.status_code, detail, dict(exc.headers) if exc.headers else None)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return _body(exc.status_code, detail, headers or None)
 
 
 async def _rpc_error(_: Request, exc: Exception) -> JSONResponse:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from db.queries import OrderSummary
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
@@ -14,6 +14,38 @@ class ErrorBody(BaseModel):
     """Every error answer: one readable message."""
 
     detail: str
+
+
+class FieldProblem(BaseModel):
+    """One problem FastAPI found in a request: where (``loc``) and what (``msg``)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class InvalidRequest(BaseModel):
+    """A 422 answer: FastAPI's field problems, or the flow's one message about a payload."""
+
+    detail: str | list[FieldProblem]
+
+
+# A query string has no null: an absent or empty filter (``?status=``) is no filter.
+FilterText = Annotated[str, Field(max_length=128)]
+
+
+class OrderQuery(BaseModel):
+    """The query of ``GET /orders``; an unknown parameter (a misspelt filter) is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flow: FilterText = ""
+    status: FilterText = ""
+    customer_id: FilterText = ""
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
 
 
 class OrderPage(BaseModel):

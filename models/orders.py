@@ -10,16 +10,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import email_validator
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 from models.clock import is_valid_zone
 from models.ids import ORDER_ID_PATTERN
@@ -52,14 +54,98 @@ def _currency(code: str) -> str:
     return code.upper()
 
 
-TimeZoneName = Annotated[str, AfterValidator(_zone)]
-Currency = Annotated[str, AfterValidator(_currency)]
+def _email(address: str) -> str:
+    try:
+        # Syntax only, no DNS. The reserved test domain (.test) is accepted, as staging
+        # systems use it; other special-use names (.local, .invalid, ...) are refused.
+        checked = email_validator.validate_email(
+            address, check_deliverability=False, test_environment=True
+        )
+    except email_validator.EmailNotValidError as err:
+        raise ValueError(f"not a valid email address: {err}") from None
+    return str(checked.normalized)
+
+
+# The JSON schemas say what the validators check, so a client (or a schema-driven test)
+# knows which strings are accepted; the validators keep their readable messages.
+TIME_ZONE_FORMAT = "iana-time-zone"
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(_zone),
+    WithJsonSchema({"type": "string", "format": TIME_ZONE_FORMAT, "examples": ["Europe/Berlin"]}),
+]
+# Not pydantic's EmailStr: it also takes "Name <address>" and surrounding spaces, which the
+# schema's ``format: email`` does not allow.
+EmailAddress = Annotated[
+    str,
+    AfterValidator(_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            "maxLength": 254,
+            "description": "An address at a special-use domain other than .test is refused.",
+        }
+    ),
+]
+Currency = Annotated[
+    str,
+    AfterValidator(_currency),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}),
+]
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-PartyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+# What str.strip() removes, spelled out as \uXXXX for the schemas' pattern, so every regex
+# engine agrees with the validator on what a blank text is (their \s classes differ).
+_SPACE = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
+NOT_BLANK = f"[^{_SPACE}]"
+"""Pattern of a text that has something besides whitespace."""
+
+
+def _not_blank(text: str) -> str:
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+def _text_schema(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK}
+    )
+
+
+# The length counts what was sent and the stored text is stripped: a schema can say the
+# one, not the other.
+ShortText = Annotated[
+    str, StringConstraints(max_length=200), AfterValidator(_not_blank), _text_schema(200)
+]
+LongText = Annotated[
+    str, StringConstraints(max_length=2000), AfterValidator(_not_blank), _text_schema(2000)
+]
+PartyId = Annotated[
+    str, StringConstraints(max_length=128), AfterValidator(_not_blank), _text_schema(128)
+]
+# pydantic's lax mode reads "12" and true as integers and 0 as a date (Unix time); the
+# JSON schemas clients see say number and ISO 8601 text, so only those pass.
+
+
+def _a_number(value: object) -> object:
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number, not text or a boolean")
+    return value
+
+
+def _not_a_number(value: object) -> object:
+    # A client sending Unix seconds (or milliseconds) would silently book another day.
+    if isinstance(value, int | float):
+        raise ValueError("a date-time is ISO 8601 text with an offset, not a number")
+    return value
+
+
+_NUMBER = BeforeValidator(_a_number)  # after any Field(ge/le), which it would hide otherwise
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 # Upper bound keeps sums far from overflowing a 64-bit database column.
-MinorUnits = Annotated[int, Field(ge=0, le=10**12)]
+MinorUnits = Annotated[int, Field(ge=0, le=10**12), _NUMBER]
 
 
 class Actor(Strict):
@@ -78,6 +164,25 @@ class Actor(Strict):
         return self
 
 
+class PartyActor(Strict):
+    """A customer or provider acting through the API: the id is the order's party id."""
+
+    role: Literal["customer", "provider"]
+    id: PartyId
+
+
+class SupportActor(Strict):
+    """A support agent acting through the API; the id (an agent's name) is optional."""
+
+    role: Literal["support"]
+    id: PartyId | None = None
+
+
+# What a client may act as: never ``system``, and no key name (the API sets it). A union by
+# role, so the OpenAPI document itself says that customers and providers need an id.
+ClientActor = Annotated[PartyActor | SupportActor, Field(discriminator="role")]
+
+
 SYSTEM = Actor(role=Role.system, id="orderclock")
 
 
@@ -86,22 +191,22 @@ class Party(Strict):
 
     id: PartyId
     name: ShortText
-    email: EmailStr
+    email: EmailAddress
 
 
 class LineItem(Strict):
     """One priced line of an order."""
 
     name: ShortText
-    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
+    quantity: Annotated[int, Field(ge=1, le=10_000), _NUMBER] = 1
     unit_amount: MinorUnits
 
 
 class Appointment(Strict):
     """When the service is provided, in the zone where it happens."""
 
-    start: AwareDatetime
-    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    start: Timestamp
+    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60), _NUMBER] = 60
     time_zone: TimeZoneName
 
 
@@ -120,6 +225,18 @@ class CreateOrderRequest(Strict):
     items: Annotated[list[LineItem], Field(min_length=1, max_length=100)]
     currency: Currency
     appointment: Appointment
+
+
+class ActionBody(Strict):
+    """Body of ``POST /orders/{order_id}/actions/{action}``; the API makes it an ActionRequest."""
+
+    actor: ClientActor
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    def request(self, key_name: str) -> ActionRequest:
+        """The Update's argument, its actor carrying the caller's key name."""
+        actor = Actor(**self.actor.model_dump(), key_name=key_name)
+        return ActionRequest(actor=actor, payload=self.payload)
 
 
 class ActionRequest(Strict):

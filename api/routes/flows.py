@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
-from api.deps import SettingsDep
+from api.deps import SettingsDep, key_protected_router
 from api.errors import NotFound
 from api.schemas import ErrorBody, FlowDescription
 from models.flows import FLOW_NAMES, flow_spec
 
-router = APIRouter(prefix="/flows", tags=["flows"])
+router = key_protected_router(prefix="/flows", tags=["flows"])
 
 
 def _describe(name: str, settings: SettingsDep) -> FlowDescription:

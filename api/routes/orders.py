@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Depends, Query, Response
 
 from api import gateway
 from api.auth import require_actor, require_create, stamped
@@ -15,19 +15,24 @@ from api.deps import (
     SettingsDep,
     TemporalClientDep,
     TimeoutsDep,
+    key_protected_router,
+    single_valued_query,
 )
-from api.schemas import ErrorBody, OrderPage
+from api.schemas import ErrorBody, InvalidRequest, OrderPage, OrderQuery
 from db.queries import list_orders as query_orders
-from models.orders import ActionRequest, CreateOrderRequest, OrderView
+from models.orders import ActionBody, CreateOrderRequest, OrderView
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = key_protected_router(prefix="/orders", tags=["orders"])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
-FilterText = Annotated[str | None, Query(max_length=128)]
+# FastAPI's own answer to a body it cannot decode (not UTF-8); bad JSON is a 422.
+_UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body cannot be decoded"}
+}
 
 
 @router.post(
@@ -36,7 +41,8 @@ FilterText = Annotated[str | None, Query(max_length=128)]
     response_model=OrderView,
     responses={
         200: {"model": OrderView, "description": "The order existed with the same body"},
-        **_errors(401, 403, 409, 503),
+        **_UNREADABLE_BODY,
+        **_errors(403, 409, 503),
     },
 )
 async def create_order(
@@ -63,27 +69,25 @@ async def create_order(
     return view
 
 
-@router.get("", response_model=OrderPage)
-def list_orders(
-    session: SessionDep,
-    flow: FilterText = None,
-    status: FilterText = None,
-    customer_id: FilterText = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-) -> OrderPage:
+@router.get(
+    "",
+    response_model=OrderPage,
+    dependencies=[Depends(single_valued_query)],
+    responses={422: {"model": InvalidRequest, "description": "Invalid or repeated parameter"}},
+)
+def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> OrderPage:
     """List orders from the read model, filtered by flow, status, customer."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
         session,
-        flow=flow or None,  # an empty parameter (``?status=``) means no filter
-        status=status or None,
-        customer_id=customer_id or None,
-        limit=limit,
-        offset=offset,
+        flow=query.flow or None,
+        status=query.status or None,
+        customer_id=query.customer_id or None,
+        limit=query.limit,
+        offset=query.offset,
     )
-    return OrderPage(items=items, total=total, limit=limit, offset=offset)
+    return OrderPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 @router.get("/{order_id}", response_model=OrderView, responses=_errors(404, 503))
@@ -97,12 +101,16 @@ async def get_order(
 @router.post(
     "/{order_id}/actions/{action}",
     response_model=OrderView,
-    responses=_errors(401, 403, 404, 409, 429, 503, 504),
+    responses={
+        **_UNREADABLE_BODY,
+        **_errors(403, 404, 409, 429, 503, 504),
+        422: {"model": InvalidRequest, "description": "Malformed request or payload"},
+    },
 )
 async def act_on_order(
     order_id: str,
     action: str,
-    body: ActionRequest,
+    body: ActionBody,
     caller: CurrentCaller,
     client: TemporalClientDep,
     timeouts: TimeoutsDep,
@@ -113,5 +121,5 @@ async def act_on_order(
     any of them; the key's name is recorded with the actor in the order's history.
     """
     require_actor(caller, body.actor)
-    request = body.model_copy(update={"actor": stamped(body.actor, caller)})
+    request = body.request(key_name=caller.name)
     return await gateway.run_action(client, order_id, action, request, timeouts=timeouts)

@@ -103,7 +103,8 @@ async def test_open_routes_need_no_key(
         # The webhook authenticates by Stripe's signature, not by key.
         payload = stripe_event("payment_intent.created", {"id": "pi_1"})
         unsigned = await anonymous.post("/webhooks/stripe", content=payload)
-        assert unsigned.status_code == 400
+        assert unsigned.status_code == 401
+        assert unsigned.headers["www-authenticate"] == "Stripe-Signature"
         signed = await anonymous.post(
             "/webhooks/stripe",
             content=payload,
@@ -112,6 +113,12 @@ async def test_open_routes_need_no_key(
         assert signed.status_code == 200, signed.text
         schema = (await anonymous.get("/openapi.json")).json()
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert schema["components"]["securitySchemes"]["StripeSignature"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Stripe-Signature",
+        "description": "Stripe's signature of the body (t=<unix time>,v1=<HMAC-SHA256>).",
+    }
 
 
 async def test_roles_outside_the_key_are_403_before_temporal(
@@ -167,9 +174,14 @@ async def test_allowed_roles_act_and_the_history_names_the_key(
     assert created.status_code == 201, created.text
     assert created.json()["history"][0]["actor"]["key_name"] == service_name
 
-    # The body cannot choose the key name: the API sets the caller's.
+    # The body cannot choose the key name: the API sets the caller's, and refuses one sent.
     spoofed = actor(body, "provider") | {"key_name": "someone-else"}
-    confirmed = await _act(service, order_id, "confirm", spoofed)
+    refused = await _act(service, order_id, "confirm", spoofed)
+    assert refused.status_code == 422, refused.text
+    assert [p["loc"] for p in refused.json()["detail"]] == [
+        ["body", "actor", "provider", "key_name"]
+    ]
+    confirmed = await _act(service, order_id, "confirm", actor(body, "provider"))
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "payment"
 

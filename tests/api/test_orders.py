@@ -238,7 +238,12 @@ async def test_system_role_is_422(api: httpx.AsyncClient, time_env: WorkflowEnvi
     order_id = (await create(api, body))["order_id"]
     response = await act(api, order_id, "cancel", {"role": "system", "id": "x"}, reason="because")
     assert response.status_code == 422
-    assert response.json() == {"detail": "the system role is reserved for orderclock itself"}
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "actor"]
+    assert problem["msg"] == (
+        "Input tag 'system' found using 'role' does not match any of the expected tags: "
+        "'customer', 'provider', 'support'"
+    )
     assert (await api.get(f"/orders/{order_id}")).json()["status"] == "confirmation"
 
 
