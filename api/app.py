@@ -80,9 +80,10 @@ def create_app(
     app.state.metrics = ApiMetrics()
     app.state.webhook_limiter = RateLimiter(settings.webhook_rate_per_minute)
     install_error_handlers(app)
-    # Outermost last: the metrics time the whole request, log context included.
-    app.add_middleware(RequestContextMiddleware)
+    # Outermost last: the log context holds for the whole request, so the access line that
+    # the metrics middleware writes carries the order id too.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContextMiddleware)
     # Orders and flows need an API key (api.deps.key_protected_router); the webhook
     # (Stripe's signature), the probes, the docs and the codec (its own token) authenticate
     # their own way or not at all.

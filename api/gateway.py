@@ -65,6 +65,7 @@ from models.orders import (
     StripeEvent,
     order_total,
 )
+from telemetry.logs import bind_order_id
 from workflows.prepaid_service import PrepaidServiceWorkflow
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ async def start_order(
     id with another body is a conflict.
     """
     order_id = request.order_id or new_order_id()
+    bind_order_id(order_id)  # the id is in the body, not the path: name it on the log lines
     request = request.model_copy(update={"order_id": order_id})
     fingerprint = request_fingerprint(request)
     spec = flow_spec(request.flow)
@@ -248,6 +250,7 @@ async def start_order(
         )
     except WorkflowAlreadyStartedError:
         created = False
+    log.info("order %s %s", order_id, "started" if created else "already exists")
     try:
         view = await read_view(client, engine, order_id, timeouts=timeouts)
     except Unavailable as err:

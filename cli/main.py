@@ -141,15 +141,18 @@ def api(
     settings = load_settings()
     import uvicorn
 
-    from telemetry.logs import configure_json_logging
+    from telemetry.logs import logging_config
 
-    configure_json_logging(logging.INFO)
     try:
         uvicorn.run(
             "api.app:create_app",
             factory=True,
             host=host or settings.api_host,
             port=port if port is not None else settings.api_port,
+            # JSON lines for everything, uvicorn's own lines included; the access lines
+            # (with the duration and order id) come from the app's MetricsMiddleware.
+            log_config=logging_config(),
+            access_log=False,
         )
     except SystemExit as stop:
         exit_now(_exit_code(stop))
@@ -246,7 +249,14 @@ def codec_server(
         )
     origins = web_origin or ["http://127.0.0.1:8233", "http://localhost:8233"]
     typer.echo(f"codec server on http://{host}:{port}/codec for {', '.join(origins)}")
-    uvicorn.run(create_codec_app(codec, allowed_origins=origins, token=token), host=host, port=port)
+    from telemetry.logs import logging_config
+
+    uvicorn.run(
+        create_codec_app(codec, allowed_origins=origins, token=token),
+        host=host,
+        port=port,
+        log_config=logging_config(),
+    )
 
 
 if __name__ == "__main__":

@@ -1,18 +1,25 @@
-"""The API's Prometheus metrics: requests by route template and status, latency per route.
+"""The API's Prometheus metrics and access log: requests by route template and status.
 
 A pure ASGI middleware (not ``BaseHTTPMiddleware``, which runs the app in another task)
 reads the matched route from the ASGI scope after the app answered: FastAPI writes
 ``scope["route"]`` while routing, so the label is ``/orders/{order_id}``, never a raw
 path, and the number of label values stays bounded by the number of routes.
+
+The same middleware writes one access line per request (``orderclock.access``: method,
+path, route, status, duration, client), so the line and the metrics agree; inside
+``telemetry.logs.RequestContextMiddleware`` it carries the request's order id.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("orderclock.access")
 
 UNMATCHED = "unmatched"
 """The route label of a request no route matched (a 404 for an unknown path)."""
@@ -70,7 +77,30 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - start
             route = route_template(scope)
             method = str(scope.get("method", ""))
             self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            _log_access(scope, method, route, status, elapsed)
+
+
+def _log_access(scope: Scope, method: str, route: str, status: int, elapsed: float) -> None:
+    path = str(scope.get("path", ""))
+    client = scope.get("client")
+    duration_ms = round(elapsed * 1000, 2)
+    access_log.info(
+        "%s %s %d %.2f ms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": client[0] if client else None,
+        },
+    )

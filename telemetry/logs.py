@@ -6,7 +6,13 @@ The ids come from where the line was written:
   derived from it by :func:`models.ids.order_id_from_workflow_id`);
 - in the API, from the request being served: :class:`RequestContextMiddleware` keeps the
   ASGI scope in a context variable, and since routing fills ``scope["path_params"]`` in
-  that same dict, a line logged by a route of ``/orders/{order_id}`` carries its id.
+  that same dict, a line logged by a route of ``/orders/{order_id}`` carries its id; a
+  route whose order id is not in its path (``POST /orders``) names it with
+  :func:`bind_order_id`.
+
+Every process logs through :func:`logging_config` (``orderclock api`` hands it to uvicorn
+as its ``log_config``), so uvicorn's own startup and error lines are JSON too; the access
+lines (method, path, status, duration) are written by ``telemetry.api.MetricsMiddleware``.
 
 :class:`ContextFilter` adds both as record attributes (``order_id``, ``workflow_id``), so
 any formatter can use them; :class:`JsonFormatter` writes them when they are set.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -27,11 +34,14 @@ from temporalio import activity
 from models.ids import order_id_from_workflow_id, order_workflow_id
 
 _request_scope: ContextVar[Scope | None] = ContextVar("orderclock_request_scope", default=None)
+# Where bind_order_id leaves the id in the request's scope (the dict routing also fills).
+_SCOPE_ORDER_ID = "orderclock.order_id"
 
-# Attributes every LogRecord has; anything else was passed with ``extra=`` and is written.
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is written
+# (but uvicorn's ``color_message``, the message again with terminal colour codes).
 _STANDARD_ATTRS = frozenset(
     set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
-    | {"message", "asctime", "order_id", "workflow_id", "taskName"}
+    | {"message", "asctime", "order_id", "workflow_id", "taskName", "color_message"}
 )
 
 
@@ -52,7 +62,7 @@ def current_ids() -> tuple[str | None, str | None]:
     scope = _request_scope.get()
     if scope is not None:
         params: dict[str, Any] = scope.get("path_params") or {}
-        order_id = params.get("order_id")
+        order_id = scope.get(_SCOPE_ORDER_ID) or params.get("order_id")
         if isinstance(order_id, str):
             try:
                 return order_id, order_workflow_id(order_id)
@@ -60,6 +70,13 @@ def current_ids() -> tuple[str | None, str | None]:
                 # Not a valid id: the route answers 404/422; still say which id was asked.
                 return order_id, None
     return None, None
+
+
+def bind_order_id(order_id: str) -> None:
+    """Name the order the API request being served is about, for its remaining log lines."""
+    scope = _request_scope.get()
+    if scope is not None:
+        scope[_SCOPE_ORDER_ID] = order_id
 
 
 class ContextFilter(logging.Filter):
@@ -110,13 +127,31 @@ def json_handler(stream: IO[str] | None = None) -> logging.Handler:
     return handler
 
 
+def logging_config(level: int | str = logging.INFO) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` sending every record of the process to one JSON handler.
+
+    Also uvicorn's ``log_config``: its loggers keep no handlers of their own and propagate
+    to the root's, so its startup and error lines are JSON like everything else.
+    """
+    name = logging.getLevelName(level) if isinstance(level, int) else level
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"json": {"()": json_handler}},
+        "root": {"handlers": ["json"], "level": name},
+        "loggers": {
+            logger: {"handlers": [], "propagate": True, "level": name}
+            for logger in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
+
+
 def configure_json_logging(level: int = logging.INFO, stream: IO[str] | None = None) -> None:
     """Send every log record of the process to one JSON-lines handler (replacing others)."""
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(json_handler(stream))
-    root.setLevel(level)
+    config = logging_config(level)
+    if stream is not None:
+        config["handlers"]["json"]["stream"] = stream
+    logging.config.dictConfig(config)
     # The ids are fields of every line now; the SDK's "({'activity_id': ...})" suffix on
     # activity messages would only repeat them.
     activity.logger.activity_info_on_message = False
