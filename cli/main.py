@@ -113,16 +113,7 @@ def worker() -> None:
     from worker.main import run_worker
 
     try:
-        asyncio.run(
-            _until_signalled(
-                run_worker(
-                    settings,
-                    metrics_host=settings.worker_metrics_host,
-                    metrics_port=settings.worker_metrics_port,
-                    sdk_metrics_port=settings.worker_sdk_metrics_port,
-                )
-            )
-        )
+        asyncio.run(_until_signalled(run_worker(settings)))
     except SystemExit as stop:
         exit_now(_exit_code(stop))
     exit_now(0)

@@ -2,7 +2,8 @@
 
 The SDK's core (Rust) serves its own Prometheus endpoint from a ``Runtime``; it cannot
 take ``prometheus_client`` collectors, so orderclock's counters (:mod:`telemetry.orders`)
-are served by ``prometheus_client`` on a second port.
+are served by ``prometheus_client`` on a second port. Where both listen is the worker's
+settings (``worker_metrics_host``, ``worker_metrics_port``, ``worker_sdk_metrics_port``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,6 @@ from prometheus_client import CollectorRegistry, start_http_server
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 log = logging.getLogger("orderclock.telemetry")
-
-DEFAULT_METRICS_HOST = "127.0.0.1"
-DEFAULT_METRICS_PORT = 9464
-"""orderclock's own counters (``orderclock_*``)."""
-DEFAULT_SDK_METRICS_PORT = 9465
-"""The Temporal SDK runtime's metrics (``temporal_*``)."""
 
 
 def prometheus_runtime(host: str, port: int) -> Runtime:

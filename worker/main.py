@@ -19,13 +19,7 @@ from activities.records import OrderRecordActivities
 from config import Settings
 from db.engine import make_engine
 from telemetry.orders import OrderMetrics, OrderMetricsInterceptor
-from telemetry.worker import (
-    DEFAULT_METRICS_HOST,
-    DEFAULT_METRICS_PORT,
-    DEFAULT_SDK_METRICS_PORT,
-    prometheus_runtime_or_none,
-    serve_metrics_or_none,
-)
+from telemetry.worker import prometheus_runtime_or_none, serve_metrics_or_none
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
@@ -85,25 +79,22 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         ) from exc
 
 
-async def run_worker(
-    settings: Settings,
-    *,
-    metrics_host: str = DEFAULT_METRICS_HOST,
-    metrics_port: int = DEFAULT_METRICS_PORT,
-    sdk_metrics_port: int = DEFAULT_SDK_METRICS_PORT,
-) -> None:
+async def run_worker(settings: Settings) -> None:
     """Connect and run the worker until cancelled; exit 1 if Temporal is unreachable.
 
-    Serves orderclock's counters at ``metrics_host:metrics_port`` and the Temporal SDK's
-    runtime metrics at ``metrics_host:sdk_metrics_port`` (both Prometheus, ``/metrics``).
+    Serves orderclock's counters at ``worker_metrics_host:worker_metrics_port`` and the
+    Temporal SDK's runtime metrics at ``worker_metrics_host:worker_sdk_metrics_port``
+    (both Prometheus, ``/metrics``), as the settings say.
     """
+    host = settings.worker_metrics_host
+    metrics_port, sdk_metrics_port = settings.worker_metrics_port, settings.worker_sdk_metrics_port
     try:
-        client = await connect(settings, prometheus_runtime_or_none(metrics_host, sdk_metrics_port))
+        client = await connect(settings, prometheus_runtime_or_none(host, sdk_metrics_port))
     except TemporalUnreachable as exc:
         print(f"orderclock worker: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     order_metrics = OrderMetrics()
-    server = serve_metrics_or_none(order_metrics.registry, metrics_host, metrics_port)
+    server = serve_metrics_or_none(order_metrics.registry, host, metrics_port)
     metrics_engine = make_engine(settings.database_url)
     worker = build_worker(
         client, settings, interceptors=[OrderMetricsInterceptor(metrics_engine, order_metrics)]
@@ -112,7 +103,7 @@ async def run_worker(
         "worker polling task queue %s at %s; metrics on %s:%d (orderclock), :%d (SDK)",
         settings.task_queue,
         settings.temporal_address,
-        metrics_host,
+        host,
         metrics_port,
         sdk_metrics_port,
     )

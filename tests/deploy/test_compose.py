@@ -129,6 +129,28 @@ def test_the_worker_runs_two_replicas(services: dict[str, Any]) -> None:
     assert _command(services["worker"]) == ["orderclock", "worker"]
 
 
+def test_worker_metrics_are_reachable_in_the_compose_network(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = services["worker"]
+    for variable in list(os.environ):
+        if variable.startswith("ORDERCLOCK_"):
+            monkeypatch.delenv(variable)
+    for variable, value in service_environment(worker).items():
+        monkeypatch.setenv(variable, value)
+    settings = Settings()
+    # Every interface of the container, not the default loopback Prometheus cannot reach.
+    assert settings.worker_metrics_host == "0.0.0.0"
+    ports = {settings.worker_metrics_port, settings.worker_sdk_metrics_port}
+    assert len(ports) == 2
+    assert {int(str(port)) for port in worker["expose"]} == ports
+    # The replicas share the service's name; no host port, so they cannot clash.
+    assert "ports" not in worker
+    # Everything else the worker reads is the shared environment the API has too.
+    shared = service_environment(services["api"])
+    assert {k: v for k, v in service_environment(worker).items() if "METRICS" not in k} == shared
+
+
 def test_migrate_runs_once(services: dict[str, Any]) -> None:
     assert _command(services["migrate"]) == ["orderclock", "migrate"]
     assert services["migrate"]["restart"] == "no"

@@ -9,6 +9,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -67,21 +68,37 @@ async def test_sdk_runtime_serves_temporal_metrics(time_env: WorkflowEnvironment
     assert any(name.startswith("temporal_workflow_completed") for name in names)
 
 
-async def test_run_worker_serves_both_endpoints(
-    time_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    settings = Settings(
-        temporal_address=time_env.client.service_client.config.target_host,
+def _worker_settings(env: WorkflowEnvironment, tmp_path: Path, **metrics: Any) -> Settings:
+    return Settings(
+        temporal_address=env.client.service_client.config.target_host,
         task_queue=f"tq-{uuid.uuid4()}",
         database_url=f"sqlite:///{tmp_path}/orders.db",
         stripe_api_key=SecretStr("sk_test_unused"),
         stripe_webhook_secret=SecretStr("whsec_unused"),
+        **metrics,
     )
+
+
+async def test_run_worker_serves_both_endpoints_where_its_settings_say(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     ours, sdk = free_port(), free_port()
-    running = asyncio.create_task(run_worker(settings, metrics_port=ours, sdk_metrics_port=sdk))
+    # Another loopback address than the default 127.0.0.1: the host is the settings' too.
+    settings = _worker_settings(
+        time_env,
+        tmp_path,
+        worker_metrics_host="127.0.0.2",
+        worker_metrics_port=ours,
+        worker_sdk_metrics_port=sdk,
+    )
+    running = asyncio.create_task(run_worker(settings))
     try:
-        own_text = await _get_metrics(f"http://127.0.0.1:{ours}/metrics")
-        sdk_text = await _get_metrics(f"http://127.0.0.1:{sdk}/metrics")
+        own_text = await _get_metrics(f"http://127.0.0.2:{ours}/metrics")
+        sdk_text = await _get_metrics(f"http://127.0.0.2:{sdk}/metrics")
+        async with httpx.AsyncClient() as http:
+            for port in (ours, sdk):
+                with pytest.raises(httpx.ConnectError):
+                    await http.get(f"http://127.0.0.1:{port}/metrics")
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -193,13 +210,6 @@ async def test_counters_count_each_row_once(
 async def test_run_worker_runs_on_when_its_metrics_ports_are_taken(
     time_env: WorkflowEnvironment, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(
-        temporal_address=time_env.client.service_client.config.target_host,
-        task_queue=f"tq-{uuid.uuid4()}",
-        database_url=f"sqlite:///{tmp_path}/orders.db",
-        stripe_api_key=SecretStr("sk_test_unused"),
-        stripe_webhook_secret=SecretStr("whsec_unused"),
-    )
     with contextlib.ExitStack() as stack:
         taken = []
         for _ in range(2):
@@ -207,10 +217,11 @@ async def test_run_worker_runs_on_when_its_metrics_ports_are_taken(
             sock.bind(("127.0.0.1", 0))
             sock.listen()
             taken.append(int(sock.getsockname()[1]))
-        caplog.set_level(logging.INFO)
-        running = asyncio.create_task(
-            run_worker(settings, metrics_port=taken[0], sdk_metrics_port=taken[1])
+        settings = _worker_settings(
+            time_env, tmp_path, worker_metrics_port=taken[0], worker_sdk_metrics_port=taken[1]
         )
+        caplog.set_level(logging.INFO)
+        running = asyncio.create_task(run_worker(settings))
         try:
             deadline = time.monotonic() + 15
             while "worker polling task queue" not in caplog.text:
