@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -160,6 +161,21 @@ async def view_of(api: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
     return view
 
 
+@asynccontextmanager
+async def unchanged_order(
+    api: httpx.AsyncClient, env: WorkflowEnvironment
+) -> AsyncIterator[tuple[str, str]]:
+    """An order awaiting 3-D Secure (id, PaymentIntent) that the block must leave as it was.
+
+    Its view is the same afterwards and its workflow handled no signal.
+    """
+    order_id, payment_intent = await awaiting_3ds(api, env)
+    before = await view_of(api, order_id)
+    yield order_id, payment_intent
+    assert await view_of(api, order_id) == before
+    assert await signals_handled(env.client, order_id) == 0
+
+
 def _forged(payload: bytes) -> tuple[bytes, str]:
     return payload, stripe_signature(payload, secret="whsec_attacker")
 
@@ -194,15 +210,12 @@ async def test_unverifiable_deliveries_are_401_and_change_nothing(
     forge: Callable[[bytes], tuple[bytes, str]],
     reason: str,
 ) -> None:
-    order_id, payment_intent = await awaiting_3ds(api, time_env)
-    before = await view_of(api, order_id)
-    payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
-    body, signature = forge(payload)
-    response = await post_event(api, body, signature=signature)
-    assert response.status_code == 401
-    assert response.json()["detail"].startswith(reason)
-    assert await view_of(api, order_id) == before
-    assert await signals_handled(time_env.client, order_id) == 0
+    async with unchanged_order(api, time_env) as (order_id, payment_intent):
+        payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
+        body, signature = forge(payload)
+        response = await post_event(api, body, signature=signature)
+        assert response.status_code == 401
+        assert response.json()["detail"].startswith(reason)
 
 
 async def test_the_same_event_twice_is_applied_once(
@@ -231,40 +244,31 @@ async def test_the_same_event_twice_is_applied_once(
 async def test_oversized_event_is_413_and_changes_nothing(
     api: httpx.AsyncClient, time_env: WorkflowEnvironment
 ) -> None:
-    order_id, payment_intent = await awaiting_3ds(api, time_env)
-    before = await view_of(api, order_id)
-    obj = intent(order_id, payment_intent, description="x" * MAX_WEBHOOK_BYTES)
-    response = await post_event(api, stripe_event("payment_intent.succeeded", obj))
-    assert response.status_code == 413
-    assert response.json() == {"detail": f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"}
-    assert await view_of(api, order_id) == before
-    assert await signals_handled(time_env.client, order_id) == 0
+    async with unchanged_order(api, time_env) as (order_id, payment_intent):
+        obj = intent(order_id, payment_intent, description="x" * MAX_WEBHOOK_BYTES)
+        response = await post_event(api, stripe_event("payment_intent.succeeded", obj))
+        assert response.status_code == 413
+        assert response.json() == {"detail": f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"}
 
 
 async def test_signed_body_that_is_not_json_is_400_and_changes_nothing(
     api: httpx.AsyncClient, time_env: WorkflowEnvironment
 ) -> None:
-    order_id, payment_intent = await awaiting_3ds(api, time_env)
-    before = await view_of(api, order_id)
-    payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
-    response = await post_event(api, payload[:-1])  # correctly signed, cut short
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("invalid webhook body: ")
-    assert await view_of(api, order_id) == before
-    assert await signals_handled(time_env.client, order_id) == 0
+    async with unchanged_order(api, time_env) as (order_id, payment_intent):
+        payload = stripe_event("payment_intent.succeeded", intent(order_id, payment_intent))
+        response = await post_event(api, payload[:-1])  # correctly signed, cut short
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("invalid webhook body: ")
 
 
 async def test_signed_event_of_an_unhandled_type_is_ignored_and_changes_nothing(
     api: httpx.AsyncClient, time_env: WorkflowEnvironment
 ) -> None:
-    order_id, payment_intent = await awaiting_3ds(api, time_env)
-    before = await view_of(api, order_id)
-    charge = {"id": "ch_1", "payment_intent": payment_intent, "metadata": {"order_id": order_id}}
-    response = await post_event(api, stripe_event("charge.succeeded", charge))
-    assert response.status_code == 200
-    assert response.json() == {"ignored": "event type charge.succeeded is not handled"}
-    assert await view_of(api, order_id) == before
-    assert await signals_handled(time_env.client, order_id) == 0
+    async with unchanged_order(api, time_env) as (order_id, payment_intent):
+        charge = intent(order_id, "ch_1") | {"object": "charge", "payment_intent": payment_intent}
+        response = await post_event(api, stripe_event("charge.succeeded", charge))
+        assert response.status_code == 200
+        assert response.json() == {"ignored": "event type charge.succeeded is not handled"}
 
 
 @pytest.mark.parametrize(
