@@ -12,7 +12,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 
 from models.actions import PREPAID_ACTION_PAYLOADS
-from models.orders import Role
+from models.common import Role
 from models.policy import PrepaidPolicy
 
 
@@ -239,13 +239,3 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
             TransitionSpec(source="claim_open", target="closed", label="resolve_claim"),
         ],
     )
-
-
-FLOW_NAMES = ("prepaid_service",)
-
-
-def flow_spec(name: str, policy: PrepaidPolicy | None = None) -> FlowSpec | None:
-    """The spec of a flow by name, or None."""
-    if name == "prepaid_service":
-        return prepaid_service_spec(policy)
-    return None

@@ -107,6 +107,8 @@ class OrderWorkflow:
         self._updated_at: datetime = self._created_at
         self._closed_at: datetime | None = None
         self._seen_events: set[str] = set()
+        # Hidden from the default list (a flow's "archive" action sets it).
+        self._archived = False
         self._last_search: dict[str, Any] = {}
         # Set once the run loop is over: the outbox coroutines drain and return.
         self._stop = False
@@ -266,9 +268,9 @@ class OrderWorkflow:
         self.changed()
 
     def notify(
-        self, event: str, recipients: Sequence[tuple[Role, str, str]], context: dict[str, str]
+        self, event: str, recipients: Sequence[tuple[str, str, str]], context: dict[str, str]
     ) -> None:
-        """Queue one email per recipient (role, address, name) for this event."""
+        """Queue one email per recipient (role or party, address, name) for this event."""
         seq = len(self._history)
         for role, address, name in recipients:
             self._emails.append(
@@ -444,6 +446,7 @@ class OrderWorkflow:
             "history": list(self._history),
             "needs_attention": self._needs_attention,
             "attention_reason": self._attention_reason,
+            "archived": self._archived,
             "created_at": self._created_at,
             "updated_at": self._updated_at,
             "closed_at": self._closed_at,

@@ -53,12 +53,12 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         Appointment,
         Claim,
-        CreateOrderRequest,
         LineItem,
         OrderView,
         PaymentOutcome,
         Payout,
         PendingEdit,
+        PrepaidServiceRequest,
         Review,
         Role,
         StartOrderInput,
@@ -111,8 +111,10 @@ class PrepaidServiceWorkflow(OrderWorkflow):
     # ----- order data -----------------------------------------------------------------
 
     @property
-    def req(self) -> CreateOrderRequest:
-        return self._input.request
+    def req(self) -> PrepaidServiceRequest:
+        request = self._input.request
+        assert isinstance(request, PrepaidServiceRequest)
+        return request
 
     def order_id(self) -> str:
         return self._input.order_id

@@ -7,16 +7,17 @@ from fastapi import APIRouter
 from api.deps import SettingsDep
 from api.errors import NotFound
 from api.schemas import ErrorBody, FlowDescription
-from models.flows import FLOW_NAMES, flow_spec
+from models.catalog import FLOW_NAMES, flow_spec
 
 router = APIRouter(prefix="/flows", tags=["flows"])
 
 
 def _describe(name: str, settings: SettingsDep) -> FlowDescription:
     # Deadlines shown are this deployment's policy: the ones new orders get pinned.
-    spec = flow_spec(name, settings.prepaid)
-    if spec is None:
+    if name not in FLOW_NAMES:
         raise NotFound(f"unknown flow {name!r}; known flows: {', '.join(FLOW_NAMES)}")
+    spec = flow_spec(name, settings.policy_for(name))
+    assert spec is not None
     return FlowDescription.of(spec)
 
 

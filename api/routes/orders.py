@@ -69,10 +69,15 @@ def list_orders(
     flow: FilterText = None,
     status: FilterText = None,
     customer_id: FilterText = None,
+    provider_id: FilterText = None,
+    needs_attention: bool | None = None,
+    archived: Annotated[
+        bool, Query(description="true lists only archived orders, which are otherwise hidden")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> OrderPage:
-    """List orders from the read model, filtered by flow, status, customer."""
+    """List orders from the read model, filtered by flow, status, customer, provider."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
@@ -80,6 +85,9 @@ def list_orders(
         flow=flow or None,  # an empty parameter (``?status=``) means no filter
         status=status or None,
         customer_id=customer_id or None,
+        provider_id=provider_id or None,
+        needs_attention=needs_attention,
+        archived=archived,
         limit=limit,
         offset=offset,
     )

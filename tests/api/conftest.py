@@ -56,7 +56,7 @@ from models.activities import (
 )
 from models.ids import order_workflow_id
 from tests.fakes import FakeActivities
-from workflows.prepaid_service import PrepaidServiceWorkflow
+from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
 T = TypeVar("T")
@@ -225,11 +225,11 @@ def activities(api_engine: Engine) -> ObservedActivities:
 async def worker(
     time_env: WorkflowEnvironment, task_queue: str, activities: ObservedActivities
 ) -> AsyncIterator[Worker]:
-    """A worker with the real workflow on this test's task queue."""
+    """A worker with every real workflow on this test's task queue."""
     running = Worker(
         time_env.client,
         task_queue=task_queue,
-        workflows=[PrepaidServiceWorkflow],
+        workflows=list(WORKFLOWS.values()),
         workflow_runner=workflow_runner(),
         activities=activities.all(),
     )
