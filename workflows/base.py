@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         Actor,
         DeadlineView,
+        FiredDeadline,
         NotificationRecord,
         NotificationStatus,
         OrderView,
@@ -109,6 +110,7 @@ class OrderWorkflow:
         self._seen_events: set[str] = set()
         # Hidden from the default list (a flow's "archive" action sets it).
         self._archived = False
+        self._fired: list[FiredDeadline] = []
         self._last_search: dict[str, Any] = {}
         # Set once the run loop is over: the outbox coroutines drain and return.
         self._stop = False
@@ -348,6 +350,10 @@ class OrderWorkflow:
             # An action may have met or moved the deadline while we waited for the lock.
             if current is None or current.name != deadline.name or current.due_at > workflow.now():
                 return
+            # Noted first, so the change the expiry makes records it too.
+            self._fired.append(
+                FiredDeadline(name=current.name, due_at=current.due_at, fired_at=workflow.now())
+            )
             await current.expire()
 
     def _next_deadline(self) -> Deadline | None:
@@ -441,6 +447,7 @@ class OrderWorkflow:
             "stage": self.spec.state(self._status).label,
             "allowed_actions": self.allowed_actions() if not self._finished else {},
             "next_deadline": _deadline_view(deadline, self.zone()) if deadline else None,
+            "deadlines_fired": list(self._fired),
             "payments": list(self._payments),
             "notifications": list(self._notifications),
             "history": list(self._history),

@@ -35,6 +35,9 @@ async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: Harness) -
     assert final.history[-1].actor.role == Role.system
     assert final.history[-1].reason == "not confirmed by the provider within 24 h"
     assert await harness.mail(final.order_id, "cancelled")
+    [fired] = final.deadlines_fired
+    assert (fired.name, fired.due_at) == ("confirmation", view.next_deadline.due_at)
+    assert fired.fired_at == final.history[-1].at
 
 
 async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:
