@@ -71,12 +71,18 @@ HUMAN_ROLES = (Role.customer, Role.provider, Role.support)
 
 @dataclass
 class Deadline:
-    """A pending deadline: when it is due and what happens then."""
+    """A pending deadline: when it is due and what happens then.
+
+    A deadline that is not ``shown`` (a reminder) runs like any other but is never the
+    order's "next deadline" in its view, search attributes or emails: those name the
+    deadline with consequences.
+    """
 
     name: str
     due_at: datetime
     on_expiry: str
     expire: Callable[[], Awaitable[None]]
+    shown: bool = True
 
 
 def reject(message: str, kind: str = errors.NOT_ALLOWED) -> ApplicationError:
@@ -254,7 +260,7 @@ class OrderWorkflow:
     def _set_current_details(self) -> None:
         # What the Web UI shows as the workflow's current details: metadata, not a
         # command, so it does not change what old histories replay.
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         line = f"**{self.spec.state(self._status).label}**"
         if deadline is not None:
             due = to_zone(deadline.due_at, self.zone())
@@ -356,7 +362,8 @@ class OrderWorkflow:
             )
             await current.expire()
 
-    def _next_deadline(self) -> Deadline | None:
+    def _next_deadline(self, *, shown: bool = False) -> Deadline | None:
+        """The earliest pending deadline (of the shown ones, with ``shown``)."""
         pending = self.deadlines()
         hold = self.ledger.hold_expires_at() if self.ledger is not None else None
         if hold is not None:
@@ -368,7 +375,13 @@ class OrderWorkflow:
                     self._renew_hold,
                 )
             )
+        if shown:
+            pending = [d for d in pending if d.shown]
         return min(pending, key=lambda d: d.due_at) if pending else None
+
+    def next_deadline(self) -> Deadline | None:
+        """The deadline the order's view, search attributes and emails name."""
+        return self._next_deadline(shown=True)
 
     async def _drain_emails(self) -> None:
         while True:
@@ -439,7 +452,7 @@ class OrderWorkflow:
         return None
 
     def _view(self) -> OrderView:
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         base: dict[str, Any] = {
             "order_id": self.order_id(),
             "flow": self.spec.name,
@@ -462,7 +475,7 @@ class OrderWorkflow:
         return self.build_view(base)
 
     def _upsert_search_attributes(self) -> None:
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         wanted: dict[str, Any] = {
             search.ORDER_STATUS.name: self._status,
             search.ORDER_FLOW.name: self.spec.name,
