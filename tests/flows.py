@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
 from models.orders import (
     Appointment,
     LineItem,
@@ -56,6 +57,32 @@ def _prepaid_request(now: datetime) -> OrderRequest:
     )
 
 
+ACCOUNT = AccountSnapshot(
+    id="acc-1",
+    name="Ada Account",
+    email="ada@example.com",
+    created_at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+)
+
+
+def _account_request(now: datetime) -> OrderRequest:
+    return AccountOrderRequest(
+        flow="account_order",
+        account_id=ACCOUNT.id,
+        currency="EUR",
+        items=[
+            OrderItem(
+                product="broadband",
+                option="monthly",
+                quantity=1,
+                configuration={"installation_address": "1 Main St"},
+            ),
+            OrderItem(product="router", option="purchase", quantity=2),
+        ],
+        payment_method="invoice",
+    )
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -74,6 +101,22 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "review": {"rating": 5, "text": "great"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+        ),
+        FlowSample(
+            flow="account_order",
+            make_request=_account_request,
+            payloads={
+                "edit": {"notes": "call before delivery"},
+                "place": {},
+                "cancel": {"reason": "ordered by mistake"},
+                "approve": {"note": "credit checked"},
+                "return_to_draft": {"reason": "wrong address"},
+                "complete": {},
+                "send_email_receipt": {},
+                "reprint_receipt": {},
+            },
+            party_ids={Role.customer: ACCOUNT.id},
+            start_fields=lambda now: {"account": ACCOUNT.model_dump(mode="json")},
         ),
     )
 }
