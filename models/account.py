@@ -24,7 +24,14 @@ from models.common import (
     ShortText,
     Strict,
 )
-from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
+from models.flows import (
+    ActionSpec,
+    DeadlineSpec,
+    FlowSpec,
+    StateSpec,
+    TransitionSpec,
+    action_spec,
+)
 from models.flows import _hours as hours
 from models.money import format_amount
 
@@ -446,10 +453,7 @@ def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
     c, s = Role.customer, Role.support
 
     def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = ACCOUNT_ACTION_PAYLOADS[name].model_json_schema()
-        return ActionSpec(
-            name=name, description=description, states_by_role=states, payload_schema=schema
-        )
+        return action_spec(ACCOUNT_ACTION_PAYLOADS, name, description, states)
 
     placed = "in progress (approval)" if p.approval_required else "completed (no approval needed)"
     return FlowSpec(
