@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
+from models.account import AccountDetails, AccountOrderRequest, AccountSnapshot
 from models.common import (
     SYSTEM,
     Actor,
@@ -103,7 +104,7 @@ def item_lines(items: list[LineItem], currency: str) -> list[str]:
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest,
+    PrepaidServiceRequest | AccountOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -282,6 +283,7 @@ class OrderView(Strict):
         default=False, description="Hidden from the default list (GET /orders?archived=true)."
     )
     # Each flow's own part of the view (None for the other flows).
+    account: AccountDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -302,6 +304,8 @@ class StartOrderInput(Strict):
     policy: dict[str, Any]
     created_by: Actor
     received_at: AwareDatetime | None = None
+    # The account an account_order belongs to, resolved and pinned by the API.
+    account: AccountSnapshot | None = None
 
 
 class StripeEvent(Strict):
