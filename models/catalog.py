@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from models import installation
 from models.common import OrderRequest
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
@@ -61,6 +62,14 @@ FLOWS: dict[str, FlowEntry] = {
             spec=prepaid_service_spec,
             settings_field="prepaid",
             context_keys=PREPAID_CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="charge_box_installation",
+            request=installation.ChargeBoxInstallationRequest,
+            policy=installation.InstallationPolicy,
+            spec=installation.charge_box_installation_spec,
+            settings_field="installation",
+            context_keys=installation.CONTEXT_KEYS,
         ),
     )
 }

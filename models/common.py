@@ -124,3 +124,7 @@ class OrderRequest(Strict):
     def web_details(self) -> list[str]:
         """The order's fixed details for the Web UI, as Markdown lines."""
         raise NotImplementedError
+
+    def refusal(self, policy: BaseModel) -> str | None:
+        """Why this deployment's ``policy`` refuses the request (the API answers 422)."""
+        return None

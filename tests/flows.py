@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from models.installation import CardPayment, ChargeBoxInstallationRequest
 from models.orders import (
     Appointment,
     LineItem,
@@ -56,6 +57,18 @@ def _prepaid_request(now: datetime) -> OrderRequest:
     )
 
 
+def _installation_request(now: datetime) -> OrderRequest:
+    return ChargeBoxInstallationRequest(
+        flow="charge_box_installation",
+        customer=CUSTOMER,
+        installation_partner=PROVIDER,
+        items=[LineItem(name="Charge box", quantity=1, unit_amount=89900)],
+        currency="EUR",
+        time_zone="Europe/Copenhagen",
+        payment=CardPayment(method="card", payment_method="pm_card_visa"),
+    )
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -72,6 +85,20 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "open_claim": {"reason": "did not show up"},
                 "resolve_claim": {"outcome": "no_refund"},
                 "review": {"rating": 5, "text": "great"},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+        ),
+        FlowSample(
+            flow="charge_box_installation",
+            make_request=_installation_request,
+            payloads={
+                "fulfil": {"note": "installed and activated"},
+                "schedule": {"at": "2099-01-01T10:00:00+01:00"},
+                "unschedule": {"reason": "installer ill"},
+                "resend_order_confirmation": {},
+                "initiate_installation": {},
+                "update_payment_method": {"payment_method": "pm_card_mastercard"},
+                "cancel": {"reason": "changed their mind"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
         ),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from workflows.charge_box_installation import ChargeBoxInstallationWorkflow
 from workflows.prepaid_service import PrepaidServiceWorkflow
 
-WORKFLOWS = {"prepaid_service": PrepaidServiceWorkflow}
+WORKFLOWS = {
+    "prepaid_service": PrepaidServiceWorkflow,
+    "charge_box_installation": ChargeBoxInstallationWorkflow,
+}
