@@ -21,6 +21,7 @@ from pydantic import (
 
 from models.clock import is_valid_zone
 from models.ids import ORDER_ID_PATTERN
+from models.money import format_amount
 
 
 class Strict(BaseModel):
@@ -101,6 +102,14 @@ class LineItem(Strict):
 def order_total(items: list[LineItem]) -> int:
     """The sum of an order's lines in minor units."""
     return sum(item.quantity * item.unit_amount for item in items)
+
+
+def item_lines(items: list[LineItem], currency: str) -> list[str]:
+    """Markdown list lines of an order's items, for the Web UI."""
+    return [
+        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
+        for item in items
+    ]
 
 
 class OrderRequest(Strict):

@@ -23,6 +23,7 @@ from models.common import (
     ShortText,
     Strict,
     TimeZoneName,
+    item_lines,
     order_total,
 )
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
@@ -167,10 +168,7 @@ class ChargeBoxInstallationRequest(OrderRequest):
             f"**Payment** {self.payment.method}",
             "**Items**",
         ]
-        return lines + [
-            f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, self.currency)}"
-            for item in self.items
-        ]
+        return lines + item_lines(self.items, self.currency)
 
     def refusal(self, policy: BaseModel) -> str | None:
         assert isinstance(policy, InstallationPolicy)

@@ -28,6 +28,7 @@ from models.common import (
     ShortText,
     Strict,
     TimeZoneName,
+    item_lines,
     order_total,
 )
 from models.installation import ChargeBoxInstallationRequest, InstallationDetails
@@ -49,6 +50,7 @@ __all__ = [
     "ShortText",
     "Strict",
     "TimeZoneName",
+    "item_lines",
     "order_total",
 ]
 
@@ -91,14 +93,6 @@ class PrepaidServiceRequest(OrderRequest):
             "**Items**",
         ]
         return lines + item_lines(self.items, self.currency)
-
-
-def item_lines(items: list[LineItem], currency: str) -> list[str]:
-    """Markdown list lines of an order's items, for the Web UI."""
-    return [
-        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
-        for item in items
-    ]
 
 
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its

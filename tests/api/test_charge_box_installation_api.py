@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.email import EmailActivities
 from models.installation import InstallationEmail, InstallationPolicy
 from tests.api.conftest import ObservedActivities, api_client, eventually, make_settings
+from tests.api.test_orders import act, create
 from tests.fakes import DECLINE
 from tests.fixtures.smtp import SmtpSink
 from tests.fixtures.temporal import running_worker
@@ -58,21 +59,6 @@ def who(body: dict[str, Any], role: str) -> dict[str, Any]:
         return {"role": "support", "id": "agent-1"}
     party = body["installation_partner" if role == "provider" else role]
     return {"role": role, "id": party["id"]}
-
-
-async def create(api: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post("/orders", json=body)
-    assert response.status_code == 201, response.text
-    view: dict[str, Any] = response.json()
-    return view
-
-
-async def act(
-    api: httpx.AsyncClient, order_id: str, action: str, actor: dict[str, Any], **payload: Any
-) -> httpx.Response:
-    return await api.post(
-        f"/orders/{order_id}/actions/{action}", json={"actor": actor, "payload": payload}
-    )
 
 
 @pytest.mark.usefixtures("worker")
