@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from models.activities import CHARGE_PAYMENT, ChargeInput, ChargeResult
+from models.activities import CHARGE_PAYMENT, ChargeInput, ChargeResult, SendEmailInput
 from models.installation import (
     CardPayment,
     ChargeBoxInstallationRequest,
@@ -104,6 +105,15 @@ class InstallationHarness(FlowHarness):
         if note is not None:
             payload["note"] = note
         return await self.act(handle, "schedule", role, payload)
+
+    async def mails(self, order_id: str, event: str, count: int) -> list[SendEmailInput]:
+        """The first ``count`` emails of an event, once the outbox has sent that many."""
+        for _ in range(200):
+            sent = self.fakes.emails_for(order_id, event)
+            if len(sent) >= count:
+                return sent[:count]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"fewer than {count} {event} emails for {order_id}")
 
     async def in_(self, delta: timedelta) -> datetime:
         """The moment ``delta`` from the server's now."""

@@ -49,7 +49,7 @@ async def test_scheduled_fulfilment_fires_at_its_time_and_charges_once(
         view.next_deadline.on_expiry == "the order is fulfilled and 1299.00 EUR charged to the card"
     )
     assert view.installation is not None and view.installation.scheduled_by == Role.customer
-    assert len(await h.mail(view.order_id, "scheduled")) == 2
+    assert len(await h.mails(view.order_id, "scheduled", 2)) == 2
 
     await h.sleep(timedelta(days=3) - MIN)
     assert (await h.view(order)).status == "scheduled"
@@ -86,7 +86,7 @@ async def test_schedule_moved_twice_fires_only_at_the_last_time(h: InstallationH
     assert view.next_deadline is not None and view.next_deadline.due_at == last
     assert [t.action for t in view.history] == ["create", "schedule", "schedule", "schedule"]
     [moved, moved_again] = [
-        m for m in await h.mail(view.order_id, "rescheduled") if m.recipient_role == "customer"
+        m for m in await h.mails(view.order_id, "rescheduled", 4) if m.recipient_role == "customer"
     ]
     assert moved.context["previous_local"].endswith(ZONE)
     assert moved_again.context["scheduled_local"] != moved.context["scheduled_local"]
@@ -114,7 +114,7 @@ async def test_unscheduled_order_returns_to_pending_and_never_fires(
     assert view.next_deadline is None
     assert view.installation is not None and view.installation.scheduled_for is None
     assert view.history[-1].reason == "the installer is ill"
-    [mail, _] = await h.mail(view.order_id, "unscheduled")
+    [mail, _] = await h.mails(view.order_id, "unscheduled", 2)
     assert mail.context["reason"] == "the installer is ill"
 
     await h.sleep(timedelta(days=2))

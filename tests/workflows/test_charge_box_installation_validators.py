@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -290,19 +289,11 @@ async def test_manual_resends_send_again_and_say_so(h: InstallationHarness) -> N
     ]
     assert view.status == "pending"
 
-    async def two(event: str) -> list[Any]:
-        for _ in range(200):
-            sent = h.fakes.emails_for(view.order_id, event)
-            if len(sent) == 2:
-                return sent
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no second {event}")
-
-    first, again = await two("order_confirmation")
+    first, again = await h.mails(view.order_id, "order_confirmation", 2)
     assert again.context["trigger"] == "manual"
     assert again.idempotency_key != first.idempotency_key
     assert again.recipient_role == "customer"
-    _, request = await two("installation_request")
+    _, request = await h.mails(view.order_id, "installation_request", 2)
     assert (request.recipient_role, request.to_address) == (
         "installation_partner",
         "ivo@installer.example",
