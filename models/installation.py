@@ -65,7 +65,12 @@ def _every_email() -> dict[str, list[InstallationEmail]]:
 
 
 class InstallationPolicy(BaseModel):
-    """Rules of the charge box installation flow (seed 000), set per deployment."""
+    """Rules of the charge box installation flow (seed 000), set per deployment.
+
+    Pinned into each order like every policy, but the email switch (``onboarding_flows``)
+    is read from the worker's own settings when an email is due (``activities/email.py``);
+    the order's copy only records what the deployment said at creation.
+    """
 
     onboarding_flows: dict[OnboardingFlowName, list[InstallationEmail]] = Field(
         default_factory=_every_email,
