@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.installation import CardPayment, ChargeBoxInstallationRequest
@@ -21,7 +21,7 @@ from models.orders import (
     PrepaidServiceRequest,
     Role,
 )
-from tests.fakes import DECLINE, FakeActivities
+from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
 
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
@@ -112,6 +112,20 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "cancel": {"reason": "changed their mind"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            variants={
+                # Hours after the tests start (the server's clock starts at the wall clock's
+                # now), so a random program's waits can reach it; and one in the past.
+                "schedule": [
+                    {"at": (datetime.now(UTC) + timedelta(hours=6)).isoformat()},
+                    {"at": "2020-01-01T10:00:00+00:00"},
+                ],
+                "update_payment_method": [
+                    {"payment_method": DECLINE},
+                    {"payment_method": NEEDS_3DS},
+                ],
+                "fulfil": [{}],
+                "unschedule": [{}],
+            },
         ),
     )
 }

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.email import EmailActivities
 from models.installation import InstallationEmail, InstallationPolicy
-from tests.api.conftest import ObservedActivities, api_client, eventually, make_settings
+from tests.api.conftest import ApiActivities, api_client, eventually, make_settings
 from tests.api.test_orders import act, create
 from tests.fakes import DECLINE
 from tests.fixtures.smtp import SmtpSink
@@ -161,7 +161,7 @@ async def switch_api(
     time_env: WorkflowEnvironment,
     task_queue: str,
     api_engine: Engine,
-    activities: ObservedActivities,
+    activities: ApiActivities,
     smtp_sink: SmtpSink,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API and a worker whose email activity is real and knows a partner-led flow."""
@@ -180,7 +180,10 @@ async def switch_api(
             time_env.client,
             task_queue=task_queue,
             workflows=list(WORKFLOWS.values()),
-            activities=[emails.send_email, activities.charge_payment, activities.record_order],
+            activities=[
+                *(fn for fn in activities.all() if fn != activities.fakes.send_email),
+                emails.send_email,
+            ],
             workflow_runner=workflow_runner(),
         ),
         api_client(settings, time_env.client, api_engine) as api,
