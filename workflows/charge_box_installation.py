@@ -146,8 +146,6 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
         self._scheduled_by: Role | None = None
         # The scheduled time passed but the payment provider was unreachable: retrying.
         self._retrying = False
-        # The last charge failed with an unknown outcome: its key (and card) are kept.
-        self._charge_unknown = False
         self._fulfilled_at: datetime | None = None
         self.ledger = PaymentLedger(input.order_id, input.request.currency, self.changed)
         self._payments = self.ledger.records
@@ -268,7 +266,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
             )
         if action == "update_payment_method" and self._card is None:
             return f"this order is paid by {self._payment_text()}, not by card"
-        if action == "update_payment_method" and self._charge_unknown:
+        if action == "update_payment_method" and self.ledger.unknown_method is not None:
             # The retry must send the same card under the same key, or Stripe refuses it.
             return (
                 "the outcome of the last charge is not known (the payment provider could "
@@ -365,12 +363,10 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
             try:
                 result = await self.ledger.charge(self.total, self._card)
             except PaymentError as exc:
-                # The outcome is unknown: the ledger keeps the key for the next attempt.
-                self._charge_unknown = True
+                # The outcome is unknown: the ledger keeps the key (and card) for the next try.
                 self.attention(f"the payment provider failed at fulfilment: {exc}")
                 message = f"payment could not be processed: {exc}"
                 return Refusal(errors.PAYMENT_UNAVAILABLE, message)
-            self._charge_unknown = False
             if result.outcome == PaymentOutcome.declined:
                 reason = self.ledger.last_error or "card declined"
                 self._payment_failed(reason)
