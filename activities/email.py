@@ -3,7 +3,9 @@
 Templates live in ``activities/templates/<flow>/<event>.<role>.txt``: the first line is
 ``Subject: ...``, then a blank line, then the body, all in :class:`string.Template` syntax
 (``${order_id}``). No file for a (flow, event, role) means that role is not told about
-that event, so the activity answers ``skipped``.
+that event, so the activity answers ``skipped``. So does an email its flow's policy switches
+off (:class:`EmailSwitch`, e.g. a type not enabled for the order's onboarding flow); the
+policy is this worker's, read when the email is due, not the one pinned in the order.
 
 Errors follow Temporal's retry rules: an unreachable server or a temporary (4xx) answer
 raises a retryable error; a permanent (5xx) answer is an outcome (``failed``) that support
@@ -23,12 +25,14 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.receipts import receipt_filename, receipt_html, receipt_pdf
 from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
+from models.catalog import FLOWS, PREPAID_CONTEXT_KEYS
 from models.orders import NotificationStatus
 
 if TYPE_CHECKING:
@@ -36,24 +40,26 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-# The only keys the workflow passes; a template using any other key could never render.
-ALLOWED_CONTEXT_KEYS: frozenset[str] = frozenset(
-    {
-        "order_id",
-        "customer_name",
-        "provider_name",
-        "status",
-        "stage",
-        "amount_total",
-        "appointment_local",
-        "deadline_name",
-        "deadline_local",
-        "reason",
-        "refund_amount",
-        "comment",
-        "rating",
-    }
-)
+# The keys a flow's workflow passes to its templates (models/catalog.py); a template using
+# any other key could never render. A directory of a flow the catalog does not know is
+# held to the prepaid flow's keys.
+ALLOWED_CONTEXT_KEYS: frozenset[str] = PREPAID_CONTEXT_KEYS
+
+
+def context_keys(flow: str) -> frozenset[str]:
+    """The context keys the workflow of ``flow`` passes to its email templates."""
+    entry = FLOWS.get(flow)
+    return entry.context_keys if entry is not None else ALLOWED_CONTEXT_KEYS
+
+
+@runtime_checkable
+class EmailSwitch(Protocol):
+    """A flow policy that switches some of the flow's emails off."""
+
+    def email_skip_reason(self, event: str, context: Mapping[str, str]) -> str | None:
+        """Why this email is not sent (None: send it)."""
+        ...
+
 
 EMAIL_TEMPLATE_ERROR = "EmailTemplateError"
 SMTP_UNAVAILABLE = "SmtpUnavailable"
@@ -113,11 +119,8 @@ def parse_template(key: TemplateKey, text: str) -> EmailTemplate:
     return EmailTemplate(key=key, subject=subject, body=body)
 
 
-def load_templates(
-    template_dir: Path = TEMPLATE_DIR,
-    allowed_keys: frozenset[str] = ALLOWED_CONTEXT_KEYS,
-) -> dict[TemplateKey, EmailTemplate]:
-    """Every template under ``template_dir``, parsed and checked against ``allowed_keys``."""
+def load_templates(template_dir: Path = TEMPLATE_DIR) -> dict[TemplateKey, EmailTemplate]:
+    """Every template under ``template_dir``, parsed and checked against its flow's keys."""
     templates: dict[TemplateKey, EmailTemplate] = {}
     for path in sorted(template_dir.glob("*/*.txt")):
         event, _, role = path.stem.partition(".")
@@ -125,7 +128,7 @@ def load_templates(
         if not all(_NAME.match(part) for part in (key.flow, key.event, key.role)):
             raise TemplateFormatError(f"{path}: name must be <flow>/<event>.<role>.txt")
         template = parse_template(key, path.read_text(encoding="utf-8"))
-        unknown = template.identifiers() - allowed_keys
+        unknown = template.identifiers() - context_keys(key.flow)
         if unknown:
             raise TemplateFormatError(f"{key}: unknown context keys {sorted(unknown)}")
         templates[key] = template
@@ -148,6 +151,7 @@ class EmailActivities:
         mail_from: str,
         timeout: float = 10.0,
         template_dir: Path | None = None,
+        policies: Mapping[str, object] | None = None,
     ) -> None:
         self._host = smtp_host
         self._port = smtp_port
@@ -157,6 +161,8 @@ class EmailActivities:
             raise ValueError(f"mail_from has no address: {mail_from!r}")
         self._timeout = timeout
         self.templates = load_templates(template_dir or TEMPLATE_DIR)
+        # Each flow's policy of this deployment, by flow name (the email switches).
+        self._policies = dict(policies or {})
 
     @classmethod
     def from_settings(cls, settings: Settings, template_dir: Path | None = None) -> EmailActivities:
@@ -167,12 +173,18 @@ class EmailActivities:
             mail_from=settings.mail_from,
             timeout=settings.smtp_timeout_seconds,
             template_dir=template_dir,
+            policies={flow: settings.policy_for(flow) for flow in FLOWS},
         )
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, input: SendEmailInput) -> SendEmailResult:
         """Render and send one email; a missing template means the role is not told."""
-        key = TemplateKey(flow=input.flow, event=input.event, role=input.recipient_role.value)
+        policy = self._policies.get(input.flow)
+        if isinstance(policy, EmailSwitch):
+            reason = policy.email_skip_reason(input.event, input.context)
+            if reason is not None:
+                return SendEmailResult(status=NotificationStatus.skipped, detail=reason)
+        key = TemplateKey(flow=input.flow, event=input.event, role=str(input.recipient_role))
         template = self.templates.get(key)
         if template is None:
             return SendEmailResult(
@@ -212,6 +224,18 @@ class EmailActivities:
         message["X-Orderclock-Order"] = input.order_id
         message["X-Orderclock-Event"] = f"{input.flow}/{input.event}"
         message.set_content(body)
+        if input.receipt is not None:
+            # Account orders: the receipt travels with its email, as HTML and as PDF.
+            receipt = input.receipt
+            message.add_attachment(
+                receipt_html(receipt), subtype="html", filename=receipt_filename(receipt, "html")
+            )
+            message.add_attachment(
+                receipt_pdf(receipt),
+                maintype="application",
+                subtype="pdf",
+                filename=receipt_filename(receipt, "pdf"),
+            )
         return message
 
     def _deliver(self, message: EmailMessage, to_address: str) -> str | None:

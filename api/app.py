@@ -23,7 +23,7 @@ import config.temporal
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.ratelimit import RateLimiter
-from api.routes import flows, health, orders, webhooks
+from api.routes import accounts, flows, health, orders, webhooks
 from codec import EncryptionCodec
 from codec.server import create_codec_app
 from config.settings import Settings, get_settings
@@ -84,11 +84,18 @@ def create_app(
     # the metrics middleware writes carries the order id too.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
-    # Orders and flows need an API key (api.deps.key_protected_router); the webhook
-    # (Stripe's signature), the probes, the docs and the codec (its own token) authenticate
-    # their own way or not at all.
-    for module in (orders, flows, webhooks, health):
-        app.include_router(module.router)
+    # Orders, flows and accounts need an API key (api.deps.key_protected_router); the
+    # webhook (Stripe's signature), the probes, the docs and the codec (its own token)
+    # authenticate their own way or not at all.
+    for router in (
+        orders.router,
+        flows.router,
+        accounts.router,
+        accounts.order_router,
+        webhooks.router,
+        health.router,
+    ):
+        app.include_router(router)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its
         # origin; a bearer token when ORDERCLOCK_CODEC_TOKEN is set).

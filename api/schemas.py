@@ -44,6 +44,11 @@ class OrderQuery(BaseModel):
     flow: FilterText = ""
     status: FilterText = ""
     customer_id: FilterText = ""
+    provider_id: FilterText = ""
+    needs_attention: bool | None = None
+    archived: bool = Field(
+        default=False, description="true lists only archived orders, which are otherwise hidden"
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 
 from models.actions import PREPAID_ACTION_PAYLOADS
-from models.orders import Role
+from models.common import Role
 from models.policy import PrepaidPolicy
 
 
@@ -82,6 +82,19 @@ class FlowSpec(BaseModel):
         return "\n".join(lines)
 
 
+def action_spec(
+    payloads: dict[str, type[BaseModel]],
+    name: str,
+    description: str,
+    states: dict[Role, list[str]],
+) -> ActionSpec:
+    """An action of a flow, its payload's JSON schema taken from the flow's payload models."""
+    schema = payloads[name].model_json_schema()
+    return ActionSpec(
+        name=name, description=description, states_by_role=states, payload_schema=schema
+    )
+
+
 def _hours(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     if hours >= 48 and hours % 24 == 0:
@@ -96,10 +109,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
     before_start = ["confirmation", "payment", "execution"]
 
     def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = PREPAID_ACTION_PAYLOADS[name].model_json_schema()
-        return ActionSpec(
-            name=name, description=description, states_by_role=states, payload_schema=schema
-        )
+        return action_spec(PREPAID_ACTION_PAYLOADS, name, description, states)
 
     return FlowSpec(
         name="prepaid_service",
@@ -191,6 +201,14 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 on_expiry="the order is cancelled automatically",
             ),
             DeadlineSpec(
+                name="payment_reminder",
+                state="payment",
+                default=p.payment_reminder or timedelta(0),
+                starts=f"{_hours(p.payment_reminder or timedelta(0))} before the "
+                "payment deadline (none when the policy sets no reminder)",
+                on_expiry="the customer is reminded to pay by email",
+            ),
+            DeadlineSpec(
                 name="edit_confirmation",
                 state="execution",
                 default=p.confirm_window,
@@ -239,13 +257,3 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
             TransitionSpec(source="claim_open", target="closed", label="resolve_claim"),
         ],
     )
-
-
-FLOW_NAMES = ("prepaid_service",)
-
-
-def flow_spec(name: str, policy: PrepaidPolicy | None = None) -> FlowSpec | None:
-    """The spec of a flow by name, or None."""
-    if name == "prepaid_service":
-        return prepaid_service_spec(policy)
-    return None

@@ -10,221 +10,108 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import email_validator
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
+from pydantic import AwareDatetime, Field
+
+from models.account import AccountDetails, AccountOrderRequest, AccountSnapshot
+from models.common import (
+    JSON_NUMBER,
+    SYSTEM,
+    TIME_ZONE_FORMAT,
+    Actor,
+    ClientActor,
+    Currency,
+    LineItem,
+    LongText,
+    MinorUnits,
+    OrderId,
+    OrderRequest,
+    Party,
+    PartyActor,
+    PartyId,
+    Recipient,
+    Role,
+    ShortText,
+    Strict,
+    SupportActor,
+    Timestamp,
+    TimeZoneName,
+    item_lines,
+    order_total,
 )
-from pydantic.json_schema import WithJsonSchema
+from models.installation import ChargeBoxInstallationRequest, InstallationDetails
+from models.money import format_amount
 
-from models.clock import is_valid_zone
-from models.ids import ORDER_ID_PATTERN
-
-
-class Strict(BaseModel):
-    """Base of every message model: unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Role(StrEnum):
-    """Who acts on an order."""
-
-    customer = "customer"
-    provider = "provider"
-    support = "support"
-    system = "system"
-
-
-def _zone(name: str) -> str:
-    if not is_valid_zone(name):
-        raise ValueError(f"unknown IANA time zone {name!r}")
-    return name
-
-
-def _currency(code: str) -> str:
-    if len(code) != 3 or not code.isascii() or not code.isalpha():
-        raise ValueError("currency must be a three-letter ISO 4217 code")
-    return code.upper()
-
-
-def _email(address: str) -> str:
-    try:
-        # Syntax only, no DNS. The reserved test domain (.test) is accepted, as staging
-        # systems use it; other special-use names (.local, .invalid, ...) are refused.
-        checked = email_validator.validate_email(
-            address, check_deliverability=False, test_environment=True
-        )
-    except email_validator.EmailNotValidError as err:
-        raise ValueError(f"not a valid email address: {err}") from None
-    return str(checked.normalized)
-
-
-# The JSON schemas say what the validators check, so a client (or a schema-driven test)
-# knows which strings are accepted; the validators keep their readable messages.
-TIME_ZONE_FORMAT = "iana-time-zone"
-TimeZoneName = Annotated[
-    str,
-    AfterValidator(_zone),
-    WithJsonSchema({"type": "string", "format": TIME_ZONE_FORMAT, "examples": ["Europe/Berlin"]}),
+__all__ = [
+    "SYSTEM",
+    "TIME_ZONE_FORMAT",
+    "Actor",
+    "ClientActor",
+    "Currency",
+    "LineItem",
+    "LongText",
+    "MinorUnits",
+    "OrderId",
+    "OrderRequest",
+    "Party",
+    "PartyActor",
+    "PartyId",
+    "Recipient",
+    "Role",
+    "ShortText",
+    "Strict",
+    "SupportActor",
+    "TimeZoneName",
+    "item_lines",
+    "order_total",
 ]
-# Not pydantic's EmailStr: it also takes "Name <address>" and surrounding spaces, which the
-# schema's ``format: email`` does not allow.
-EmailAddress = Annotated[
-    str,
-    AfterValidator(_email),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "email",
-            "maxLength": 254,
-            "description": "An address at a special-use domain other than .test is refused.",
-        }
-    ),
-]
-Currency = Annotated[
-    str,
-    AfterValidator(_currency),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}),
-]
-OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
-# What str.strip() removes, spelled out as \uXXXX for the schemas' pattern, so every regex
-# engine agrees with the validator on what a blank text is (their \s classes differ).
-_SPACE = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
-NOT_BLANK = f"[^{_SPACE}]"
-"""Pattern of a text that has something besides whitespace."""
-
-
-def _not_blank(text: str) -> str:
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError("must not be blank")
-    return stripped
-
-
-def _text_schema(max_length: int) -> WithJsonSchema:
-    return WithJsonSchema(
-        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK}
-    )
-
-
-# The length counts what was sent and the stored text is stripped: a schema can say the
-# one, not the other.
-ShortText = Annotated[
-    str, StringConstraints(max_length=200), AfterValidator(_not_blank), _text_schema(200)
-]
-LongText = Annotated[
-    str, StringConstraints(max_length=2000), AfterValidator(_not_blank), _text_schema(2000)
-]
-PartyId = Annotated[
-    str, StringConstraints(max_length=128), AfterValidator(_not_blank), _text_schema(128)
-]
-# pydantic's lax mode reads "12" and true as integers and 0 as a date (Unix time); the
-# JSON schemas clients see say number and ISO 8601 text, so only those pass.
-
-
-def _a_number(value: object) -> object:
-    if isinstance(value, str | bool):
-        raise ValueError("must be a JSON number, not text or a boolean")
-    return value
-
-
-def _not_a_number(value: object) -> object:
-    # A client sending Unix seconds (or milliseconds) would silently book another day.
-    if isinstance(value, int | float):
-        raise ValueError("a date-time is ISO 8601 text with an offset, not a number")
-    return value
-
-
-_NUMBER = BeforeValidator(_a_number)  # after any Field(ge/le), which it would hide otherwise
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
-# Upper bound keeps sums far from overflowing a 64-bit database column.
-MinorUnits = Annotated[int, Field(ge=0, le=10**12), _NUMBER]
-
-
-class Actor(Strict):
-    """Who performs an action: a role, and for customers and providers their id."""
-
-    role: Role
-    id: PartyId | None = None
-    # The API key the action came through, set by the API (never trusted from the body);
-    # optional so histories recorded before keys existed still decode.
-    key_name: str | None = None
-
-    @model_validator(mode="after")
-    def _id_for_parties(self) -> Actor:
-        if self.role in (Role.customer, Role.provider) and self.id is None:
-            raise ValueError(f"a {self.role} actor needs an id")
-        return self
-
-
-class PartyActor(Strict):
-    """A customer or provider acting through the API: the id is the order's party id."""
-
-    role: Literal["customer", "provider"]
-    id: PartyId
-
-
-class SupportActor(Strict):
-    """A support agent acting through the API; the id (an agent's name) is optional."""
-
-    role: Literal["support"]
-    id: PartyId | None = None
-
-
-# What a client may act as: never ``system``, and no key name (the API sets it). A union by
-# role, so the OpenAPI document itself says that customers and providers need an id.
-ClientActor = Annotated[PartyActor | SupportActor, Field(discriminator="role")]
-
-
-SYSTEM = Actor(role=Role.system, id="orderclock")
-
-
-class Party(Strict):
-    """A customer or provider."""
-
-    id: PartyId
-    name: ShortText
-    email: EmailAddress
-
-
-class LineItem(Strict):
-    """One priced line of an order."""
-
-    name: ShortText
-    quantity: Annotated[int, Field(ge=1, le=10_000), _NUMBER] = 1
-    unit_amount: MinorUnits
 
 
 class Appointment(Strict):
     """When the service is provided, in the zone where it happens."""
 
     start: Timestamp
-    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60), _NUMBER] = 60
+    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60), JSON_NUMBER] = 60
     time_zone: TimeZoneName
 
 
-def order_total(items: list[LineItem]) -> int:
-    """The sum of an order's lines in minor units."""
-    return sum(item.quantity * item.unit_amount for item in items)
+class PrepaidServiceRequest(OrderRequest):
+    """Body of ``POST /orders`` for the prepaid service booking flow."""
 
-
-class CreateOrderRequest(Strict):
-    """Body of ``POST /orders``."""
-
-    order_id: OrderId | None = None
     flow: Literal["prepaid_service"]
     customer: Party
     provider: Party
     items: Annotated[list[LineItem], Field(min_length=1, max_length=100)]
-    currency: Currency
     appointment: Appointment
+
+    def customer_ref(self) -> str:
+        return self.customer.id
+
+    def total(self) -> int:
+        return order_total(self.items)
+
+    def web_summary(self) -> str:
+        amount = format_amount(self.total(), self.currency)
+        return f"{self.flow} · {self.customer.name} ({self.customer.id}) · {amount}"
+
+    def web_details(self) -> list[str]:
+        appointment = self.appointment
+        lines = [
+            f"**Flow** {self.flow}",
+            f"**Customer** {self.customer.name} ({self.customer.id})",
+            f"**Provider** {self.provider.name} ({self.provider.id})",
+            f"**Appointment** {appointment.start.isoformat()} "
+            f"({appointment.time_zone}, {appointment.duration_minutes} min)",
+            "**Items**",
+        ]
+        return lines + item_lines(self.items, self.currency)
+
+
+# The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
+# request model here (and its workflow in ``workflows/registry.py``).
+CreateOrderRequest = Annotated[
+    PrepaidServiceRequest | ChargeBoxInstallationRequest | AccountOrderRequest,
+    Field(discriminator="flow"),
+]
 
 
 class ActionBody(Strict):
@@ -311,7 +198,7 @@ class NotificationRecord(Strict):
 
     idempotency_key: str
     event: str
-    recipient_role: Role
+    recipient_role: Recipient
     to: str
     status: NotificationStatus
     detail: str | None = None
@@ -325,6 +212,14 @@ class DeadlineView(Strict):
     due_at: AwareDatetime
     due_at_local: AwareDatetime
     on_expiry: str
+
+
+class FiredDeadline(Strict):
+    """A deadline that expired and what it was: each one fires once."""
+
+    name: str
+    due_at: AwareDatetime
+    fired_at: AwareDatetime
 
 
 class PendingEdit(Strict):
@@ -374,15 +269,20 @@ class OrderView(Strict):
     status: str
     stage: str
     customer: Party
-    provider: Party
-    items: list[LineItem]
+    # The other acting party (prepaid: the provider; installation: the installation
+    # partner; dealer: the dealer), if the flow has one.
+    provider: Party | None = None
+    items: list[LineItem] = Field(default_factory=list)
     currency: str
     amount_total: int
-    appointment: Appointment
+    appointment: Appointment | None = None
     awaiting: Role | None = None
     pending_edit: PendingEdit | None = None
     allowed_actions: dict[Role, list[str]] = Field(default_factory=dict)
     next_deadline: DeadlineView | None = None
+    deadlines_fired: list[FiredDeadline] = Field(
+        default_factory=list, description="Deadlines that expired, oldest first."
+    )
     amount_paid: int = Field(default=0, description="Captured: charges plus captures.")
     amount_held: int = Field(default=0, description="Authorised and not yet captured.")
     amount_refunded: int = 0
@@ -396,6 +296,12 @@ class OrderView(Strict):
     last_payment_error: str | None = None
     needs_attention: bool = False
     attention_reason: str | None = None
+    archived: bool = Field(
+        default=False, description="Hidden from the default list (GET /orders?archived=true)."
+    )
+    # Each flow's own part of the view (None for the other flows).
+    account: AccountDetails | None = None
+    installation: InstallationDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -416,6 +322,8 @@ class StartOrderInput(Strict):
     policy: dict[str, Any]
     created_by: Actor
     received_at: AwareDatetime | None = None
+    # The account an account_order belongs to, resolved and pinned by the API.
+    account: AccountSnapshot | None = None
 
 
 class StripeEvent(Strict):

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response
 
 from api import gateway
-from api.auth import require_actor, require_create, stamped
+from api.auth import (
+    CREATING_ROLES,
+    EVERY_KEY,
+    key_roles_doc,
+    require_actor,
+    require_create,
+    stamped,
+)
 from api.deps import (
     CurrentCaller,
     EngineDep,
@@ -18,8 +25,10 @@ from api.deps import (
     key_protected_router,
     single_valued_query,
 )
+from api.routes.accounts import account_start_fields
 from api.schemas import ErrorBody, InvalidRequest, OrderPage, OrderQuery
 from db.queries import list_orders as query_orders
+from models.account import AccountOrderRequest
 from models.orders import ActionBody, CreateOrderRequest, OrderView
 
 router = key_protected_router(prefix="/orders", tags=["orders"])
@@ -43,7 +52,10 @@ _UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
         200: {"model": OrderView, "description": "The order existed with the same body"},
         **_UNREADABLE_BODY,
         **_errors(403, 409, 503),
+        # FastAPI's field problems, or the flow's refusal of the order's terms.
+        422: {"model": InvalidRequest, "description": "Malformed or refused order"},
     },
+    openapi_extra=key_roles_doc(CREATING_ROLES),
 )
 async def create_order(
     body: CreateOrderRequest,
@@ -56,6 +68,9 @@ async def create_order(
 ) -> OrderView:
     """Create an order (service and admin keys); the same id and body returns the same order."""
     require_create(caller)
+    extra = None
+    if isinstance(body, AccountOrderRequest):
+        extra = await account_start_fields(body, engine, settings)
     view, created = await gateway.start_order(
         client,
         engine,
@@ -63,6 +78,7 @@ async def create_order(
         body,
         timeouts=timeouts,
         created_by=stamped(gateway.API_ACTOR, caller),
+        start_fields=extra,
     )
     if not created:
         response.status_code = 200
@@ -74,9 +90,10 @@ async def create_order(
     response_model=OrderPage,
     dependencies=[Depends(single_valued_query)],
     responses={422: {"model": InvalidRequest, "description": "Invalid or repeated parameter"}},
+    openapi_extra=key_roles_doc(EVERY_KEY),
 )
 def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> OrderPage:
-    """List orders from the read model, filtered by flow, status, customer."""
+    """List orders from the read model, filtered by flow, status, customer, provider."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
@@ -84,13 +101,21 @@ def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> O
         flow=query.flow or None,
         status=query.status or None,
         customer_id=query.customer_id or None,
+        provider_id=query.provider_id or None,
+        needs_attention=query.needs_attention,
+        archived=query.archived,
         limit=query.limit,
         offset=query.offset,
     )
     return OrderPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
-@router.get("/{order_id}", response_model=OrderView, responses=_errors(404, 503))
+@router.get(
+    "/{order_id}",
+    response_model=OrderView,
+    responses=_errors(404, 503),
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
 async def get_order(
     order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
 ) -> OrderView:
@@ -106,6 +131,8 @@ async def get_order(
         **_errors(403, 404, 409, 429, 503, 504),
         422: {"model": InvalidRequest, "description": "Malformed request or payload"},
     },
+    # Every key may call it; which actor roles a key may act as is checked inside.
+    openapi_extra=key_roles_doc(EVERY_KEY),
 )
 async def act_on_order(
     order_id: str,

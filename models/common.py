@@ -1,0 +1,248 @@
+"""Primitives every flow's models share: strict models, roles, parties, money, ids.
+
+Per-flow modules (``models/installation.py`` ...) build on these; ``models.orders``
+re-exports them, so ``from models.orders import Party`` keeps working.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+import email_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import WithJsonSchema
+
+from models.clock import is_valid_zone
+from models.ids import ORDER_ID_PATTERN
+from models.money import format_amount
+
+
+class Strict(BaseModel):
+    """Base of every message model: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Role(StrEnum):
+    """Who acts on an order."""
+
+    customer = "customer"
+    provider = "provider"
+    support = "support"
+    system = "system"
+
+
+def _zone(name: str) -> str:
+    if not is_valid_zone(name):
+        raise ValueError(f"unknown IANA time zone {name!r}")
+    return name
+
+
+def _currency(code: str) -> str:
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise ValueError("currency must be a three-letter ISO 4217 code")
+    return code.upper()
+
+
+def _email(address: str) -> str:
+    try:
+        # Syntax only, no DNS. The reserved test domain (.test) is accepted, as staging
+        # systems use it; other special-use names (.local, .invalid, ...) are refused.
+        checked = email_validator.validate_email(
+            address, check_deliverability=False, test_environment=True
+        )
+    except email_validator.EmailNotValidError as err:
+        raise ValueError(f"not a valid email address: {err}") from None
+    return str(checked.normalized)
+
+
+# The JSON schemas say what the validators check, so a client (or a schema-driven test)
+# knows which values are accepted; the validators keep their readable messages.
+TIME_ZONE_FORMAT = "iana-time-zone"
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(_zone),
+    WithJsonSchema({"type": "string", "format": TIME_ZONE_FORMAT, "examples": ["Europe/Berlin"]}),
+]
+# Not pydantic's EmailStr: it also takes "Name <address>" and surrounding spaces, which the
+# schema's ``format: email`` does not allow.
+EmailAddress = Annotated[
+    str,
+    AfterValidator(_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            "maxLength": 254,
+            "description": "An address at a special-use domain other than .test is refused.",
+        }
+    ),
+]
+Currency = Annotated[
+    str,
+    AfterValidator(_currency),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}),
+]
+OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
+# What str.strip() removes, spelled out as \uXXXX for the schemas' pattern, so every regex
+# engine agrees with the validator on what a blank text is (their \s classes differ).
+_SPACE = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
+NOT_BLANK = f"[^{_SPACE}]"
+"""Pattern of a text that has something besides whitespace."""
+
+
+def _not_blank(text: str) -> str:
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+def _text_schema(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK}
+    )
+
+
+# The length counts what was sent and the stored text is stripped: a schema can say the
+# one, not the other.
+ShortText = Annotated[
+    str, StringConstraints(max_length=200), AfterValidator(_not_blank), _text_schema(200)
+]
+LongText = Annotated[
+    str, StringConstraints(max_length=2000), AfterValidator(_not_blank), _text_schema(2000)
+]
+PartyId = Annotated[
+    str, StringConstraints(max_length=128), AfterValidator(_not_blank), _text_schema(128)
+]
+
+
+# pydantic's lax mode reads "12" and true as integers and 0 as a date (Unix time); the
+# JSON schemas clients see say number and ISO 8601 text, so only those pass.
+def _a_number(value: object) -> object:
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number, not text or a boolean")
+    return value
+
+
+def _not_a_number(value: object) -> object:
+    # A client sending Unix seconds (or milliseconds) would silently book another day.
+    if isinstance(value, int | float):
+        raise ValueError("a date-time is ISO 8601 text with an offset, not a number")
+    return value
+
+
+JSON_NUMBER = BeforeValidator(_a_number)
+"""Metadata for an int field: a JSON number only (after any ``Field(ge=...)``, which it
+would otherwise hide from the schema)."""
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+"""An aware datetime sent as ISO 8601 text."""
+# Upper bound keeps sums far from overflowing a 64-bit database column.
+MinorUnits = Annotated[int, Field(ge=0, le=10**12), JSON_NUMBER]
+# Who an email goes to: an acting role's name, or another party a flow tells (manufacturer,
+# installation_partner). It names the template file: ``<event>.<recipient>.txt``.
+Recipient = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class Actor(Strict):
+    """Who performs an action: a role, and for customers and providers their id."""
+
+    role: Role
+    id: PartyId | None = None
+    # The API key the action came through, set by the API (never trusted from the body);
+    # optional so histories recorded before keys existed still decode.
+    key_name: str | None = None
+
+    @model_validator(mode="after")
+    def _id_for_parties(self) -> Actor:
+        if self.role in (Role.customer, Role.provider) and self.id is None:
+            raise ValueError(f"a {self.role} actor needs an id")
+        return self
+
+
+SYSTEM = Actor(role=Role.system, id="orderclock")
+
+
+class PartyActor(Strict):
+    """A customer or provider acting through the API: the id is the order's party id."""
+
+    role: Literal["customer", "provider"]
+    id: PartyId
+
+
+class SupportActor(Strict):
+    """A support agent acting through the API; the id (an agent's name) is optional."""
+
+    role: Literal["support"]
+    id: PartyId | None = None
+
+
+# What a client may act as: never ``system``, and no key name (the API sets it). A union by
+# role, so the OpenAPI document itself says that customers and providers need an id.
+ClientActor = Annotated[PartyActor | SupportActor, Field(discriminator="role")]
+
+
+class Party(Strict):
+    """A customer, provider or other party of an order."""
+
+    id: PartyId
+    name: ShortText
+    email: EmailAddress
+
+
+class LineItem(Strict):
+    """One priced line of an order."""
+
+    name: ShortText
+    quantity: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] = 1
+    unit_amount: MinorUnits
+
+
+def order_total(items: list[LineItem]) -> int:
+    """The sum of an order's lines in minor units."""
+    return sum(item.quantity * item.unit_amount for item in items)
+
+
+def item_lines(items: list[LineItem], currency: str) -> list[str]:
+    """Markdown list lines of an order's items, for the Web UI."""
+    return [
+        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
+        for item in items
+    ]
+
+
+class OrderRequest(Strict):
+    """What every flow's ``POST /orders`` body has, and what the API asks of it."""
+
+    order_id: OrderId | None = None
+    currency: Currency
+
+    def customer_ref(self) -> str:
+        """The customer's id (search attribute ``OrderCustomer``, list filter)."""
+        raise NotImplementedError
+
+    def total(self) -> int:
+        """The order's amount in minor units (0 when not known yet)."""
+        raise NotImplementedError
+
+    def web_summary(self) -> str:
+        """The one line the Web UI shows for the order (no personal data beyond the name)."""
+        raise NotImplementedError
+
+    def web_details(self) -> list[str]:
+        """The order's fixed details for the Web UI, as Markdown lines."""
+        raise NotImplementedError
+
+    def refusal(self, policy: BaseModel) -> str | None:
+        """Why this deployment's ``policy`` refuses the request (the API answers 422)."""
+        return None
