@@ -26,6 +26,13 @@ class FieldProblem(BaseModel):
     ctx: dict[str, Any] | None = None
 
 
+# FastAPI's own answer to a body it cannot decode (not UTF-8); bad JSON is a 422. Every
+# route with a body declares it.
+UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body cannot be decoded"}
+}
+
+
 class InvalidRequest(BaseModel):
     """A 422 answer: FastAPI's field problems, or the flow's one message about a payload."""
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from models.common import (
+    JSON_NUMBER,
     Currency,
+    EmailAddress,
+    IsoDate,
     LongText,
     MinorUnits,
     OrderRequest,
@@ -45,7 +48,7 @@ class AccountSnapshot(Strict):
 
     id: PartyId
     name: ShortText
-    email: EmailStr
+    email: EmailAddress
     created_at: AwareDatetime
 
 
@@ -151,12 +154,14 @@ class OrderItem(Strict):
 
     product: CatalogId
     option: CatalogId
-    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
+    quantity: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] = 1
     unit_amount: MinorUnits | None = Field(
         default=None, description="Only for an adjustable pricing option; else the catalog's."
     )
     configuration: Annotated[dict[CatalogId, ShortText], Field(max_length=50)] = Field(
-        default_factory=dict
+        default_factory=dict,
+        # pydantic says which keys are allowed (patternProperties), not that no other is.
+        json_schema_extra={"additionalProperties": False},
     )
 
 
@@ -168,7 +173,7 @@ class AccountOrderRequest(OrderRequest):
 
     flow: Literal["account_order"]
     account_id: PartyId
-    order_date: date | None = Field(
+    order_date: IsoDate | None = Field(
         default=None, description="May be backdated to the account's creation; default today."
     )
     items: Items = Field(default_factory=list)

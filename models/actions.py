@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from models.common import LineItem, LongText, ShortText, Strict
+from models.common import JSON_NUMBER, LineItem, LongText, ShortText, Strict, Timestamp
 
 
 class NoPayload(Strict):
@@ -16,8 +16,8 @@ class NoPayload(Strict):
 class EditPayload(Strict):
     """New date/time, duration or price, with an optional comment."""
 
-    start: AwareDatetime | None = None
-    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
+    start: Timestamp | None = None
+    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60), JSON_NUMBER] | None = None
     items: Annotated[list[LineItem], Field(min_length=1, max_length=100)] | None = None
     comment: LongText | None = None
 
@@ -50,7 +50,7 @@ class ResolveClaimPayload(Strict):
     """Support's decision on a claim."""
 
     outcome: Literal["no_refund", "partial_refund", "full_refund"]
-    amount: Annotated[int, Field(gt=0)] | None = None
+    amount: Annotated[int, Field(gt=0), JSON_NUMBER] | None = None
     note: LongText | None = None
 
     @model_validator(mode="after")
@@ -65,7 +65,7 @@ class ResolveClaimPayload(Strict):
 class ReviewPayload(Strict):
     """One rating (1-5) and an optional review."""
 
-    rating: Annotated[int, Field(ge=1, le=5)]
+    rating: Annotated[int, Field(ge=1, le=5), JSON_NUMBER]
     text: LongText | None = None
 
 

@@ -6,6 +6,7 @@ re-exports them, so ``from models.orders import Party`` keeps working.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -138,15 +139,42 @@ def _a_number(value: object) -> object:
 def _not_a_number(value: object) -> object:
     # A client sending Unix seconds (or milliseconds) would silently book another day.
     if isinstance(value, int | float):
-        raise ValueError("a date-time is ISO 8601 text with an offset, not a number")
+        raise ValueError("a date or time is ISO 8601 text, not a number")
+    return value
+
+
+# The years a date or time sent to orderclock may have: wide enough for any order, narrow
+# enough that every deadline computed from it (weeks later, in any zone) is a valid
+# datetime. Year 1 or 9999 would overflow inside the workflow and wedge the order.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+YEAR_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-"
+"""The schemas' way to say it: the text starts with such a year."""
+
+
+def _in_years(value: date) -> date:
+    # The year as written (a datetime keeps its offset), as the pattern reads it.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
     return value
 
 
 JSON_NUMBER = BeforeValidator(_a_number)
 """Metadata for an int field: a JSON number only (after any ``Field(ge=...)``, which it
 would otherwise hide from the schema)."""
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
-"""An aware datetime sent as ISO 8601 text."""
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_not_a_number),
+    AfterValidator(_in_years),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": YEAR_PATTERN}),
+]
+"""An aware datetime sent as ISO 8601 text (with an offset), in the years above."""
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_not_a_number),
+    AfterValidator(_in_years),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": YEAR_PATTERN}),
+]
+"""A calendar date sent as ISO 8601 text, in the years above."""
 # Upper bound keeps sums far from overflowing a 64-bit database column.
 MinorUnits = Annotated[int, Field(ge=0, le=10**12), JSON_NUMBER]
 # Who an email goes to: an acting role's name, or another party a flow tells (manufacturer,

@@ -22,6 +22,7 @@ from models.common import (
     Role,
     ShortText,
     Strict,
+    Timestamp,
     TimeZoneName,
     item_lines,
     order_total,
@@ -33,9 +34,7 @@ FLOW = "charge_box_installation"
 
 # A Stripe PaymentMethod id made by the customer's client (Stripe.js): ``pm_...``.
 PaymentMethodId = Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,200}$")]
-OnboardingFlowName = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-]
+OnboardingFlowName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
 class InstallationEmail(StrEnum):
@@ -197,7 +196,7 @@ class FulfilPayload(Strict):
 class SchedulePayload(Strict):
     """The moment the order fulfils itself (replaces an earlier schedule)."""
 
-    at: AwareDatetime
+    at: Timestamp
     note: LongText | None = None
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Response
-from pydantic import AwareDatetime, BaseModel, EmailStr
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -29,13 +29,13 @@ from api.deps import (
     key_protected_router,
 )
 from api.errors import Conflict, NotFound, Unprocessable
-from api.schemas import ErrorBody
+from api.schemas import UNREADABLE_BODY, ErrorBody, InvalidRequest
 from config.settings import Settings
 from db.accounts import AccountExists, create_account, find_by_email, get_account, snapshot
 from db.billing import invoices_of
 from db.engine import session_scope
 from models.account import AccountOrderRequest, AccountPolicy, Receipt, request_problems
-from models.common import PartyId, ShortText, Strict
+from models.common import EmailAddress, PartyId, ShortText, Strict, Timestamp
 
 router = key_protected_router(prefix="/accounts", tags=["accounts"])
 order_router = key_protected_router(prefix="/orders", tags=["orders"])
@@ -50,8 +50,8 @@ class NewAccount(Strict):
 
     id: PartyId | None = None
     name: ShortText
-    email: EmailStr
-    created_at: AwareDatetime | None = None
+    email: EmailAddress
+    created_at: Timestamp | None = None
 
 
 class AccountOut(BaseModel):
@@ -80,7 +80,11 @@ class InvoiceOut(BaseModel):
     "",
     status_code=201,
     response_model=AccountOut,
-    responses=_errors(403, 409, 422),
+    responses={
+        **UNREADABLE_BODY,
+        **_errors(403, 409),
+        422: {"model": InvalidRequest, "description": "Malformed request, or created_at ahead"},
+    },
     openapi_extra=key_roles_doc(CREATING_ROLES),
 )
 def create(body: NewAccount, caller: CurrentCaller, engine: EngineDep) -> AccountOut:

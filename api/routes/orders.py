@@ -26,7 +26,7 @@ from api.deps import (
     single_valued_query,
 )
 from api.routes.accounts import account_start_fields
-from api.schemas import ErrorBody, InvalidRequest, OrderPage, OrderQuery
+from api.schemas import UNREADABLE_BODY, ErrorBody, InvalidRequest, OrderPage, OrderQuery
 from db.queries import list_orders as query_orders
 from models.account import AccountOrderRequest
 from models.orders import ActionBody, CreateOrderRequest, OrderView
@@ -38,19 +38,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
-# FastAPI's own answer to a body it cannot decode (not UTF-8); bad JSON is a 422.
-_UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body cannot be decoded"}
-}
-
-
 @router.post(
     "",
     status_code=201,
     response_model=OrderView,
     responses={
         200: {"model": OrderView, "description": "The order existed with the same body"},
-        **_UNREADABLE_BODY,
+        **UNREADABLE_BODY,
         **_errors(403, 409, 503),
         # FastAPI's field problems, or the flow's refusal of the order's terms.
         422: {"model": InvalidRequest, "description": "Malformed or refused order"},
@@ -127,7 +121,7 @@ async def get_order(
     "/{order_id}/actions/{action}",
     response_model=OrderView,
     responses={
-        **_UNREADABLE_BODY,
+        **UNREADABLE_BODY,
         **_errors(403, 404, 409, 429, 503, 504),
         422: {"model": InvalidRequest, "description": "Malformed request or payload"},
     },

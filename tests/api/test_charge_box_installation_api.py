@@ -156,6 +156,21 @@ async def test_refusals_over_http(api: httpx.AsyncClient, time_env: WorkflowEnvi
     assert view["needs_attention"] is True
 
 
+@pytest.mark.usefixtures("worker")
+async def test_a_schedule_at_an_impossible_time_is_422_and_the_order_carries_on(
+    api: httpx.AsyncClient,
+) -> None:
+    # Its deadline arithmetic would overflow and fail the workflow's task on every retry.
+    body = installation_body()
+    order_id = (await create(api, body))["order_id"]
+    for at in ("9999-12-31T23:00:00+00:00", "0001-01-01T00:00:00Z", 1_900_000_000):
+        response = await act(api, order_id, "schedule", who(body, "customer"), at=at)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith("invalid schedule request: at")
+    view = (await api.get(f"/orders/{order_id}")).json()
+    assert (view["status"], [t["action"] for t in view["history"]]) == ("pending", ["create"])
+
+
 @pytest.fixture
 async def switch_api(
     time_env: WorkflowEnvironment,
