@@ -17,6 +17,8 @@ from models.common import OrderRequest
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
 from models.policy import PrepaidPolicy
+from models.shop import CONTEXT_KEYS as SHOP_CONTEXT_KEYS
+from models.shop import ShopOrderRequest, ShopPolicy, shop_order_spec
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,14 @@ FLOWS: dict[str, FlowEntry] = {
             spec=prepaid_service_spec,
             settings_field="prepaid",
             context_keys=PREPAID_CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="shop_order",
+            request=ShopOrderRequest,
+            policy=ShopPolicy,
+            spec=shop_order_spec,
+            settings_field="shop",
+            context_keys=SHOP_CONTEXT_KEYS,
         ),
     )
 }

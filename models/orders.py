@@ -31,6 +31,7 @@ from models.common import (
     order_total,
 )
 from models.money import format_amount
+from models.shop import ShopDetails, ShopOrderRequest
 
 __all__ = [
     "SYSTEM",
@@ -103,7 +104,7 @@ def item_lines(items: list[LineItem], currency: str) -> list[str]:
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest,
+    PrepaidServiceRequest | ShopOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -271,6 +272,7 @@ class OrderView(Strict):
         default=False, description="Hidden from the default list (GET /orders?archived=true)."
     )
     # Each flow's own part of the view (None for the other flows).
+    shop: ShopDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -16,6 +16,7 @@ import config.temporal
 from activities.email import EmailActivities
 from activities.payments import PaymentActivities
 from activities.records import OrderRecordActivities
+from activities.salesforce import SalesforceActivities
 from config import Settings
 from db.engine import make_engine
 from telemetry.orders import OrderMetrics, OrderMetricsInterceptor
@@ -41,6 +42,7 @@ def default_activities(settings: Settings) -> list[Callable[..., Any]]:
     email = EmailActivities.from_settings(settings)
     payments = PaymentActivities.from_settings(settings)
     records = OrderRecordActivities(make_engine(settings.database_url))
+    salesforce = SalesforceActivities.from_settings(settings)
     return [
         email.send_email,
         payments.create_customer,
@@ -51,6 +53,7 @@ def default_activities(settings: Settings) -> list[Callable[..., Any]]:
         payments.refund_payment,
         records.record_order,
         records.record_payout,
+        salesforce.sync_order,
     ]
 
 

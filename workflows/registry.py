@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from workflows.prepaid_service import PrepaidServiceWorkflow
+from workflows.shop_order import ShopOrderWorkflow
 
-WORKFLOWS = {"prepaid_service": PrepaidServiceWorkflow}
+WORKFLOWS = {"prepaid_service": PrepaidServiceWorkflow, "shop_order": ShopOrderWorkflow}
