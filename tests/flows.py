@@ -20,7 +20,9 @@ from models.orders import (
     PrepaidServiceRequest,
     Role,
 )
+from models.shop import ShopItem, ShopOrderRequest
 from tests.fakes import FakeActivities
+from tests.workflows.shop import FakeSalesforce
 
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
@@ -56,6 +58,20 @@ def _prepaid_request(now: datetime) -> OrderRequest:
     )
 
 
+def _shop_request(now: datetime) -> OrderRequest:
+    return ShopOrderRequest(
+        flow="shop_order",
+        customer=CUSTOMER,
+        items=[ShopItem(sku="WID-1", name="Widget", quantity=2, unit_amount=2450)],
+        currency="EUR",
+        payment=None,
+    )
+
+
+def _shop_activities(fakes: FakeActivities) -> list[Any]:
+    return [FakeSalesforce().sync_order]
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -74,6 +90,17 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "review": {"rating": 5, "text": "great"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+        ),
+        FlowSample(
+            flow="shop_order",
+            make_request=_shop_request,
+            payloads={
+                "pay": {"payment_method": "pm_card_visa"},
+                "cancel": {"reason": "customer called"},
+                "mark_entered": {"reference": "OPP-1"},
+            },
+            party_ids={Role.customer: CUSTOMER.id},
+            extra_activities=_shop_activities,
         ),
     )
 }

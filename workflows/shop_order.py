@@ -23,8 +23,9 @@ callbacks act as the system actor ``salesforce``. Choices where the seed is sile
   the pause is the ``salesforce_retry`` deadline, so it shows as the next deadline. The
   sync never gives up by itself: at ``sync_patience`` (10 min) after placing the order is
   flagged needs-attention for a CSR, with the last error. What clears the flag: a later
-  successful sync (the order moves on) or a CSR's ``mark_entered`` (moves on the same way,
-  stops the sync and cancels a running attempt). Incomplete orders are never sent.
+  successful sync (the order moves on) or a CSR's ``mark_entered`` (moves on the same way
+  and stops the sync; an attempt already running only records the ids it got). Incomplete
+  orders are never sent.
   History cost of an outage: each retry adds about 20 events, two an hour at the 30-min
   cap, so a week of outage adds about 7,000 events to a waiting order.
 - Where a synced order goes: repair_eval -> awaiting evaluation; a priced repair (not
@@ -176,8 +177,9 @@ class ShopOrderWorkflow(OrderWorkflow):
                 if self.status == "incomplete" and self._pay_attempts == 0:
                     await self._place(payment, self._customer(), "pay")
         view = await self.run_order()
-        self._stop_sync()
-        await sync
+        if self._sync_attempt is None:
+            await sync  # it returns at once: the order is finished
+        # Else an abandoned attempt is still running: the order does not wait for it.
         return view
 
     # ----- order data -----------------------------------------------------------------
@@ -390,7 +392,7 @@ class ShopOrderWorkflow(OrderWorkflow):
             error = ""
             try:
                 result = await self._sync_attempt
-            except (ActivityError, asyncio.CancelledError) as exc:
+            except ActivityError as exc:
                 error = cause_message(exc)
             finally:
                 self._sync_attempt = None
@@ -475,12 +477,14 @@ class ShopOrderWorkflow(OrderWorkflow):
         )
 
     def _stop_sync(self, state: SyncState | None = None) -> None:
-        """No more sync attempts; a running one is cancelled."""
+        """No more sync attempts.
+
+        A running attempt is left to finish rather than cancelled (a cancel that crosses
+        the attempt's own end fails the workflow task); its result only records the ids.
+        """
         self._sync_due, self._next_retry_at = False, None
         if state is not None:
             self._sync_state = state
-        if self._sync_attempt is not None and not self._sync_attempt.done():
-            self._sync_attempt.cancel()
 
     def _move_on(self, actor: Actor, action: str, reason: str) -> None:
         """Leave ``order_placed``: the order is in Salesforce (synced or entered by hand)."""
