@@ -222,6 +222,7 @@ class SalesforceActivities:
         body = response.json() if response.content else {}
         if isinstance(body, dict) and body.get("id"):
             return str(body["id"])
-        # API versions before 46.0 answer an update with 204 and no body.
-        found = handler.get_by_custom_id(self._field, external_id)
+        # API versions before 46.0 answer an update with 204 and no body. (Not
+        # get_by_custom_id: it quotes a space as "+", which the path keeps literally.)
+        found = handler.get(key)
         return str(found["Id"])

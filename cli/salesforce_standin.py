@@ -98,6 +98,8 @@ class StandIn:
         self.token = token
         self.state_file = state_file
         self.outage = False
+        # 204 without a body for an upsert that updates: how API versions before 46.0 answer.
+        self.legacy_upserts = False
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, dict[str, Any]]] = {}
@@ -223,6 +225,8 @@ class StandIn:
             return 201, {"id": self.create(sobject, fields), "success": True, "errors": []}
         if method == "PATCH" and len(keys) == 2:
             record_id, created = self.upsert(sobject, keys[0], keys[1], fields)
+            if not created and self.legacy_upserts:
+                return 204, None
             answer = {"id": record_id, "success": True, "errors": [], "created": created}
             return (201 if created else 200), answer
         if method == "PATCH" and len(keys) == 1:
