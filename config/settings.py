@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.catalog import FLOWS
@@ -96,6 +96,20 @@ class Settings(BaseSettings):
     salesforce_timeout_seconds: float = 30.0
     # Salesforce sends it in the X-Orderclock-Secret header of every callback.
     salesforce_callback_secret: SecretStr | None = None
+
+    @field_validator(
+        "salesforce_instance_url",
+        "salesforce_session_token",
+        "salesforce_username",
+        "salesforce_password",
+        "salesforce_security_token",
+        "salesforce_callback_secret",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes an unset optional variable as an empty string.
+        return None if value == "" else value
 
     def policy_for(self, flow: str) -> BaseModel:
         """This deployment's policy for ``flow``."""
