@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from api import gateway
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import ApiError, TooManyRequests, Unavailable, Unprocessable
-from api.ratelimit import retry_after
+from api.errors import ApiError, Unavailable, Unprocessable
+from api.ratelimit import limit
 from api.routes.webhooks import _read_body
 from api.schemas import ErrorBody
 from models.shop import SalesforceCallback, SalesforceCallbackResult
@@ -58,12 +58,7 @@ async def salesforce_callback(
 ) -> SalesforceCallbackResult:
     """Apply a Salesforce event (evaluation complete, quote approved/declined, shipped)."""
     # Before the secret is checked or the body read: guessing floods cost nearly nothing.
-    caller = request.client.host if request.client else "unknown"
-    wait = request.app.state.callback_limiter.take(caller)
-    if wait:
-        raise TooManyRequests(
-            "too many callback requests from this address", retry_after_seconds=retry_after(wait)
-        )
+    limit(request.app.state.callback_limiter, request, "callback")
     secret = settings.salesforce_callback_secret
     if secret is None:
         raise Unavailable(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from models.shop import (
     OrderKind,
     SalesforceCallback,
     SalesforceCallbackResult,
+    SalesforceSync,
     ShopItem,
     ShopOrderRequest,
     ShopPolicy,
@@ -144,14 +145,31 @@ class ShopHarness(FlowHarness):
                 raise Rejected(cause.type, cause.message) from exc
             raise
 
-    async def settled(self, handle: Handle, status: str, seconds: float = 10.0) -> OrderView:
-        """The view once the order reached ``status`` (the sync runs in the background)."""
+    async def until(
+        self, handle: Handle, check: Callable[[OrderView], bool], what: str, seconds: float = 10.0
+    ) -> OrderView:
+        """The view once ``check`` holds (the sync and placing run in the background)."""
         deadline = asyncio.get_running_loop().time() + seconds
-        while (view := await self.view(handle)).status != status:
+        while not check(view := await self.view(handle)):
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"order stayed in {view.status}, expected {status}")
+                raise AssertionError(f"not {what} in time: status {view.status}")
             await asyncio.sleep(0.05)
         return view
+
+    async def settled(self, handle: Handle, status: str) -> OrderView:
+        """The view once the order reached ``status``."""
+        return await self.until(handle, lambda view: view.status == status, f"in {status}")
+
+    async def failed_attempt(self, handle: Handle, attempt: int) -> SalesforceSync:
+        """The sync once its ``attempt``-th attempt has failed."""
+
+        def failed(view: OrderView) -> bool:
+            sync = view.shop.salesforce if view.shop else None
+            return sync is not None and sync.attempts == attempt and bool(sync.next_attempt_at)
+
+        view = await self.until(handle, failed, f"failed sync attempt {attempt}")
+        assert view.shop is not None
+        return view.shop.salesforce
 
 
 @pytest.fixture

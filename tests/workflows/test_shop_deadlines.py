@@ -63,10 +63,8 @@ async def test_retry_pause_doubles_up_to_its_cap(shop: ShopHarness) -> None:
     )
     await shop.settled(order, "order_placed")
     pauses = []
-    for _ in range(6):
-        view = await shop.view(order)
-        assert view.shop is not None
-        sync = view.shop.salesforce
+    for attempt in range(1, 7):
+        sync = await shop.failed_attempt(order, attempt)
         assert sync.next_attempt_at is not None and sync.last_attempt_at is not None
         pauses.append(sync.next_attempt_at - sync.last_attempt_at)
         await shop.sleep(sync.next_attempt_at - await shop.now() + SEC)

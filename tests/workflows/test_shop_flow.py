@@ -65,11 +65,8 @@ async def test_declined_card_stays_incomplete_until_the_customer_pays_again(
     shop: ShopHarness,
 ) -> None:
     order = await shop.start(payment={"method": "card", "payment_method": DECLINE})
-    view = await shop.settled(order, "incomplete")
-    for _ in range(100):
-        if view.payments:
-            break
-        view = await shop.view(order)
+    view = await shop.until(order, lambda v: bool(v.payments), "declined")
+    assert view.status == "incomplete"
     assert view.payments[0].outcome == PaymentOutcome.declined
     assert view.history[-1].reason == "payment declined: Your card was declined."
     assert await shop.mail(view.order_id, "payment_failed")

@@ -35,7 +35,7 @@ async def incomplete(h: ShopHarness) -> Handle:
 async def order_placed(h: ShopHarness) -> Handle:
     h.sf.down = True
     order = await h.start()
-    await h.settled(order, "order_placed")
+    await h.failed_attempt(order, 1)
     return order
 
 
