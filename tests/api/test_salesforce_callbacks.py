@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from activities.records import OrderRecordActivities
 from config.settings import Settings
 from db.engine import make_engine
 from tests.api.conftest import api_client, eventually, make_settings
-from tests.fakes import FakeActivities
-from tests.fixtures.temporal import running_worker
-from tests.workflows.shop import FakeSalesforce
-from workflows.registry import WORKFLOWS
-from workflows.sandbox import workflow_runner
 
 SECRET = "sf-shared-secret"
 URL = "/callbacks/salesforce"
@@ -30,25 +22,6 @@ URL = "/callbacks/salesforce"
 @pytest.fixture
 def settings(task_queue: str) -> Settings:
     return make_settings(task_queue, salesforce_callback_secret=SecretStr(SECRET))
-
-
-@pytest.fixture
-async def shop_worker(
-    time_env: WorkflowEnvironment, task_queue: str, api_engine: Engine
-) -> AsyncIterator[FakeSalesforce]:
-    """Every workflow; fake payments, mail and Salesforce; the real read-model writer."""
-    fakes, sf = FakeActivities(), FakeSalesforce()
-    records = OrderRecordActivities(api_engine)
-    activities = [*fakes.all(), sf.sync_order]
-    activities[activities.index(fakes.record_order)] = records.record_order
-    async with running_worker(
-        time_env.client,
-        task_queue=task_queue,
-        workflows=list(WORKFLOWS.values()),
-        activities=activities,
-        workflow_runner=workflow_runner(),
-    ):
-        yield sf
 
 
 def shop_body(**changes: Any) -> dict[str, Any]:
@@ -100,7 +73,7 @@ async def post(
     return await api.post(URL, json=body, headers=headers)
 
 
-@pytest.mark.usefixtures("shop_worker")
+@pytest.mark.usefixtures("worker")
 async def test_shipped_completes_the_order_once(api: httpx.AsyncClient) -> None:
     order_id = await placed_order(api)
     body = event(order_id, tracking_number="T-42")
@@ -126,7 +99,7 @@ async def test_shipped_completes_the_order_once(api: httpx.AsyncClient) -> None:
     assert await eventually(listed, bool)
 
 
-@pytest.mark.usefixtures("shop_worker")
+@pytest.mark.usefixtures("worker")
 async def test_callback_not_applicable_now_is_409(api: httpx.AsyncClient) -> None:
     order_id = await placed_order(api)
     cancel = {"actor": {"role": "support", "id": "csr"}, "payload": {"reason": "test"}}
@@ -140,7 +113,7 @@ async def test_callback_not_applicable_now_is_409(api: httpx.AsyncClient) -> Non
     assert (await api.post(f"/orders/{order_id}/actions/cancel", json=cancel)).is_success
 
 
-@pytest.mark.usefixtures("shop_worker")
+@pytest.mark.usefixtures("worker")
 async def test_same_event_twice_is_applied_once(
     api: httpx.AsyncClient, time_env: WorkflowEnvironment
 ) -> None:
