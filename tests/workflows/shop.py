@@ -43,10 +43,13 @@ class FakeSalesforce:
     def __init__(self) -> None:
         self.calls: list[SalesforceSyncInput] = []
         self.down = False
+        # Real seconds each call takes (an attempt still running when a CSR acts).
+        self.delay = 0.0
 
     @activity.defn(name=SYNC_SALESFORCE_ORDER)
     async def sync_order(self, input: SalesforceSyncInput) -> SalesforceSyncResult:
         self.calls.append(input)
+        await asyncio.sleep(self.delay)
         if self.down:
             # Not retried inside the attempt: one workflow attempt is one call here.
             raise ApplicationError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models import errors
-from models.orders import PaymentKind, PaymentOutcome, Role
+from models.orders import OrderView, PaymentKind, PaymentOutcome, Role
 from tests.fakes import DECLINE
 from tests.workflows.conftest import Rejected
 from tests.workflows.shop import PO, ShopHarness, shop
@@ -177,3 +177,31 @@ async def test_support_cancels_with_reason_and_releases_the_hold(shop: ShopHarne
     assert final.amount_held == 0 and final.payments[-1].kind == PaymentKind.release
     [mail] = await shop.mail(final.order_id, "cancelled")
     assert mail.context["reason"] == "out of stock"
+
+
+async def test_an_attempt_running_when_a_csr_acts_only_records_its_ids(shop: ShopHarness) -> None:
+    shop.sf.delay = 1.0
+    entered = await shop.start(kind="repair")
+    cancelled = await shop.start()
+
+    def running(view: OrderView) -> bool:
+        return view.shop is not None and view.shop.salesforce.attempts == 1
+
+    await shop.until(entered, running, "syncing")
+    await shop.until(cancelled, running, "syncing")
+    view = await shop.act(entered, "mark_entered", S, {"reference": "Q-1"})
+    assert view.status == "awaiting_customer_approval"
+    await shop.act(cancelled, "cancel", S, {"reason": "duplicate order"})
+    final = await cancelled.result()
+    assert final.shop is not None and final.shop.salesforce.state == "stopped"
+
+    # The attempt ends later: its ids are kept, the order does not move again.
+    view = await shop.until(
+        entered,
+        lambda v: v.shop is not None and v.shop.salesforce.opportunity_id is not None,
+        "the late attempt's ids",
+    )
+    assert view.status == "awaiting_customer_approval"
+    assert view.shop is not None and view.shop.salesforce.state == "entered_manually"
+    assert [t.action for t in view.history].count("mark_entered") == 1
+    assert "salesforce_sync" not in [t.action for t in view.history]
