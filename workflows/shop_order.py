@@ -26,8 +26,10 @@ callbacks act as the system actor ``salesforce``. Choices where the seed is sile
   successful sync (the order moves on) or a CSR's ``mark_entered`` (moves on the same way
   and stops the sync; an attempt already running only records the ids it got). Incomplete
   orders are never sent.
-  History cost of an outage: each retry adds about 20 events, two an hour at the 30-min
-  cap, so a week of outage adds about 7,000 events to a waiting order.
+  History cost of an outage (measured on the time-skipping server): 18 events per retry,
+  two retries an hour at the 30-min cap, about 860 events a day, so a week of outage adds
+  about 6,000 events to a waiting order (Temporal warns at 10,240 and stops at 51,200);
+  a CSR's ``mark_entered`` or ``cancel`` ends the retries.
 - Where a synced order goes: repair_eval -> awaiting evaluation; a priced repair (not
   replacing an EVAL) -> awaiting customer approval (``quote_ready`` mail); a purchase order
   -> awaiting payment; else in process. A priced repair approved in Salesforce then goes
