@@ -34,6 +34,7 @@ from models.common import (
 )
 from models.installation import ChargeBoxInstallationRequest, InstallationDetails
 from models.money import format_amount
+from models.shop import ShopDetails, ShopOrderRequest
 
 __all__ = [
     "SYSTEM",
@@ -99,7 +100,7 @@ class PrepaidServiceRequest(OrderRequest):
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest | ChargeBoxInstallationRequest | AccountOrderRequest,
+    PrepaidServiceRequest | ChargeBoxInstallationRequest | ShopOrderRequest | AccountOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -280,6 +281,7 @@ class OrderView(Strict):
     # Each flow's own part of the view (None for the other flows).
     account: AccountDetails | None = None
     installation: InstallationDetails | None = None
+    shop: ShopDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -26,7 +26,9 @@ from models.orders import (
     PrepaidServiceRequest,
     Role,
 )
+from models.shop import ShopItem, ShopOrderRequest
 from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
+from tests.workflows.shop import FakeSalesforce
 
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
@@ -117,6 +119,20 @@ def _installation_request(now: datetime) -> OrderRequest:
     )
 
 
+def _shop_request(now: datetime) -> OrderRequest:
+    return ShopOrderRequest(
+        flow="shop_order",
+        customer=CUSTOMER,
+        items=[ShopItem(sku="WID-1", name="Widget", quantity=2, unit_amount=2450)],
+        currency="EUR",
+        payment=None,
+    )
+
+
+def _shop_activities(fakes: FakeActivities) -> list[Any]:
+    return [FakeSalesforce().sync_order]
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -188,6 +204,21 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 ],
                 "fulfil": [{}],
                 "unschedule": [{}],
+            },
+        ),
+        FlowSample(
+            flow="shop_order",
+            make_request=_shop_request,
+            payloads={
+                "pay": {"payment_method": "pm_card_visa"},
+                "cancel": {"reason": "customer called"},
+                "mark_entered": {"reference": "OPP-1"},
+            },
+            party_ids={Role.customer: CUSTOMER.id},
+            extra_activities=_shop_activities,
+            variants={
+                "pay": [{"payment_method": DECLINE}, {"po_number": "PO-7"}],
+                "cancel": [{"reason": "out of stock"}],
             },
         ),
     )
