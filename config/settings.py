@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.catalog import FLOWS
+from models.dealer import DealerPolicy
 from models.policy import PrepaidPolicy
 
 STATE_DIR = Path(".orderclock")
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     # Each flow's deadline policy (models/catalog.py names the field of each flow); pinned
     # into every order when it starts.
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
+    dealer: DealerPolicy = Field(default_factory=DealerPolicy)
 
     def policy_for(self, flow: str) -> BaseModel:
         """This deployment's policy for ``flow``."""

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from models.common import OrderRequest
+from models.dealer import CONTEXT_KEYS as DEALER_CONTEXT_KEYS
+from models.dealer import DealerOrderRequest, DealerPolicy, dealer_order_spec
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
 from models.policy import PrepaidPolicy
@@ -61,6 +63,14 @@ FLOWS: dict[str, FlowEntry] = {
             spec=prepaid_service_spec,
             settings_field="prepaid",
             context_keys=PREPAID_CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="dealer_order",
+            request=DealerOrderRequest,
+            policy=DealerPolicy,
+            spec=dealer_order_spec,
+            settings_field="dealer",
+            context_keys=DEALER_CONTEXT_KEYS,
         ),
     )
 }

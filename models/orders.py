@@ -30,6 +30,7 @@ from models.common import (
     TimeZoneName,
     order_total,
 )
+from models.dealer import DealerDetails, DealerOrderRequest
 from models.money import format_amount
 
 __all__ = [
@@ -103,7 +104,7 @@ def item_lines(items: list[LineItem], currency: str) -> list[str]:
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest,
+    PrepaidServiceRequest | DealerOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -271,6 +272,7 @@ class OrderView(Strict):
         default=False, description="Hidden from the default list (GET /orders?archived=true)."
     )
     # Each flow's own part of the view (None for the other flows).
+    dealer: DealerDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from models.dealer import DealerOrderRequest
 from models.orders import (
     Appointment,
     LineItem,
@@ -56,6 +57,26 @@ def _prepaid_request(now: datetime) -> OrderRequest:
     )
 
 
+def _dealer_request(now: datetime) -> OrderRequest:
+    return DealerOrderRequest.model_validate(
+        {
+            "flow": "dealer_order",
+            "manufacturer": {"id": "oem-1", "name": "Otto OEM", "email": "oem@example.com"},
+            "dealer": {
+                "id": "dealer-1",
+                "name": "Dora Dealer",
+                "email": "dora@example.com",
+                "country": "DE",
+                "time_zone": "Europe/Berlin",
+            },
+            "customer": CUSTOMER.model_dump(),
+            "items": [{"name": "Wallbox", "quantity": 1, "unit_amount": 12000}],
+            "currency": "EUR",
+            "payment": {"method": "card", "payment_method": "pm_card_visa"},
+        }
+    )
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -74,6 +95,21 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "review": {"rating": 5, "text": "great"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+        ),
+        FlowSample(
+            flow="dealer_order",
+            make_request=_dealer_request,
+            payloads={
+                "accept": {},
+                "confirm": {"note": "stock checked"},
+                "capture_payment": {},
+                "mark_shipped": {"tracking_numbers": ["1Z999AA10123456784"], "carrier": "UPS"},
+                "refund": {"reason": "returned"},
+                "cancel": {"reason": "out of stock"},
+                "archive": {},
+                "unarchive": {},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: "dealer-1"},
         ),
     )
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.dealer_order import DealerOrderWorkflow
 from workflows.prepaid_service import PrepaidServiceWorkflow
 
-WORKFLOWS = {"prepaid_service": PrepaidServiceWorkflow}
+WORKFLOWS = {"prepaid_service": PrepaidServiceWorkflow, "dealer_order": DealerOrderWorkflow}

@@ -1,0 +1,231 @@
+"""Every dealer order action in every state for every role: allowed, or refused before history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+
+from models import errors
+from models.activities import AUTHORISE_PAYMENT, AuthoriseInput, AuthoriseResult
+from models.orders import Role
+from tests.fakes import FakeActivities
+from tests.workflows.conftest import Rejected
+from tests.workflows.dealer_support import (
+    ON_ACCOUNT,
+    PAYLOADS,
+    DealerHarness,
+    Handle,
+    dealer_harness,
+)
+
+C, P, S = Role.customer, Role.provider, Role.support
+UNPROCESSED = "accept and confirm the order before processing it"
+AUTHORISING = "the card is being pre-authorised; try again in a moment"
+
+
+@pytest.fixture
+async def dealer(
+    own_time_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[DealerHarness]:
+    async with dealer_harness(own_time_env, task_queue) as harness:
+        yield harness
+
+
+async def awaiting_acceptance(h: DealerHarness) -> Handle:
+    return await h.start()
+
+
+async def awaiting_confirmation(h: DealerHarness) -> Handle:
+    order = await h.start()
+    await h.act(order, "accept")
+    return order
+
+
+async def confirmed(h: DealerHarness) -> Handle:
+    order = await h.start()
+    await h.confirmed(order)
+    return order
+
+
+async def confirmed_on_account(h: DealerHarness) -> Handle:
+    order = await h.start(payment=ON_ACCOUNT)
+    await h.confirmed(order)
+    return order
+
+
+async def paid(h: DealerHarness) -> Handle:
+    order = await confirmed(h)
+    await h.act(order, "capture_payment")
+    return order
+
+
+async def shipped(h: DealerHarness) -> Handle:
+    order = await confirmed(h)
+    await h.act(order, "mark_shipped")
+    return order
+
+
+async def refunded(h: DealerHarness) -> Handle:
+    order = await paid(h)
+    await h.act(order, "refund")
+    return order
+
+
+async def cancelled(h: DealerHarness) -> Handle:
+    order = await h.start()
+    await h.act(order, "cancel")
+    return order
+
+
+async def archived(h: DealerHarness) -> Handle:
+    order = await shipped(h)
+    await h.act(order, "archive")
+    return order
+
+
+def both(*actions: str) -> dict[Role, set[str]]:
+    return {C: set(), P: set(actions), S: set(actions)}
+
+
+STATES: dict[str, tuple[Callable[[DealerHarness], Awaitable[Handle]], dict[Role, set[str]]]] = {
+    "new/awaiting acceptance": (awaiting_acceptance, both("accept", "cancel")),
+    "new/awaiting confirmation": (awaiting_confirmation, both("confirm", "cancel")),
+    "new/confirmed (card)": (confirmed, both("capture_payment", "mark_shipped", "cancel")),
+    "new/confirmed (on account)": (confirmed_on_account, both("mark_shipped", "cancel")),
+    "paid": (paid, both("mark_shipped", "refund", "cancel")),
+    "shipped": (shipped, both("refund", "archive")),
+    "refunded": (refunded, both("archive")),
+    "cancelled": (cancelled, both("archive")),
+    "archived": (archived, {C: set(), P: set(), S: {"unarchive"}}),
+}
+
+
+@pytest.mark.parametrize("state", list(STATES))
+async def test_actions_by_state_and_role(dealer: DealerHarness, state: str) -> None:
+    build, expected = STATES[state]
+    order = await build(dealer)
+    before = await dealer.view(order)
+    assert {role: set(actions) for role, actions in before.allowed_actions.items()} == expected
+
+    for role in (C, P, S):
+        for action in PAYLOADS:
+            if action in expected[role]:
+                continue
+            with pytest.raises(Rejected) as rejected:
+                await dealer.act(order, action, role)
+            assert rejected.value.kind == errors.NOT_ALLOWED, (action, role)
+            assert rejected.value.message
+    after = await dealer.view(order)
+    assert after.version == before.version, "a refused action changed the order"
+    assert after.history == before.history
+
+    # Every allowed action really goes through (each on an order of its own).
+    for role, actions in expected.items():
+        for action in sorted(actions):
+            fresh = await build(dealer)
+            view = await dealer.act(fresh, action, role)
+            assert view.history[-1].action == action
+            assert view.history[-1].actor.role == role
+
+
+REFUSALS: list[tuple[Callable[[DealerHarness], Awaitable[Handle]], str, Role, str]] = [
+    (awaiting_acceptance, "confirm", P, "accept the order before confirming it"),
+    (awaiting_acceptance, "mark_shipped", S, UNPROCESSED),
+    (awaiting_confirmation, "accept", P, "the order has been accepted already"),
+    (awaiting_confirmation, "capture_payment", P, UNPROCESSED),
+    (confirmed, "confirm", P, "the order has been confirmed already"),
+    (
+        confirmed_on_account,
+        "capture_payment",
+        P,
+        "paid on account: the external business system collects the payment; "
+        "mark the order shipped",
+    ),
+    (refunded, "refund", P, "provider may not refund an order in refunded"),
+    (shipped, "cancel", S, "support may not cancel an order in shipped"),
+    (awaiting_acceptance, "accept", C, "customer may not accept an order in new"),
+    (archived, "refund", P, "the order is archived; support can unarchive it"),
+    (archived, "archive", S, "the order is archived already"),
+    (archived, "unarchive", P, "provider may not unarchive an order in shipped"),
+    (shipped, "unarchive", S, "the order is not archived"),
+]
+
+
+async def test_refusals_name_the_reason(dealer: DealerHarness) -> None:
+    for build, action, role, message in REFUSALS:
+        order = await build(dealer)
+        with pytest.raises(Rejected) as rejected:
+            await dealer.act(order, action, role)
+        assert (rejected.value.kind, rejected.value.message) == (errors.NOT_ALLOWED, message)
+
+
+async def test_another_dealer_or_customer_is_refused(dealer: DealerHarness) -> None:
+    order = await dealer.start()
+    with pytest.raises(Rejected) as rejected:
+        await dealer.act(order, "accept", P, actor_id="dealer-other")
+    assert rejected.value.kind == errors.NOT_THIS_PARTY
+    assert rejected.value.message == "provider dealer-other is not this order's provider"
+    with pytest.raises(Rejected) as rejected:
+        await dealer.act(order, "cancel", C, actor_id="cus-other")
+    assert rejected.value.kind == errors.NOT_THIS_PARTY
+
+
+MALFORMED: list[tuple[str, dict[str, Any], str]] = [
+    ("mark_shipped", {}, "tracking_numbers"),
+    ("mark_shipped", {"tracking_numbers": []}, "tracking_numbers"),
+    ("mark_shipped", {"tracking_numbers": ["1Z1", "1Z1"]}, "tracking numbers must be distinct"),
+    ("mark_shipped", {"tracking_numbers": ["x" * 65]}, "tracking_numbers"),
+    ("refund", {"reason": "broken", "amount": 100}, "amount"),
+    ("refund", {}, "reason"),
+    ("cancel", {"reason": "  "}, "reason"),
+    ("accept", {"unexpected": 1}, "unexpected"),
+]
+
+
+async def test_malformed_payload_is_invalid(dealer: DealerHarness) -> None:
+    order = await dealer.start()
+    before = await dealer.view(order)
+    for action, payload, message_part in MALFORMED:
+        with pytest.raises(Rejected) as rejected:
+            await dealer.act(order, action, P, payload)
+        assert rejected.value.kind == errors.INVALID_PAYLOAD, action
+        assert message_part in rejected.value.message, (action, rejected.value.message)
+    assert (await dealer.view(order)).version == before.version
+
+
+class SlowCard(FakeActivities):
+    """Pre-authorisations wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    @activity.defn(name=AUTHORISE_PAYMENT)
+    async def authorise_payment(self, input: AuthoriseInput) -> AuthoriseResult:
+        await self.go.wait()
+        return await super().authorise_payment(input)
+
+
+async def test_nothing_is_allowed_while_the_card_is_pre_authorised(
+    own_time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    fakes = SlowCard()
+    async with dealer_harness(own_time_env, task_queue, fakes) as dealer:
+        order = await dealer.start(settle=False)
+        view = await dealer.view(order)
+        assert view.dealer is not None and view.dealer.review_step == "authorising"
+        assert view.next_deadline is not None and view.next_deadline.name == "card_authorisation"
+        assert view.allowed_actions == {C: [], P: [], S: []}
+        for role, action in ((P, "accept"), (S, "cancel")):
+            with pytest.raises(Rejected) as rejected:
+                await dealer.act(order, action, role)
+            assert rejected.value.message == AUTHORISING
+        fakes.go.set()
+        view = await dealer.settled(order)
+        assert view.amount_held == 12000
+        assert (await dealer.act(order, "accept")).dealer.accepted_at is not None  # type: ignore[union-attr]
