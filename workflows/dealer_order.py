@@ -408,6 +408,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             raise reject(
                 f"the payment could not be captured: {exc}", errors.PAYMENT_UNAVAILABLE
             ) from None
+        self._unflag()
 
     async def _ship(self, actor: Actor, payload: ShipPayload) -> None:
         if self._card is not None:
@@ -437,6 +438,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             raise reject(
                 f"the refund could not be made: {failure}; try again", errors.PAYMENT_UNAVAILABLE
             )
+        self._unflag()
         return refunded
 
     async def _refund(self, actor: Actor, reason: str) -> None:
@@ -463,6 +465,7 @@ class DealerOrderWorkflow(OrderWorkflow):
                 raise reject(
                     f"the card hold could not be released: {exc}", errors.PAYMENT_UNAVAILABLE
                 ) from None
+            self._unflag()
         self._cancelled(actor, reason, refunded)
 
     def _cancelled(self, actor: Actor, reason: str, refunded: int = 0) -> None:
