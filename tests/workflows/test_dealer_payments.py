@@ -19,6 +19,7 @@ from models.activities import (
     RefundInput,
     RefundResult,
 )
+from models.dealer import CONTEXT_KEYS
 from models.orders import PaymentKind, PaymentOutcome, Role
 from tests.fakes import FakeActivities
 from tests.workflows.conftest import Rejected
@@ -91,6 +92,8 @@ async def test_capture_then_ship_then_refund_the_whole_order(dealer: DealerHarne
     refunded = await dealer.mail(view.order_id, "refunded")
     assert refunded[0].context["refund_amount"] == "120.00 EUR"
     assert refunded[0].recipient_role == "customer"
+    # The workflow passes every template key there is, whatever the event.
+    assert set(refunded[0].context) == CONTEXT_KEYS
 
 
 async def test_shipping_a_card_order_captures_it(dealer: DealerHarness) -> None:
