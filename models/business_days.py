@@ -24,7 +24,6 @@ uv.lock), so workflow code may call it (``models`` is passed through the sandbox
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -38,9 +37,15 @@ import holidays.countries
 _MAX_GAP_DAYS = 60
 
 
-@lru_cache(maxsize=1)
+# Read once at import, outside any workflow: request validation runs inside the sandbox
+# too (a workflow decoding its input).
+_SUPPORTED: dict[str, tuple[str, ...]] = {
+    code: tuple(subs) for code, subs in holidays.list_supported_countries().items()
+}
+
+
 def _supported() -> dict[str, tuple[str, ...]]:
-    return {code: tuple(subs) for code, subs in holidays.list_supported_countries().items()}
+    return _SUPPORTED
 
 
 def country_code(code: str) -> str:
