@@ -67,6 +67,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -339,6 +340,15 @@ class DealerOrderWorkflow(OrderWorkflow):
         self._flagged = reason
         self.attention(reason)
 
+    def _unavailable(self, what: str, failure: str) -> ApplicationError:
+        """Flag a money movement the payment provider failed; the action answers 503.
+
+        What failed is recorded (the ledger's records, the flag), the order keeps its
+        status, and repeating the action tries again.
+        """
+        self._flag(f"{what} failed: {failure}")
+        return reject(f"{what} failed: {failure}; try again", errors.PAYMENT_UNAVAILABLE)
+
     def _unflag(self) -> None:
         """Clear the flag this flow set (not one the engine set since)."""
         if self._flagged is not None and self._attention_reason == self._flagged:
@@ -404,10 +414,7 @@ class DealerOrderWorkflow(OrderWorkflow):
         try:
             await self.ledger.capture()
         except PaymentError as exc:
-            self._flag(f"card capture failed: {exc}")
-            raise reject(
-                f"the payment could not be captured: {exc}", errors.PAYMENT_UNAVAILABLE
-            ) from None
+            raise self._unavailable("card capture", str(exc)) from None
         self._unflag()
 
     async def _ship(self, actor: Actor, payload: ShipPayload) -> None:
@@ -434,9 +441,8 @@ class DealerOrderWorkflow(OrderWorkflow):
         refunded = await self.ledger.refund(amount, why)
         if refunded != amount:
             failure = self.ledger.last_error or "refund failed"
-            self._flag(f"refund of {format_amount(amount, self.req.currency)} failed: {failure}")
-            raise reject(
-                f"the refund could not be made: {failure}; try again", errors.PAYMENT_UNAVAILABLE
+            raise self._unavailable(
+                f"refund of {format_amount(amount, self.req.currency)}", failure
             )
         self._unflag()
         return refunded
@@ -461,10 +467,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             try:
                 await self.ledger.release_hold()
             except PaymentError as exc:
-                self._flag(f"releasing the card hold failed: {exc}")
-                raise reject(
-                    f"the card hold could not be released: {exc}", errors.PAYMENT_UNAVAILABLE
-                ) from None
+                raise self._unavailable("releasing the card hold", str(exc)) from None
             self._unflag()
         self._cancelled(actor, reason, refunded)
 

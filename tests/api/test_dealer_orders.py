@@ -13,29 +13,22 @@ import httpx
 import pytest
 
 from tests.api.conftest import eventually
+from tests.workflows.dealer_support import ON_ACCOUNT
+from tests.workflows.dealer_support import dealer_body as workflow_body
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-def dealer_body(dealer_id: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "order_id": f"api-dealer-{uuid.uuid4().hex[:10]}",
-        "flow": "dealer_order",
-        "manufacturer": {"id": "oem-1", "name": "Otto OEM", "email": "oem@example.com"},
-        "dealer": {
-            "id": dealer_id,
-            "name": "Dora Dealer",
-            "email": "dora@example.com",
-            "country": "de",
-            "subdivision": "by",
-            "time_zone": "Europe/Berlin",
-        },
-        "customer": {"id": "cus-d", "name": "Cleo Customer", "email": "cleo@example.com"},
-        "items": [{"name": "Wallbox", "quantity": 2, "unit_amount": 45000}],
-        "currency": "EUR",
-        "payment": {"method": "on_account", "account_reference": "PO-1"},
-    }
-    body.update(changes)
+def dealer_body(dealer_id: str) -> dict[str, Any]:
+    body = workflow_body(
+        f"api-dealer-{uuid.uuid4().hex[:10]}",
+        payment=ON_ACCOUNT,
+        subdivision="BY",
+        dealer_id=dealer_id,
+        amount=45000,
+    )
+    # Codes are matched whatever their case.
+    body["dealer"].update(country="de", subdivision="by")
     return body
 
 
@@ -58,7 +51,7 @@ async def test_a_dealer_order_is_created_with_its_deadline(api: httpx.AsyncClien
     view = response.json()
     assert view["status"] == "new"
     assert view["provider"]["id"] == dealer_id
-    assert view["amount_total"] == 90000
+    assert view["amount_total"] == 45000
     details = view["dealer"]
     assert (details["dealer"]["country"], details["dealer"]["subdivision"]) == ("DE", "BY")
     assert details["review_step"] == "awaiting_acceptance"

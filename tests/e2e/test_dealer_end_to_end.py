@@ -12,31 +12,13 @@ import stripe
 
 from tests.e2e.test_prepaid_end_to_end import act, mails_for, wait_for
 from tests.fixtures.devstack import DevStack
+from tests.workflows.dealer_support import dealer_body
 
 DEALER = "dealer-e2e"
 
 
-def dealer_body(order_id: str) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "flow": "dealer_order",
-        "manufacturer": {"id": "oem-e2e", "name": "Otto OEM", "email": "oem@example.com"},
-        "dealer": {
-            "id": DEALER,
-            "name": "Dora Dealer",
-            "email": "dora@example.com",
-            "country": "DE",
-            "time_zone": "Europe/Berlin",
-        },
-        "customer": {"id": "cus-e2e-d", "name": "Cleo Customer", "email": "cleo@example.com"},
-        "items": [{"name": "Wallbox", "quantity": 1, "unit_amount": 9000}],
-        "currency": "EUR",
-        "payment": {"method": "card", "payment_method": "pm_card_visa"},
-    }
-
-
 async def placed(api: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
-    created = await api.post("/orders", json=dealer_body(order_id))
+    created = await api.post("/orders", json=dealer_body(order_id, dealer_id=DEALER, amount=9000))
     assert created.status_code == 201, created.text
 
     async def held() -> dict[str, Any] | None:

@@ -47,10 +47,11 @@ def dealer_request(
     subdivision: str | None = None,
     amount: int = 12000,
     manufacturer_id: str = MANUFACTURER_ID,
+    dealer_id: str = DEALER_ID,
 ) -> DealerOrderRequest:
     """A dealer order request (order id left to the harness)."""
     dealer: dict[str, Any] = {
-        "id": DEALER_ID,
+        "id": dealer_id,
         "name": "Dora Dealer",
         "email": "dora@example.com",
         "country": country,
@@ -69,6 +70,12 @@ def dealer_request(
             "payment": payment or card(),
         }
     )
+
+
+def dealer_body(order_id: str, **fields: Any) -> dict[str, Any]:
+    """A ``POST /orders`` body of :func:`dealer_request` with ``order_id``."""
+    body = dealer_request(**fields).model_dump(mode="json", exclude_none=True)
+    return {"order_id": order_id, **body}
 
 
 class DealerHarness(FlowHarness):

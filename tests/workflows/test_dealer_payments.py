@@ -164,7 +164,8 @@ async def test_a_failed_capture_is_503_and_flags_until_it_works(dealer: DealerHa
     with pytest.raises(Rejected) as rejected:
         await dealer.act(order, "mark_shipped")
     assert rejected.value.kind == errors.PAYMENT_UNAVAILABLE
-    assert rejected.value.message.startswith("the payment could not be captured: ")
+    assert rejected.value.message.startswith("card capture failed: ")
+    assert rejected.value.message.endswith("; try again")
     view = await dealer.view(order)
     assert view.status == "new" and view.needs_attention and view.amount_held == 12000
     money(dealer).capture_down = False
