@@ -191,6 +191,14 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 on_expiry="the order is cancelled automatically",
             ),
             DeadlineSpec(
+                name="payment_reminder",
+                state="payment",
+                default=p.payment_reminder or timedelta(0),
+                starts=f"{_hours(p.payment_reminder or timedelta(0))} before the "
+                "payment deadline (none when the policy sets no reminder)",
+                on_expiry="the customer is reminded to pay by email",
+            ),
+            DeadlineSpec(
                 name="edit_confirmation",
                 state="execution",
                 default=p.confirm_window,

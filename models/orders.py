@@ -197,6 +197,14 @@ class DeadlineView(Strict):
     on_expiry: str
 
 
+class FiredDeadline(Strict):
+    """A deadline that expired and what it was: each one fires once."""
+
+    name: str
+    due_at: AwareDatetime
+    fired_at: AwareDatetime
+
+
 class PendingEdit(Strict):
     """A proposed change waiting for the other party's confirmation."""
 
@@ -255,6 +263,9 @@ class OrderView(Strict):
     pending_edit: PendingEdit | None = None
     allowed_actions: dict[Role, list[str]] = Field(default_factory=dict)
     next_deadline: DeadlineView | None = None
+    deadlines_fired: list[FiredDeadline] = Field(
+        default_factory=list, description="Deadlines that expired, oldest first."
+    )
     amount_paid: int = Field(default=0, description="Captured: charges plus captures.")
     amount_held: int = Field(default=0, description="Authorised and not yet captured.")
     amount_refunded: int = 0

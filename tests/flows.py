@@ -21,7 +21,7 @@ from models.orders import (
     PrepaidServiceRequest,
     Role,
 )
-from tests.fakes import FakeActivities
+from tests.fakes import DECLINE, FakeActivities
 
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
@@ -42,6 +42,8 @@ class FlowSample:
     start_fields: Callable[[datetime], dict[str, Any]] = field(default=lambda now: {})
     # Fakes of the flow's own activities (beyond tests.fakes.FakeActivities).
     extra_activities: Callable[[FakeActivities], list[Any]] = field(default=lambda fakes: [])
+    # More payloads per action for the random tests (declines, refunds, other choices).
+    variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _prepaid_request(now: datetime) -> OrderRequest:
@@ -95,6 +97,15 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "review": {"rating": 5, "text": "great"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            variants={
+                "pay": [{"payment_method": DECLINE}],
+                "edit": [{"items": [{"name": "Massage", "quantity": 2, "unit_amount": 9000}]}],
+                "cancel": [{"reason": "provider ill"}],
+                "resolve_claim": [
+                    {"outcome": "full_refund"},
+                    {"outcome": "partial_refund", "amount": 3000},
+                ],
+            },
         ),
         FlowSample(
             flow="dealer_order",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.auth import EVERY_KEY, key_roles_doc
 from api.deps import SettingsDep
 from api.errors import NotFound
 from api.schemas import ErrorBody, FlowDescription
@@ -21,13 +22,18 @@ def _describe(name: str, settings: SettingsDep) -> FlowDescription:
     return FlowDescription.of(spec)
 
 
-@router.get("", response_model=list[FlowDescription])
+@router.get("", response_model=list[FlowDescription], openapi_extra=key_roles_doc(EVERY_KEY))
 async def list_flows(settings: SettingsDep) -> list[FlowDescription]:
     """Every flow with its states, actions, deadlines and Mermaid diagram."""
     return [_describe(name, settings) for name in FLOW_NAMES]
 
 
-@router.get("/{flow}", response_model=FlowDescription, responses={404: {"model": ErrorBody}})
+@router.get(
+    "/{flow}",
+    response_model=FlowDescription,
+    responses={404: {"model": ErrorBody}},
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
 async def get_flow(flow: str, settings: SettingsDep) -> FlowDescription:
     """One flow with its states, actions, deadlines and Mermaid diagram."""
     return _describe(flow, settings)

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api import gateway
-from api.auth import require_actor, require_create, stamped
+from api.auth import (
+    CREATING_ROLES,
+    EVERY_KEY,
+    key_roles_doc,
+    require_actor,
+    require_create,
+    stamped,
+)
 from api.deps import (
     CurrentCaller,
     EngineDep,
@@ -38,6 +45,7 @@ FilterText = Annotated[str | None, Query(max_length=128)]
         200: {"model": OrderView, "description": "The order existed with the same body"},
         **_errors(401, 403, 409, 503),
     },
+    openapi_extra=key_roles_doc(CREATING_ROLES),
 )
 async def create_order(
     body: CreateOrderRequest,
@@ -63,7 +71,7 @@ async def create_order(
     return view
 
 
-@router.get("", response_model=OrderPage)
+@router.get("", response_model=OrderPage, openapi_extra=key_roles_doc(EVERY_KEY))
 def list_orders(
     session: SessionDep,
     flow: FilterText = None,
@@ -94,7 +102,12 @@ def list_orders(
     return OrderPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{order_id}", response_model=OrderView, responses=_errors(404, 503))
+@router.get(
+    "/{order_id}",
+    response_model=OrderView,
+    responses=_errors(404, 503),
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
 async def get_order(
     order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
 ) -> OrderView:
@@ -106,6 +119,8 @@ async def get_order(
     "/{order_id}/actions/{action}",
     response_model=OrderView,
     responses=_errors(401, 403, 404, 409, 429, 503, 504),
+    # Every key may call it; which actor roles a key may act as is checked inside.
+    openapi_extra=key_roles_doc(EVERY_KEY),
 )
 async def act_on_order(
     order_id: str,

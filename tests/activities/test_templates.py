@@ -19,6 +19,7 @@ EXPECTED_PREPAID = {
     "claim_resolved": {"customer", "provider"},
     "reviewed": {"provider"},
     "payout": {"provider"},
+    "payment_reminder": {"customer"},
     "edit_lapsed": {"provider"},
 }
 

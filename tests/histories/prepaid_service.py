@@ -68,9 +68,19 @@ async def customer_cancels_late(fh: FlowHarness) -> Handle:
     return order
 
 
+async def unpaid_cancelled_by_deadline(fh: FlowHarness) -> Handle:
+    h = _prepaid(fh)
+    order = await h.start(starts_in=timedelta(days=2))
+    await h.to_payment(order)
+    await h.sleep(13 * H)
+    await order.result()
+    return order
+
+
 SCENARIOS: Scenarios = {
     "lifecycle_to_payout": lifecycle_to_payout,
     "cancelled_by_deadline": cancelled_by_deadline,
     "claim_with_partial_refund": claim_with_partial_refund,
     "customer_cancels_late": customer_cancels_late,
+    "unpaid_cancelled_by_deadline": unpaid_cancelled_by_deadline,
 }
