@@ -121,6 +121,10 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "unarchive": {},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: "dealer-1"},
+            variants={
+                "mark_shipped": [{"tracking_numbers": ["JD01", "JD02", "JD03"]}],
+                "refund": [{"reason": "damaged in transit"}],
+            },
         ),
     )
 }
