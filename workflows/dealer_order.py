@@ -16,8 +16,11 @@ action either: it receives the order-confirmation failure (email recipient
 Choices where the seed is silent:
 
 - Payment by card: the ``pm_...`` of the request is pre-authorised when the order is
-  placed (the ``card_authorisation`` deadline, due at once). Until the hold is in place
-  every action is refused. A decline, or a card that needs the customer's
+  placed (the ``card_authorisation`` deadline, due at once). An action sent meanwhile
+  waits for it (the pre-authorisation holds the order's lock) and is then checked against
+  its outcome, so a client may act right after creating the order; while the payment
+  provider is unreachable the dealer may accept, confirm or cancel, but not capture or
+  ship. A decline, or a card that needs the customer's
   authentication (3-D Secure, which an order placed by a manufacturer's system cannot
   ask for), cancels the order at once (status ``cancelled``, the reason in its history,
   the customer told): ``POST /orders`` answers 201 as soon as the order is accepted for
@@ -235,8 +238,6 @@ class DealerOrderWorkflow(OrderWorkflow):
         status = self.status
         if not spec.allows(actor.role, status):
             return f"{actor.role} may not {action} an order in {status}"
-        if self._authorising:
-            return "the card is being pre-authorised; try again in a moment"
         if action == "unarchive":
             return None if self._archived else "the order is not archived"
         if self._archived:
@@ -259,6 +260,8 @@ class DealerOrderWorkflow(OrderWorkflow):
     def _why_not_process(self, action: str) -> str | None:
         if self.status == "new" and self._confirmed_at is None:
             return "accept and confirm the order before processing it"
+        if self._authorising:
+            return "the card is not pre-authorised yet (the payment provider is unreachable)"
         if self._card is None:
             if action == "capture_payment":
                 return (
@@ -274,6 +277,13 @@ class DealerOrderWorkflow(OrderWorkflow):
         return None
 
     async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        if self._authorising and self._authorise_at <= workflow.now():
+            # The action came with the order's first task, before the placement's
+            # pre-authorisation ran: run it now; its outcome may refuse the action.
+            await self._authorise()
+            reason = self.check(action, actor, payload)
+            if reason is not None:
+                raise reject(reason)
         if action == "accept":
             assert isinstance(payload, NotePayload)
             self._accepted_at = workflow.now()

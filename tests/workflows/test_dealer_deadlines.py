@@ -255,6 +255,7 @@ class FlakyCards(FakeActivities):
     def __init__(self) -> None:
         super().__init__()
         self.up = False
+        self.unreachable: list[AuthoriseInput] = []
 
     @activity.defn(name=AUTHORISE_PAYMENT)
     async def authorise_payment(self, input: AuthoriseInput) -> AuthoriseResult:
@@ -265,7 +266,7 @@ class FlakyCards(FakeActivities):
                 client_secret="pi_3ds_secret",
             )
         if not self.up:
-            self.authorisations.append(input)
+            self.unreachable.append(input)
             raise ApplicationError(
                 "unreachable", type="StripeAuthenticationError", non_retryable=True
             )
@@ -287,20 +288,25 @@ async def test_pre_authorisation_is_retried_while_stripe_is_unreachable(
         assert view.next_deadline.name == "card_authorisation"
         # Flagged when the attempt failed; the next one is due authorisation_retry later.
         assert view.next_deadline.due_at - view.updated_at == DealerPolicy().authorisation_retry
-        with pytest.raises(Rejected):
-            await dealer.act(order, "accept")
+        # The dealer may accept and confirm meanwhile, not capture.
+        await dealer.confirmed(order)
+        with pytest.raises(Rejected) as rejected:
+            await dealer.act(order, "capture_payment")
+        assert rejected.value.message.startswith("the card is not pre-authorised yet")
         fakes.up = True
         await dealer.sleep(DealerPolicy().authorisation_retry)
         view = await dealer.settled(order)
         assert view.amount_held == 12000 and not view.needs_attention
         # The same key both times: a hold that did happen cannot be made twice.
-        keys = {a.idempotency_key for a in fakes.authorisations}
-        assert keys == {f"{view.order_id}:authorise:1"}
-        assert len(fakes.authorisations) >= 2
+        attempts = fakes.unreachable + fakes.authorisations
+        assert {a.idempotency_key for a in attempts} == {f"{view.order_id}:authorise:1"}
+        assert len(fakes.unreachable) >= 1 and len(fakes.authorisations) == 1
         # The business-day clock starts when the dealer can act, and the dealer is told.
         assert due_of(view) - view.created_at > DealerPolicy().authorisation_retry
         await dealer.mail(view.order_id, "placed")
-        assert (await dealer.act(order, "accept")).status == "new"
+        assert view.next_deadline is not None
+        assert view.next_deadline.name == "payment_hold_renewal"  # confirmed already
+        assert (await dealer.act(order, "capture_payment")).status == "paid"
 
 
 async def test_a_card_that_needs_authentication_cancels_the_order(

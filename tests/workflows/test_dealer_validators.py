@@ -3,29 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from models import errors
 from models.activities import AUTHORISE_PAYMENT, AuthoriseInput, AuthoriseResult
-from models.orders import Role
-from tests.fakes import FakeActivities
+from models.dealer import DealerPolicy
+from models.ids import order_workflow_id
+from models.orders import ActionRequest, Actor, OrderView, Role, StartOrderInput
+from tests.fakes import DECLINE, FakeActivities
 from tests.workflows.conftest import Rejected, assert_actions_by_role
 from tests.workflows.dealer_support import (
     ON_ACCOUNT,
     PAYLOADS,
     DealerHarness,
     Handle,
+    card,
     dealer_harness,
+    dealer_request,
 )
 
 C, P, S = Role.customer, Role.provider, Role.support
 UNPROCESSED = "accept and confirm the order before processing it"
-AUTHORISING = "the card is being pre-authorised; try again in a moment"
 
 
 @pytest.fixture
@@ -189,21 +196,67 @@ class SlowCard(FakeActivities):
         return await super().authorise_payment(input)
 
 
-async def test_nothing_is_allowed_while_the_card_is_pre_authorised(
-    own_time_env: WorkflowEnvironment, task_queue: str
+@pytest.mark.parametrize("payment_method", ["pm_card_visa", DECLINE])
+async def test_an_action_sent_during_the_pre_authorisation_waits_for_its_outcome(
+    own_time_env: WorkflowEnvironment, task_queue: str, payment_method: str
 ) -> None:
     fakes = SlowCard()
     async with dealer_harness(own_time_env, task_queue, fakes) as dealer:
-        order = await dealer.start(settle=False)
+        order = await dealer.start(settle=False, payment=card(payment_method))
         view = await dealer.view(order)
         assert view.dealer is not None and view.dealer.review_step == "authorising"
         assert view.next_deadline is not None and view.next_deadline.name == "card_authorisation"
-        assert view.allowed_actions == {C: [], P: [], S: []}
-        for role, action in ((P, "accept"), (S, "cancel")):
-            with pytest.raises(Rejected) as rejected:
-                await dealer.act(order, action, role)
-            assert rejected.value.message == AUTHORISING
+        assert view.allowed_actions[P] == ["accept", "cancel"]
+        accept = asyncio.create_task(dealer.act(order, "accept"))
+        await asyncio.sleep(0.3)
+        assert not accept.done(), "the action did not wait for the card's hold"
         fakes.go.set()
-        view = await dealer.settled(order)
-        assert view.amount_held == 12000
-        assert (await dealer.act(order, "accept")).dealer.accepted_at is not None  # type: ignore[union-attr]
+        if payment_method == DECLINE:
+            with pytest.raises(Rejected) as rejected:
+                await accept
+            assert rejected.value.message == "provider may not accept an order in cancelled"
+            assert (await dealer.view(order)).status == "cancelled"
+        else:
+            view = await accept
+            assert view.amount_held == 12000
+            assert view.dealer is not None and view.dealer.review_step == "awaiting_confirmation"
+        assert len(fakes.authorisations) == 1
+
+
+async def test_an_action_sent_with_the_start_of_the_order_waits_for_the_hold(
+    dealer: DealerHarness,
+) -> None:
+    """Update-with-start: the action is in the order's first task, before its run loop."""
+    for payment_method in ("pm_card_visa", DECLINE):
+        order_id = f"o-{uuid.uuid4().hex[:12]}"
+        request = dealer_request(payment=card(payment_method))
+        start = WithStartWorkflowOperation(
+            "dealer_order",
+            StartOrderInput(
+                order_id=order_id,
+                request=request.model_copy(update={"order_id": order_id}),
+                request_fingerprint="fp",
+                policy=DealerPolicy().model_dump(mode="json"),
+                created_by=Actor(role=Role.system, id="test"),
+            ),
+            id=order_workflow_id(order_id),
+            task_queue=dealer.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            result_type=OrderView,
+        )
+        accept = dealer.env.client.execute_update_with_start_workflow(
+            "accept",
+            ActionRequest(actor=Actor(role=P, id="dealer-1")),
+            start_workflow_operation=start,
+            result_type=OrderView,
+        )
+        if payment_method == DECLINE:
+            with pytest.raises(WorkflowUpdateFailedError) as failed:
+                await accept
+            assert isinstance(failed.value.cause, ApplicationError)
+            assert failed.value.cause.message == "provider may not accept an order in cancelled"
+        else:
+            view = await accept
+            assert view.amount_held == 12000
+            assert [t.action for t in view.history] == ["create", "accept"]
+    assert len(dealer.fakes.authorisations) == 2
