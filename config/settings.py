@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.account import AccountPolicy
 from models.catalog import FLOWS
+from models.dealer import DealerPolicy
 from models.installation import InstallationPolicy
 from models.policy import PrepaidPolicy
 from models.shop import ShopPolicy
@@ -119,6 +120,8 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes an unset optional variable as an empty string.
         return None if value == "" else value
+
+    dealer: DealerPolicy = Field(default_factory=DealerPolicy)
 
     def policy_for(self, flow: str) -> BaseModel:
         """This deployment's policy for ``flow``."""

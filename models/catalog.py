@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from models import account, installation, shop
+from models import account, dealer, installation, shop
 from models.common import OrderRequest
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
@@ -86,6 +86,14 @@ FLOWS: dict[str, FlowEntry] = {
             spec=shop.shop_order_spec,
             settings_field="shop",
             context_keys=shop.CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="dealer_order",
+            request=dealer.DealerOrderRequest,
+            policy=dealer.DealerPolicy,
+            spec=dealer.dealer_order_spec,
+            settings_field="dealer",
+            context_keys=dealer.CONTEXT_KEYS,
         ),
     )
 }

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from db.accounts import create_account, get_account
 from db.engine import session_scope
 from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
+from models.dealer import DealerOrderRequest
 from models.installation import CardPayment, ChargeBoxInstallationRequest
 from models.orders import (
     Appointment,
@@ -133,6 +134,26 @@ def _shop_activities(fakes: FakeActivities) -> list[Any]:
     return [FakeSalesforce().sync_order]
 
 
+def _dealer_request(now: datetime) -> OrderRequest:
+    return DealerOrderRequest.model_validate(
+        {
+            "flow": "dealer_order",
+            "manufacturer": {"id": "oem-1", "name": "Otto OEM", "email": "oem@example.com"},
+            "dealer": {
+                "id": "dealer-1",
+                "name": "Dora Dealer",
+                "email": "dora@example.com",
+                "country": "DE",
+                "time_zone": "Europe/Berlin",
+            },
+            "customer": CUSTOMER.model_dump(),
+            "items": [{"name": "Wallbox", "quantity": 1, "unit_amount": 12000}],
+            "currency": "EUR",
+            "payment": {"method": "card", "payment_method": "pm_card_visa"},
+        }
+    )
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -219,6 +240,25 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
             variants={
                 "pay": [{"payment_method": DECLINE}, {"po_number": "PO-7"}],
                 "cancel": [{"reason": "out of stock"}],
+            },
+        ),
+        FlowSample(
+            flow="dealer_order",
+            make_request=_dealer_request,
+            payloads={
+                "accept": {},
+                "confirm": {"note": "stock checked"},
+                "capture_payment": {},
+                "mark_shipped": {"tracking_numbers": ["1Z999AA10123456784"], "carrier": "UPS"},
+                "refund": {"reason": "returned"},
+                "cancel": {"reason": "out of stock"},
+                "archive": {},
+                "unarchive": {},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: "dealer-1"},
+            variants={
+                "mark_shipped": [{"tracking_numbers": ["JD01", "JD02", "JD03"]}],
+                "refund": [{"reason": "damaged in transit"}],
             },
         ),
     )
