@@ -23,7 +23,7 @@ import config.temporal
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.ratelimit import RateLimiter
-from api.routes import accounts, flows, health, orders, webhooks
+from api.routes import accounts, callbacks, flows, health, orders, webhooks
 from codec import EncryptionCodec
 from codec.server import create_codec_app
 from config.settings import Settings, get_settings
@@ -79,20 +79,22 @@ def create_app(
     app.state.timeouts = timeouts or Timeouts()
     app.state.metrics = ApiMetrics()
     app.state.webhook_limiter = RateLimiter(settings.webhook_rate_per_minute)
+    app.state.callback_limiter = RateLimiter(settings.webhook_rate_per_minute)
     install_error_handlers(app)
     # Outermost last: the log context holds for the whole request, so the access line that
     # the metrics middleware writes carries the order id too.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     # Orders, flows and accounts need an API key (api.deps.key_protected_router); the
-    # webhook (Stripe's signature), the probes, the docs and the codec (its own token)
-    # authenticate their own way or not at all.
+    # webhook (Stripe's signature), the Salesforce callbacks (a shared secret), the probes,
+    # the docs and the codec (its own token) authenticate their own way or not at all.
     for router in (
         orders.router,
         flows.router,
         accounts.router,
         accounts.order_router,
         webhooks.router,
+        callbacks.router,
         health.router,
     ):
         app.include_router(router)

@@ -38,8 +38,10 @@ from models.common import (
     item_lines,
     order_total,
 )
+from models.dealer import DealerDetails, DealerOrderRequest
 from models.installation import ChargeBoxInstallationRequest, InstallationDetails
 from models.money import format_amount
+from models.shop import ShopDetails, ShopOrderRequest
 
 __all__ = [
     "SYSTEM",
@@ -109,7 +111,11 @@ class PrepaidServiceRequest(OrderRequest):
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest | ChargeBoxInstallationRequest | AccountOrderRequest,
+    PrepaidServiceRequest
+    | ChargeBoxInstallationRequest
+    | ShopOrderRequest
+    | DealerOrderRequest
+    | AccountOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -302,6 +308,8 @@ class OrderView(Strict):
     # Each flow's own part of the view (None for the other flows).
     account: AccountDetails | None = None
     installation: InstallationDetails | None = None
+    shop: ShopDetails | None = None
+    dealer: DealerDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
