@@ -48,6 +48,10 @@ def _supported() -> dict[str, tuple[str, ...]]:
     return _SUPPORTED
 
 
+COUNTRY_CODES = tuple(sorted(code for code in _SUPPORTED if len(code) == 2))
+"""The ISO 3166-1 alpha-2 codes that have a holiday calendar (what country_code accepts)."""
+
+
 def country_code(code: str) -> str:
     """The ISO 3166-1 alpha-2 code as the holiday calendar knows it (raises ValueError)."""
     upper = code.strip().upper()

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic.json_schema import WithJsonSchema
 
 from models.actions import CancelPayload, NoPayload
 from models.business_days import country_code, subdivision_code
@@ -37,7 +38,14 @@ from models.money import format_amount
 
 FLOW = "dealer_order"
 
-CountryCode = Annotated[str, AfterValidator(country_code)]
+# The schema names the format (one of business_days.COUNTRY_CODES, in any case), so a
+# client or a schema-driven test knows that not every two letters are accepted.
+COUNTRY_FORMAT = "holiday-country"
+CountryCode = Annotated[
+    str,
+    AfterValidator(country_code),
+    WithJsonSchema({"type": "string", "format": COUNTRY_FORMAT, "examples": ["DE"]}),
+]
 PaymentMethodId = Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9_]{1,120}$")]
 TrackingNumber = Annotated[ShortText, Field(max_length=64)]
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from models.common import (
+    JSON_NUMBER,
     Currency,
     LineItem,
     LongText,
@@ -51,14 +52,16 @@ class ShopItem(Strict):
 class CardPayment(Strict):
     """A Stripe PaymentMethod (``pm_...``): the order total is authorised (held)."""
 
-    method: Literal["card"] = "card"
+    # No default: the tag of the payment union must be sent (pydantic cannot choose
+    # without it, and a default would make the schema call it optional).
+    method: Literal["card"]
     payment_method: ShortText
 
 
 class PurchaseOrderPayment(Strict):
     """Paid by purchase order: nothing is charged; an invoice is due after shipping."""
 
-    method: Literal["purchase_order"] = "purchase_order"
+    method: Literal["purchase_order"]
     po_number: ShortText
 
 
@@ -191,9 +194,9 @@ class ShopPayPayload(Strict):
 
     def payment(self) -> CardPayment | PurchaseOrderPayment:
         if self.payment_method is not None:
-            return CardPayment(payment_method=self.payment_method)
+            return CardPayment(method="card", payment_method=self.payment_method)
         assert self.po_number is not None
-        return PurchaseOrderPayment(po_number=self.po_number)
+        return PurchaseOrderPayment(method="purchase_order", po_number=self.po_number)
 
 
 class ShopCancelPayload(Strict):
@@ -237,7 +240,7 @@ class SalesforceCallback(Strict):
     event_id: ShortText
     event: CallbackEvent
     order_id: OrderId
-    repair_price: Annotated[int, Field(gt=0, le=10**12)] | None = Field(
+    repair_price: Annotated[int, Field(gt=0, le=10**12), JSON_NUMBER] | None = Field(
         default=None, description="evaluation_complete: the repair's price in minor units."
     )
     currency: Currency | None = Field(

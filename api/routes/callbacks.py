@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from api import gateway
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import ApiError, Unavailable, Unprocessable
+from api.errors import Unauthorized, Unavailable, Unprocessable
 from api.ratelimit import limit
 from api.routes.webhooks import _read_body
 from api.schemas import ErrorBody
@@ -32,10 +32,9 @@ SECRET_HEADER = "X-Orderclock-Secret"
 MAX_CALLBACK_BYTES = 16 * 1024
 
 
-class SecretRejected(ApiError):
-    """A missing or wrong shared secret (401)."""
-
-    status_code = 401
+def _rejected(reason: str) -> Unauthorized:
+    # A 401 names what to send (RFC 9110), here the shared-secret header.
+    return Unauthorized(reason, scheme=SECRET_HEADER)
 
 
 def _first_error(err: ValidationError) -> str:
@@ -65,9 +64,9 @@ async def salesforce_callback(
             "Salesforce callbacks are not configured: set ORDERCLOCK_SALESFORCE_CALLBACK_SECRET"
         )
     if not x_orderclock_secret:
-        raise SecretRejected(f"missing {SECRET_HEADER} header")
+        raise _rejected(f"missing {SECRET_HEADER} header")
     if not hmac.compare_digest(x_orderclock_secret.encode(), secret.get_secret_value().encode()):
-        raise SecretRejected(f"wrong {SECRET_HEADER}")
+        raise _rejected(f"wrong {SECRET_HEADER}")
     body = await _read_body(request, MAX_CALLBACK_BYTES)
     try:
         callback = SalesforceCallback.model_validate(json.loads(body))

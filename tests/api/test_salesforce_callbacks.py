@@ -184,6 +184,7 @@ async def test_missing_or_wrong_secret_is_401(
     response = await post(api, event("A-1"), secret=secret)
     assert response.status_code == 401
     assert response.json() == {"detail": detail}
+    assert response.headers["www-authenticate"] == "X-Orderclock-Secret"
 
 
 async def test_unconfigured_secret_is_503(time_env: WorkflowEnvironment) -> None:
@@ -209,4 +210,4 @@ async def test_flood_gets_429_before_the_secret_is_checked(time_env: WorkflowEnv
     assert [a.status_code for a in answers] == [401, 401, 401, 429]
     assert answers[3].headers["Retry-After"] == "20"
     assert answers[3].json() == {"detail": "too many callback requests from this address"}
-    assert webhook.status_code == 400
+    assert webhook.status_code == 401  # unsigned, not limited
