@@ -223,6 +223,7 @@ async def start_order(
         policy=settings.prepaid.model_dump(mode="json"),
         created_by=created_by,
         received_at=datetime.now(UTC),
+        activities=settings.activities,
     )
     attributes = TypedSearchAttributes(
         [

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.policy import PrepaidPolicy
+from models.policy import ActivityPolicy, PrepaidPolicy
 
 STATE_DIR = Path(".orderclock")
 
@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     worker_sdk_metrics_port: int = 9465
 
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
+    # Retries and attempt timeouts of the engine's activities, pinned into each new order.
+    activities: ActivityPolicy = Field(default_factory=ActivityPolicy)
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ from pydantic import (
 
 from models.clock import is_valid_zone
 from models.ids import ORDER_ID_PATTERN
+from models.policy import ActivityPolicy
 
 
 class Strict(BaseModel):
@@ -299,6 +300,8 @@ class StartOrderInput(Strict):
     policy: dict[str, Any]
     created_by: Actor
     received_at: AwareDatetime | None = None
+    # Optional so orders started before it existed replay with the defaults they ran with.
+    activities: ActivityPolicy | None = None
 
 
 class StripeEvent(Strict):

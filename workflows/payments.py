@@ -60,6 +60,8 @@ PAYMENT_RETRY = RetryPolicy(
     ],
 )
 PAYMENT_TIMEOUT = timedelta(minutes=2)
+# One Stripe request; the deployment may shorten it (ActivityPolicy.payment_attempt_timeout).
+PAYMENT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 # Stripe keeps an uncaptured card PaymentIntent for 7 days; renew well before.
 HOLD_VALIDITY = timedelta(days=7)
 HOLD_RENEWAL_MARGIN = timedelta(hours=12)
@@ -74,9 +76,17 @@ class PaymentError(Exception):
 class PaymentLedger:
     """The payments of one order; lives in the workflow and is replayed with it."""
 
-    def __init__(self, order_id: str, currency: str, changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        order_id: str,
+        currency: str,
+        changed: Callable[[], None],
+        attempt_timeout: timedelta = PAYMENT_ATTEMPT_TIMEOUT,
+    ) -> None:
         self.order_id = order_id
         self.currency = currency
+        # How long one request may run before Temporal retries it under the same key.
+        self.attempt_timeout = attempt_timeout
         self.records: list[PaymentRecord] = []
         self._changed = changed
         self._charge_seq = 1
@@ -166,7 +176,7 @@ class PaymentLedger:
                 activity,
                 request,
                 result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
                 schedule_to_close_timeout=PAYMENT_TIMEOUT,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"{verb} {format_amount(amount, self.currency)}",
@@ -261,7 +271,7 @@ class PaymentLedger:
                 activity,
                 request,
                 result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=summary,
             )
@@ -332,7 +342,7 @@ class PaymentLedger:
                     currency=self.currency,
                 ),
                 result_type=RefundResult,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"refund {format_amount(amount, self.currency)}",
             )
