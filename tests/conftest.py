@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.stripe",
     "tests.fixtures.smtp",
     "tests.fixtures.devstack",
+    "tests.fixtures.stack",
 ]

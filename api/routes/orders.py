@@ -16,7 +16,7 @@ from api.deps import (
     TemporalClientDep,
     TimeoutsDep,
 )
-from api.schemas import ErrorBody, OrderPage
+from api.schemas import ErrorBody, OrderDetail, OrderPage
 from db.queries import list_orders as query_orders
 from models.orders import ActionRequest, CreateOrderRequest, OrderView
 
@@ -86,12 +86,13 @@ def list_orders(
     return OrderPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{order_id}", response_model=OrderView, responses=_errors(404, 503))
+@router.get("/{order_id}", response_model=OrderDetail, responses=_errors(404, 503))
 async def get_order(
     order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
-) -> OrderView:
-    """The order's live view (the read model's copy when no worker can answer)."""
-    return await gateway.read_view(client, engine, order_id, timeouts=timeouts)
+) -> OrderDetail:
+    """The order's live view (the read model's copy when no worker can answer), with the
+    side effects Temporal is still running or retrying for it (``pending``)."""
+    return await gateway.read_order(client, engine, order_id, timeouts=timeouts)
 
 
 @router.post(
