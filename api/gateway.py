@@ -255,10 +255,10 @@ async def _activity_summaries(
             if attributes.activity_id not in activity_ids:
                 continue
             if event.user_metadata.HasField("summary"):
-                (payload,) = await client.data_converter.decode([event.user_metadata.summary])
-                found[attributes.activity_id] = (
-                    client.data_converter.payload_converter.from_payload(payload, str)
+                (summary,) = await client.data_converter.decode(
+                    [event.user_metadata.summary], [str]
                 )
+                found[attributes.activity_id] = str(summary)
     except Exception as err:  # a summary is a nicety: the activity type still names it
         log.info("activity summaries of %s unavailable: %r", workflow_id, err)
     return found

@@ -421,7 +421,7 @@ def pending_line(pending: dict[str, Any], now: datetime) -> str:
     if pending.get("maximum_attempts"):
         line += f" of {pending['maximum_attempts']}"
     if pending.get("last_failure"):
-        line += f", last failure: {pending['last_failure']}"
+        line += f", last failure: {' '.join(pending['last_failure'].split())}"
     following = _parse_time(pending.get("next_attempt_at"))
     if following is not None:
         line += f", next attempt {time_left(following, now)}"
