@@ -70,7 +70,8 @@ async def test_stripe_down_payment_waits_visibly_and_charges_once(
         assert all(gaps[n] < gaps[4] for n in gaps if n < 4)
 
         # Support's command line shows the same wait.
-        shown = subprocess.run(
+        shown = await asyncio.to_thread(
+            subprocess.run,
             [*orderclock_command(), "orders", "show", oid],
             env=clean_environment()
             | {

@@ -1,0 +1,107 @@
+"""The Temporal server stops with open orders waiting on deadlines, and the deadlines pass
+while it is down: after a restart on the same SQLite file every deadline fires exactly once
+and no order is lost.
+
+The orders' confirmation window is the deployment's (``ORDERCLOCK_PREPAID__CONFIRM_WINDOW``),
+seconds here. The server is stopped once every order waits on nothing but its timer (its
+emails sent and recorded in the order database), kept down until the last deadline has
+passed, then started again on the same file and port; the worker process keeps running
+throughout and reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from models.ids import order_workflow_id
+from models.orders import SYSTEM, OrderView
+from models.policy import PrepaidPolicy
+from tests.faults.prepaid import order_id, prepaid_request
+from tests.fixtures.stack import FaultStack, until
+
+STARTS_AT_ONCE = 20
+
+
+@pytest.mark.parametrize(
+    ("stop", "orders", "window"),
+    [
+        pytest.param(signal.SIGTERM, 100, timedelta(seconds=20), id="sigterm-100-orders"),
+        pytest.param(signal.SIGKILL, 20, timedelta(seconds=8), id="sigkill-20-orders"),
+    ],
+)
+async def test_deadlines_fire_once_after_the_server_was_down(
+    fault_stack: FaultStack, stop: signal.Signals, orders: int, window: timedelta
+) -> None:
+    stack = fault_stack
+    stack.prepaid = PrepaidPolicy(confirm_window=window, same_day_confirm_window=window)
+    temporal, _ = await asyncio.gather(stack.start_temporal(), stack.start_smtp())
+    await stack.start_worker()
+
+    ids = [order_id("restart") for _ in range(orders)]
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+
+    async def start(oid: str) -> OrderView:
+        async with gate:
+            return await stack.start_order(prepaid_request(oid))
+
+    started = time.monotonic()
+    views = await asyncio.gather(*(start(oid) for oid in ids))
+    dues = [view.next_deadline.due_at for view in views if view.next_deadline is not None]
+    assert len(dues) == orders
+
+    def idle() -> bool:
+        # Each order recorded with both its emails sent: nothing left but the timer.
+        with stack.engine.connect() as db:
+            sent = db.execute(
+                sa.text("select count(*) from notifications where status = 'sent'")
+            ).scalar_one()
+        return bool(sent == 2 * orders)
+
+    await until(lambda: asyncio.to_thread(idle), "every order to wait on its deadline only")
+    # Otherwise the machine was too slow for the window and the test would prove nothing.
+    assert datetime.now(UTC) < min(dues), (
+        f"starting {orders} orders took {time.monotonic() - started:.1f} s, longer than "
+        f"their {window.total_seconds():.0f} s window: lengthen the window"
+    )
+
+    temporal.kill(stop)
+    await asyncio.sleep((max(dues) - datetime.now(UTC)).total_seconds() + 1)
+    await stack.start_temporal()  # same SQLite file, same port
+
+    client = await stack.client()
+
+    async def all_closed() -> bool:
+        count = await client.count_workflows(
+            "WorkflowType = 'prepaid_service' AND ExecutionStatus = 'Completed'"
+        )
+        return count.count == orders
+
+    await until(all_closed, f"all {orders} orders to close", within=120, every=0.5)
+
+    results = await asyncio.gather(
+        *(client.get_workflow_handle(order_workflow_id(oid)).result() for oid in ids)
+    )
+    for view in (OrderView.model_validate(r) for r in results):
+        assert view.status == "cancelled", view.order_id
+        fired = [t for t in view.history if t.actor == SYSTEM]
+        assert [(t.action, t.from_status, t.to_status) for t in fired] == [
+            ("cancel", "confirmation", "cancelled")
+        ], view.order_id
+        assert [t.action for t in view.history] == ["create", "cancel"], view.order_id
+
+    # The read model agrees: every order is there, cancelled once.
+    with stack.engine.connect() as db:
+        rows = db.execute(sa.text("select status, count(*) from orders group by status")).all()
+        cancels = db.execute(
+            sa.text(
+                "select count(*) from transitions where action = 'cancel' and actor_role = 'system'"
+            )
+        ).scalar_one()
+    assert [tuple(row) for row in rows] == [("cancelled", orders)]
+    assert cancels == orders
