@@ -14,6 +14,11 @@ SUPPORT = Actor(role=Role.support, id="agent-faults")
 AMOUNT = 8500
 
 
+def actor_json(who: Actor) -> dict[str, Any]:
+    """An action's ``actor`` as the API takes it."""
+    return {"role": who.role.value, "id": who.id}
+
+
 def order_id(prefix: str) -> str:
     """A fresh order id that says which test made it."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

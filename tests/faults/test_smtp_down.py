@@ -19,14 +19,10 @@ from temporalio.api.enums.v1 import EventType
 from models.actions import RESEND_EMAIL
 from models.ids import order_workflow_id
 from models.policy import ActivityPolicy
-from tests.faults.prepaid import CUSTOMER, SUPPORT, order_id, prepaid_body
+from tests.faults.prepaid import CUSTOMER, SUPPORT, actor_json, order_id, prepaid_body
 from tests.fixtures.stack import FaultStack, until
 
 ATTEMPTS = 3
-
-
-def as_actor(who: Any) -> dict[str, Any]:
-    return {"role": who.role.value, "id": who.id}
 
 
 async def test_smtp_down_emails_fail_after_retries_and_resend_works(
@@ -48,7 +44,7 @@ async def test_smtp_down_emails_fail_after_retries_and_resend_works(
             return view
 
         async def resend(key: str, who: Any = SUPPORT) -> Any:
-            body = {"actor": as_actor(who), "payload": {"notification": key}}
+            body = {"actor": actor_json(who), "payload": {"notification": key}}
             return await http.post(f"/orders/{oid}/actions/{RESEND_EMAIL}", json=body)
 
         assert (await http.post("/orders", json=prepaid_body(oid))).status_code == 201

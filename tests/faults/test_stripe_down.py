@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from datetime import datetime, timedelta
 from typing import Any
 
 from models.orders import PaymentKind, PaymentOutcome
-from tests.faults.prepaid import AMOUNT, CUSTOMER, PROVIDER, order_id, prepaid_body
-from tests.fixtures.devstack import clean_environment, orderclock_command
+from tests.faults.prepaid import AMOUNT, CUSTOMER, PROVIDER, actor_json, order_id, prepaid_body
 from tests.fixtures.stack import FaultStack, until
 from tests.fixtures.stripe import intents_for_order
-
-
-def actor(who: Any) -> dict[str, Any]:
-    return {"role": who.role.value, "id": who.id}
 
 
 async def test_stripe_down_payment_waits_visibly_and_charges_once(
@@ -38,11 +32,11 @@ async def test_stripe_down_payment_waits_visibly_and_charges_once(
 
     async with stack.api(timeout=120) as http:
         assert (await http.post("/orders", json=prepaid_body(oid))).status_code == 201
-        confirm = {"actor": actor(PROVIDER), "payload": {}}
+        confirm = {"actor": actor_json(PROVIDER), "payload": {}}
         assert (await http.post(f"/orders/{oid}/actions/confirm", json=confirm)).status_code == 200
 
         stripe_server.kill(signal.SIGTERM)
-        pay_body = {"actor": actor(CUSTOMER), "payload": {"payment_method": "pm_card_visa"}}
+        pay_body = {"actor": actor_json(CUSTOMER), "payload": {"payment_method": "pm_card_visa"}}
         pay = asyncio.create_task(http.post(f"/orders/{oid}/actions/pay", json=pay_body))
 
         seen: dict[int, dict[str, Any]] = {}
@@ -55,8 +49,8 @@ async def test_stripe_down_payment_waits_visibly_and_charges_once(
                     seen[entry["attempt"]] = entry
             return seen.get(attempt)
 
-        # Attempts 1-3 failed; the pause before the 4th is longer than the one before the 3rd.
-        waiting = await until(lambda: charge_retrying(4), "the charge's 4th attempt", within=60)
+        # Attempts 1 and 2 failed; the pause before the 3rd is longer than before the 2nd.
+        waiting = await until(lambda: charge_retrying(3), "the charge's 3rd attempt", within=60)
         assert waiting["activity"] == "charge 85.00 EUR"
         assert waiting["state"] == "scheduled"
         assert waiting["maximum_attempts"] is None
@@ -66,24 +60,8 @@ async def test_stripe_down_payment_waits_visibly_and_charges_once(
             - datetime.fromisoformat(e["last_attempt_at"])
             for n, e in seen.items()
         }
-        assert gaps[4] >= timedelta(seconds=4)  # PAYMENT_RETRY: 1 s, doubling
-        assert all(gaps[n] < gaps[4] for n in gaps if n < 4)
-
-        # Support's command line shows the same wait.
-        shown = await asyncio.to_thread(
-            subprocess.run,
-            [*orderclock_command(), "orders", "show", oid],
-            env=clean_environment()
-            | {
-                "ORDERCLOCK_API_URL": stack.api_base_url,
-                "ORDERCLOCK_API_KEY": http.headers["authorization"].removeprefix("Bearer "),
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert shown.returncode == 0, shown.stderr
-        assert "charge 85.00 EUR: attempt 4, last failure: APIConnectionError" in shown.stdout
+        assert gaps[3] >= timedelta(seconds=2)  # PAYMENT_RETRY: 1 s, doubling
+        assert all(gaps[n] < gaps[3] for n in gaps if n < 3)
 
         await stack.start_stripe(from_scratch=False)  # same port, same state file
         paid = await asyncio.wait_for(pay, timeout=60)
