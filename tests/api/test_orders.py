@@ -14,7 +14,13 @@ from api.gateway import request_fingerprint
 from models import search
 from models.ids import order_workflow_id
 from models.orders import CreateOrderRequest
-from tests.api.conftest import actor, eventually, order_body, workflow_status
+from tests.api.conftest import (
+    ObservedActivities,
+    actor,
+    eventually,
+    order_body,
+    workflow_status,
+)
 from tests.fakes import NEEDS_3DS
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -259,6 +265,18 @@ async def test_malformed_action_requests_are_422(
     response = await api.post(f"/orders/{order_id}/actions/cancel", json=request_body)
     assert response.status_code == 422
     assert isinstance(response.json()["detail"], list)
+
+
+async def test_get_lists_what_temporal_still_runs_for_the_order(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment, activities: ObservedActivities
+) -> None:
+    body = await order_body(time_env)
+    await create(api, body)
+    await activities.settle()
+    detail = (await api.get(f"/orders/{body['order_id']}")).json()
+    # Nothing left running once the order's emails and records are done.
+    assert detail["pending"] == []
+    assert detail["status"] == "confirmation"
 
 
 async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
