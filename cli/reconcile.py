@@ -30,7 +30,7 @@ from cli.orders import table
 from db.engine import session_scope
 from db.tables import ORDERS
 from db.writes import store_order_view
-from models.flows import FLOW_NAMES
+from models.catalog import FLOW_NAMES
 from models.ids import WORKFLOW_ID_PREFIX, order_id_from_workflow_id
 from models.orders import OrderView
 

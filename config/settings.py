@@ -9,9 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.catalog import FLOWS
 from models.policy import ActivityPolicy, PrepaidPolicy
 
 STATE_DIR = Path(".orderclock")
@@ -66,9 +67,16 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9464
     worker_sdk_metrics_port: int = 9465
 
+    # Each flow's deadline policy (models/catalog.py names the field of each flow); pinned
+    # into every order when it starts.
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
     # Retries and attempt timeouts of the engine's activities, pinned into each new order.
     activities: ActivityPolicy = Field(default_factory=ActivityPolicy)
+
+    def policy_for(self, flow: str) -> BaseModel:
+        """This deployment's policy for ``flow``."""
+        policy: BaseModel = getattr(self, FLOWS[flow].settings_field)
+        return policy
 
 
 @lru_cache(maxsize=1)

@@ -48,7 +48,7 @@ class OrderBase(SQLModel):
     customer_id: str = Field(index=True, sa_type=PARTY_ID)
     customer_name: str = Field(sa_type=NAME)
     customer_email: str = Field(sa_type=EMAIL)
-    provider_id: str = Field(index=True, sa_type=PARTY_ID)
+    provider_id: str | None = Field(default=None, index=True, sa_type=PARTY_ID)
     currency: str = Field(sa_type=CURRENCY)
     amount_total: int = Field(sa_type=MONEY)
     amount_paid: int = Field(sa_type=MONEY)
@@ -57,6 +57,10 @@ class OrderBase(SQLModel):
     # Indexed for "what is due in the next hour", the operators' favourite filter.
     next_deadline_at: datetime | None = Field(default=None, index=True, sa_type=AWARE)
     needs_attention: bool = Field(default=False)
+    # Hidden from the default list (the dealer flow's "archived" tab).
+    archived: bool = Field(
+        default=False, index=True, sa_column_kwargs={"server_default": sa.false()}
+    )
     attention_reason: str | None = Field(default=None, sa_type=TEXT)
     created_at: datetime = Field(index=True, sa_type=AWARE)
     updated_at: datetime = Field(sa_type=AWARE)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from models.orders import NotificationStatus, OrderView, PaymentOutcome, Role, Strict
+from models.orders import NotificationStatus, OrderView, PaymentOutcome, Recipient, Strict
 
 SEND_EMAIL = "send_email"
 CHARGE_PAYMENT = "charge_payment"
@@ -27,7 +27,7 @@ class SendEmailInput(Strict):
     order_id: str
     flow: str
     event: str
-    recipient_role: Role
+    recipient_role: Recipient
     to_address: str
     to_name: str
     context: dict[str, str] = Field(default_factory=dict)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field, model_validator
 
 from models.actions import PREPAID_ACTION_PAYLOADS, RESEND_EMAIL, ResendEmailPayload
-from models.orders import Role
+from models.common import Role
 from models.policy import PrepaidPolicy
 
 
@@ -214,6 +214,14 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 on_expiry="the order is cancelled automatically",
             ),
             DeadlineSpec(
+                name="payment_reminder",
+                state="payment",
+                default=p.payment_reminder or timedelta(0),
+                starts=f"{_hours(p.payment_reminder or timedelta(0))} before the "
+                "payment deadline (none when the policy sets no reminder)",
+                on_expiry="the customer is reminded to pay by email",
+            ),
+            DeadlineSpec(
                 name="edit_confirmation",
                 state="execution",
                 default=p.confirm_window,
@@ -262,13 +270,3 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
             TransitionSpec(source="claim_open", target="closed", label="resolve_claim"),
         ],
     )
-
-
-FLOW_NAMES = ("prepaid_service",)
-
-
-def flow_spec(name: str, policy: PrepaidPolicy | None = None) -> FlowSpec | None:
-    """The spec of a flow by name, or None."""
-    if name == "prepaid_service":
-        return prepaid_service_spec(policy)
-    return None

@@ -8,7 +8,8 @@ import httpx
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from models.flows import FLOW_NAMES, prepaid_service_spec
+from models.catalog import FLOW_NAMES
+from models.flows import prepaid_service_spec
 from models.policy import PrepaidPolicy
 from tests.api.conftest import api_client, make_settings
 

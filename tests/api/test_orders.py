@@ -13,14 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.gateway import request_fingerprint
 from models import search
 from models.ids import order_workflow_id
-from models.orders import CreateOrderRequest
-from tests.api.conftest import (
-    ObservedActivities,
-    actor,
-    eventually,
-    order_body,
-    workflow_status,
-)
+from models.orders import PrepaidServiceRequest
+from tests.api.conftest import actor, eventually, order_body, workflow_status
 from tests.fakes import NEEDS_3DS
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -55,7 +49,7 @@ async def test_create_returns_201_with_the_view(
     creator = view["history"][0]["actor"]
     assert (creator["role"], creator["id"]) == ("system", "api")
     assert creator["key_name"].startswith("admin-")  # the key the order was created with
-    expected = request_fingerprint(CreateOrderRequest.model_validate(body))
+    expected = request_fingerprint(PrepaidServiceRequest.model_validate(body))
     assert view["request_fingerprint"] == expected
 
 
@@ -115,6 +109,8 @@ def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != key}
 
 
+# The body is a union of the flows' requests, chosen by "flow": errors are located in the
+# chosen flow's request ("body", "<flow>", ...).
 @pytest.mark.parametrize(
     ("case", "location"),
     [
@@ -153,6 +149,7 @@ async def test_malformed_orders_are_422(
         body["provider"]["email"] = "not-an-email"
     response = await api.post("/orders", json=body)
     assert response.status_code == 422, response.text
+    location = [*location[:1], "prepaid_service", *location[1:]]
     assert location in [error["loc"] for error in response.json()["detail"]]
     if "order_id" in body and case != "bad order id":
         # Rejected before Temporal: no workflow was started.
@@ -268,15 +265,19 @@ async def test_malformed_action_requests_are_422(
 
 
 async def test_get_lists_what_temporal_still_runs_for_the_order(
-    api: httpx.AsyncClient, time_env: WorkflowEnvironment, activities: ObservedActivities
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
 ) -> None:
     body = await order_body(time_env)
     await create(api, body)
-    await activities.settle()
-    detail = (await api.get(f"/orders/{body['order_id']}")).json()
+
+    async def detail() -> dict[str, Any]:
+        found: dict[str, Any] = (await api.get(f"/orders/{body['order_id']}")).json()
+        return found
+
     # Nothing left running once the order's emails and records are done.
-    assert detail["pending"] == []
-    assert detail["status"] == "confirmation"
+    idle = await eventually(detail, lambda d: d["pending"] == [])
+    assert idle["pending"] == []
+    assert idle["status"] == "confirmation"
 
 
 async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
@@ -388,3 +389,19 @@ async def test_list_orders_accepts_the_largest_page(api: httpx.AsyncClient) -> N
     response = await api.get("/orders", params={"limit": 200, "customer_id": "nobody"})
     assert response.status_code == 200
     assert response.json() == {"items": [], "total": 0, "limit": 200, "offset": 0}
+
+
+@pytest.mark.parametrize("flow", [None, "no_such_flow", 7])
+async def test_an_unknown_or_missing_flow_is_422_naming_the_flows(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment, flow: Any
+) -> None:
+    body = await order_body(time_env)
+    if flow is None:
+        del body["flow"]
+    else:
+        body["flow"] = flow
+    response = await api.post("/orders", json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert "prepaid_service" in error["msg"] or "flow" in error["msg"]

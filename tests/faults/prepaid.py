@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from models.orders import Actor, CreateOrderRequest, Role
+from models.orders import Actor, PrepaidServiceRequest, Role
 
 CUSTOMER = Actor(role=Role.customer, id="cus-faults")
 PROVIDER = Actor(role=Role.provider, id="pro-faults")
@@ -41,6 +41,6 @@ def prepaid_body(oid: str, starts_in: timedelta = timedelta(days=3)) -> dict[str
     }
 
 
-def prepaid_request(oid: str, starts_in: timedelta = timedelta(days=3)) -> CreateOrderRequest:
+def prepaid_request(oid: str, starts_in: timedelta = timedelta(days=3)) -> PrepaidServiceRequest:
     """The same order as a request model, for the gateway."""
-    return CreateOrderRequest.model_validate(prepaid_body(oid, starts_in))
+    return PrepaidServiceRequest.model_validate(prepaid_body(oid, starts_in))

@@ -53,7 +53,7 @@ async def test_deadlines_fire_once_after_the_server_was_down(
             window = due - datetime.now(UTC)
             assert window > timedelta(0), f"too slow to start {orders} orders in {within}"
             policy = PrepaidPolicy(confirm_window=window, same_day_confirm_window=window)
-            return await stack.start_order(prepaid_request(oid), prepaid=policy)
+            return await stack.start_order(prepaid_request(oid), policy=policy)
 
     started = time.monotonic()
     views = await asyncio.gather(*(start(oid) for oid in ids))

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHandle
 
 from models import errors
 from models.actions import RESEND_EMAIL
-from models.flows import FLOW_NAMES, flow_spec
+from models.catalog import FLOW_NAMES, flow_spec
 from models.orders import NotificationRecord, NotificationStatus, OrderView, Role
 from tests.workflows.conftest import CUSTOMER, Harness, Rejected
 

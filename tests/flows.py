@@ -1,0 +1,99 @@
+"""One sample of every flow, for the tests that run over all flows.
+
+Generic tests (the role matrix, the stateful random tests, replay recording, the API's
+schema tests) iterate :data:`FLOW_SAMPLES`: a flow adds its entry here, with a request
+that starts an order, a valid payload for each action, and the ids its parties act with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from models.orders import (
+    Appointment,
+    LineItem,
+    OrderRequest,
+    Party,
+    PrepaidServiceRequest,
+    Role,
+)
+from tests.fakes import DECLINE, FakeActivities
+
+# The engine's actions on a sample order (whose emails the fakes always send: refused).
+ENGINE_ACTION_SAMPLES: dict[str, dict[str, Any]] = {
+    "resend_email": {"notification": "sample:email-created-customer:1"},
+}
+CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
+PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
+
+
+@dataclass(frozen=True)
+class FlowSample:
+    """How to start an order of a flow and take each of its actions in tests."""
+
+    flow: str
+    # A request starting an order at ``now`` (order_id left None: the caller sets one).
+    make_request: Callable[[datetime], OrderRequest]
+    # One valid payload per action of the flow.
+    payloads: dict[str, dict[str, Any]]
+    # The id each acting party role uses on this flow's sample order.
+    party_ids: dict[Role, str]
+    # Extra ``StartOrderInput`` fields the API adds for this flow (e.g. a resolved account).
+    start_fields: Callable[[datetime], dict[str, Any]] = field(default=lambda now: {})
+    # Fakes of the flow's own activities (beyond tests.fakes.FakeActivities).
+    extra_activities: Callable[[FakeActivities], list[Any]] = field(default=lambda fakes: [])
+    # More payloads per action for the random tests (declines, refunds, other choices).
+    variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The engine's own actions are every flow's: no sample lists them itself.
+        for action, payload in ENGINE_ACTION_SAMPLES.items():
+            self.payloads.setdefault(action, payload)
+
+
+def _prepaid_request(now: datetime) -> OrderRequest:
+    return PrepaidServiceRequest(
+        flow="prepaid_service",
+        customer=CUSTOMER,
+        provider=PROVIDER,
+        items=[LineItem(name="Massage", quantity=1, unit_amount=12000)],
+        currency="EUR",
+        appointment=Appointment(
+            start=now + timedelta(days=3), duration_minutes=60, time_zone="Europe/Berlin"
+        ),
+    )
+
+
+FLOW_SAMPLES: dict[str, FlowSample] = {
+    sample.flow: sample
+    for sample in (
+        FlowSample(
+            flow="prepaid_service",
+            make_request=_prepaid_request,
+            payloads={
+                "confirm": {},
+                "edit": {"duration_minutes": 90, "comment": "longer session"},
+                "cancel": {"reason": "changed plans"},
+                "pay": {"payment_method": "pm_card_visa"},
+                "mark_done": {},
+                "confirm_execution": {},
+                "open_claim": {"reason": "did not show up"},
+                "resolve_claim": {"outcome": "no_refund"},
+                "review": {"rating": 5, "text": "great"},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            variants={
+                "pay": [{"payment_method": DECLINE}],
+                "edit": [{"items": [{"name": "Massage", "quantity": 2, "unit_amount": 9000}]}],
+                "cancel": [{"reason": "provider ill"}],
+                "resolve_claim": [
+                    {"outcome": "full_refund"},
+                    {"outcome": "partial_refund", "amount": 3000},
+                ],
+            },
+        ),
+    )
+}
