@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.receipts import receipt_filename, receipt_html, receipt_pdf
 from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
 from models.catalog import FLOWS, PREPAID_CONTEXT_KEYS
 from models.orders import NotificationStatus
@@ -203,6 +204,18 @@ class EmailActivities:
         message["X-Orderclock-Order"] = input.order_id
         message["X-Orderclock-Event"] = f"{input.flow}/{input.event}"
         message.set_content(body)
+        if input.receipt is not None:
+            # Account orders: the receipt travels with its email, as HTML and as PDF.
+            receipt = input.receipt
+            message.add_attachment(
+                receipt_html(receipt), subtype="html", filename=receipt_filename(receipt, "html")
+            )
+            message.add_attachment(
+                receipt_pdf(receipt),
+                maintype="application",
+                subtype="pdf",
+                filename=receipt_filename(receipt, "pdf"),
+            )
         return message
 
     def _deliver(self, message: EmailMessage, to_address: str) -> str | None:

@@ -293,11 +293,13 @@ async def start_order(
     *,
     timeouts: Timeouts,
     created_by: Actor = API_ACTOR,
+    start_fields: dict[str, Any] | None = None,
 ) -> tuple[OrderView, bool]:
     """Start the order's workflow, or find the one already started; True if it is new.
 
     A repeated request with the same id and body returns the existing order; the same
-    id with another body is a conflict.
+    id with another body is a conflict. ``start_fields`` are the flow's own fields of
+    the start input (an account order's account).
     """
     order_id = request.order_id or new_order_id()
     request = request.model_copy(update={"order_id": order_id})
@@ -313,6 +315,7 @@ async def start_order(
         created_by=created_by,
         received_at=datetime.now(UTC),
         activities=settings.activities,
+        **(start_fields or {}),
     )
     attributes = TypedSearchAttributes(
         [

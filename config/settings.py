@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.account import AccountPolicy
 from models.catalog import FLOWS
 from models.policy import ActivityPolicy, PrepaidPolicy
 
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
     # Retries and attempt timeouts of the engine's activities, pinned into each new order.
     activities: ActivityPolicy = Field(default_factory=ActivityPolicy)
+    account: AccountPolicy = Field(default_factory=AccountPolicy)
+
+    # Account orders: the bill-cycle run, a Temporal Schedule (cron, UTC) that invoices
+    # the completed account orders of the previous calendar month.
+    bill_cycle_cron: str = "0 1 1 * *"
+    bill_cycle_schedule_id: str = "orderclock-bill-cycle"
 
     def policy_for(self, flow: str) -> BaseModel:
         """This deployment's policy for ``flow``."""

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from models.account import CONTEXT_KEYS as ACCOUNT_CONTEXT_KEYS
+from models.account import AccountOrderRequest, AccountPolicy, account_order_spec
 from models.common import OrderRequest
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
@@ -61,6 +63,14 @@ FLOWS: dict[str, FlowEntry] = {
             spec=prepaid_service_spec,
             settings_field="prepaid",
             context_keys=PREPAID_CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="account_order",
+            request=AccountOrderRequest,
+            policy=AccountPolicy,
+            spec=account_order_spec,
+            settings_field="account",
+            context_keys=ACCOUNT_CONTEXT_KEYS,
         ),
     )
 }

@@ -105,6 +105,19 @@ def engine_actions(states: list[StateSpec]) -> list[ActionSpec]:
     ]
 
 
+def action_spec(
+    payloads: dict[str, type[BaseModel]],
+    name: str,
+    description: str,
+    states: dict[Role, list[str]],
+) -> ActionSpec:
+    """An action of a flow, its payload's JSON schema taken from the flow's payload models."""
+    schema = payloads[name].model_json_schema()
+    return ActionSpec(
+        name=name, description=description, states_by_role=states, payload_schema=schema
+    )
+
+
 def _hours(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     if hours >= 48 and hours % 24 == 0:
@@ -119,10 +132,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
     before_start = ["confirmation", "payment", "execution"]
 
     def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = PREPAID_ACTION_PAYLOADS[name].model_json_schema()
-        return ActionSpec(
-            name=name, description=description, states_by_role=states, payload_schema=schema
-        )
+        return action_spec(PREPAID_ACTION_PAYLOADS, name, description, states)
 
     return FlowSpec(
         name="prepaid_service",

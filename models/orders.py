@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
+from models.account import AccountDetails, AccountOrderRequest, AccountSnapshot
 from models.common import (
     SYSTEM,
     Actor,
@@ -104,7 +105,7 @@ def item_lines(items: list[LineItem], currency: str) -> list[str]:
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest,
+    PrepaidServiceRequest | AccountOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -283,6 +284,7 @@ class OrderView(Strict):
         default=False, description="Hidden from the default list (GET /orders?archived=true)."
     )
     # Each flow's own part of the view (None for the other flows).
+    account: AccountDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -305,6 +307,8 @@ class StartOrderInput(Strict):
     received_at: AwareDatetime | None = None
     # Optional so orders started before it existed replay with the defaults they ran with.
     activities: ActivityPolicy | None = None
+    # The account an account_order belongs to, resolved and pinned by the API.
+    account: AccountSnapshot | None = None
 
 
 class StripeEvent(Strict):

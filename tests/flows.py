@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+
+from db.accounts import create_account, get_account
+from db.engine import session_scope
+from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
 from models.orders import (
     Appointment,
     LineItem,
@@ -45,6 +50,8 @@ class FlowSample:
     start_fields: Callable[[datetime], dict[str, Any]] = field(default=lambda now: {})
     # Fakes of the flow's own activities (beyond tests.fakes.FakeActivities).
     extra_activities: Callable[[FakeActivities], list[Any]] = field(default=lambda fakes: [])
+    # What the order database must hold before the API accepts the sample (an account).
+    prepare_database: Callable[[Engine], None] = field(default=lambda engine: None)
     # More payloads per action for the random tests (declines, refunds, other choices).
     variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -64,6 +71,45 @@ def _prepaid_request(now: datetime) -> OrderRequest:
         appointment=Appointment(
             start=now + timedelta(days=3), duration_minutes=60, time_zone="Europe/Berlin"
         ),
+    )
+
+
+ACCOUNT = AccountSnapshot(
+    id="acc-1",
+    name="Ada Account",
+    email="ada@example.com",
+    created_at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+)
+
+
+def _store_account(engine: Engine) -> None:
+    """The sample account in the API's database (once: a second call finds it there)."""
+    with session_scope(engine) as session:
+        if get_account(session, ACCOUNT.id) is None:
+            create_account(
+                session,
+                name=ACCOUNT.name,
+                email=str(ACCOUNT.email),
+                created_at=ACCOUNT.created_at,
+                account_id=ACCOUNT.id,
+            )
+
+
+def _account_request(now: datetime) -> OrderRequest:
+    return AccountOrderRequest(
+        flow="account_order",
+        account_id=ACCOUNT.id,
+        currency="EUR",
+        items=[
+            OrderItem(
+                product="broadband",
+                option="monthly",
+                quantity=1,
+                configuration={"installation_address": "1 Main St"},
+            ),
+            OrderItem(product="router", option="purchase", quantity=2),
+        ],
+        payment_method="invoice",
     )
 
 
@@ -94,6 +140,23 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                     {"outcome": "partial_refund", "amount": 3000},
                 ],
             },
+        ),
+        FlowSample(
+            flow="account_order",
+            make_request=_account_request,
+            payloads={
+                "edit": {"notes": "call before delivery"},
+                "place": {},
+                "cancel": {"reason": "ordered by mistake"},
+                "approve": {"note": "credit checked"},
+                "return_to_draft": {"reason": "wrong address"},
+                "complete": {},
+                "send_email_receipt": {},
+                "reprint_receipt": {},
+            },
+            party_ids={Role.customer: ACCOUNT.id},
+            start_fields=lambda now: {"account": ACCOUNT.model_dump(mode="json")},
+            prepare_database=_store_account,
         ),
     )
 }

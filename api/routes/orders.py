@@ -23,8 +23,10 @@ from api.deps import (
     TemporalClientDep,
     TimeoutsDep,
 )
+from api.routes.accounts import account_start_fields
 from api.schemas import ErrorBody, OrderDetail, OrderPage
 from db.queries import list_orders as query_orders
+from models.account import AccountOrderRequest
 from models.orders import ActionRequest, CreateOrderRequest, OrderView
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -43,7 +45,7 @@ FilterText = Annotated[str | None, Query(max_length=128)]
     response_model=OrderView,
     responses={
         200: {"model": OrderView, "description": "The order existed with the same body"},
-        **_errors(401, 403, 409, 503),
+        **_errors(401, 403, 409, 422, 503),
     },
     openapi_extra=key_roles_doc(CREATING_ROLES),
 )
@@ -58,6 +60,9 @@ async def create_order(
 ) -> OrderView:
     """Create an order (service and admin keys); the same id and body returns the same order."""
     require_create(caller)
+    extra = None
+    if isinstance(body, AccountOrderRequest):
+        extra = await account_start_fields(body, engine, settings)
     view, created = await gateway.start_order(
         client,
         engine,
@@ -65,6 +70,7 @@ async def create_order(
         body,
         timeouts=timeouts,
         created_by=stamped(gateway.API_ACTOR, caller),
+        start_fields=extra,
     )
     if not created:
         response.status_code = 200

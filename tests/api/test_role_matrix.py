@@ -53,9 +53,12 @@ async def client_for(
         await client.aclose()
 
 
-async def new_order(env: WorkflowEnvironment, api: httpx.AsyncClient, flow: str) -> str:
+async def new_order(
+    env: WorkflowEnvironment, api: httpx.AsyncClient, flow: str, engine: Engine
+) -> str:
     """A new order of ``flow`` created through the API; its id."""
     sample = FLOW_SAMPLES[flow]
+    sample.prepare_database(engine)
     request = sample.make_request(await env.get_current_time())
     body = request.model_copy(update={"order_id": f"rm-{uuid.uuid4().hex[:12]}"})
     response = await api.post("/orders", json=body.model_dump(mode="json"))
@@ -84,12 +87,21 @@ def keyed_operations() -> list[tuple[str, str, list[str]]]:
 
 
 async def test_every_keyed_route_admits_exactly_its_declared_key_roles(
-    time_env: WorkflowEnvironment, client_for: Client
+    time_env: WorkflowEnvironment, client_for: Client, api_engine: Engine
 ) -> None:
     admin = await client_for(KeyRole.admin)
-    order_id = await new_order(time_env, admin, "prepaid_service")
+    order_id = await new_order(time_env, admin, "prepaid_service", api_engine)
     order_body = FLOW_SAMPLES["prepaid_service"].make_request(await time_env.get_current_time())
-    samples: dict[str, str] = {"order_id": order_id, "action": "cancel", "flow": "prepaid_service"}
+    account = await admin.post(
+        "/accounts", json={"name": "Role Matrix", "email": f"rm-{uuid.uuid4().hex[:8]}@example.com"}
+    )
+    assert account.status_code == 201, account.text
+    samples: dict[str, str] = {
+        "order_id": order_id,
+        "action": "cancel",
+        "flow": "prepaid_service",
+        "account_id": account.json()["id"],
+    }
     operations = keyed_operations()
     assert ("POST", "/orders", ["service", "admin"]) in operations
     for method, template, admitted in operations:
@@ -98,6 +110,8 @@ async def test_every_keyed_route_admits_exactly_its_declared_key_roles(
             if method == "POST" and template == "/orders":
                 fresh = order_body.model_copy(update={"order_id": f"rm-{uuid.uuid4().hex[:12]}"})
                 body: Any = fresh.model_dump(mode="json")
+            elif method == "POST" and template == "/accounts":
+                body = {"name": "New One", "email": f"rm-{uuid.uuid4().hex[:8]}@example.com"}
             elif template.endswith("/actions/{action}"):
                 # Each key acts as the first actor role it may use.
                 own = next(r for r in ACTOR_ROLES if r in ACTING_ROLES[role])
@@ -119,13 +133,13 @@ async def test_every_keyed_route_admits_exactly_its_declared_key_roles(
 
 @pytest.mark.parametrize("flow", sorted(FLOW_SAMPLES))
 async def test_every_action_by_every_role_is_allowed_exactly_as_declared(
-    time_env: WorkflowEnvironment, client_for: Client, flow: str
+    time_env: WorkflowEnvironment, client_for: Client, api_engine: Engine, flow: str
 ) -> None:
     spec = flow_spec(flow)
     assert spec is not None
     sample = FLOW_SAMPLES[flow]
     admin = await client_for(KeyRole.admin)
-    probe = await new_order(time_env, admin, flow)
+    probe = await new_order(time_env, admin, flow, api_engine)
     view = (await admin.get(f"/orders/{probe}")).json()
     version = view["version"]
     allowed: dict[str, list[str]] = view["allowed_actions"]
@@ -148,7 +162,7 @@ async def test_every_action_by_every_role_is_allowed_exactly_as_declared(
                 assert response.status_code == 403, (action.name, role, response.text)
             # This order's own party: exactly what the view advertises.
             if action.name in allowed.get(role.value, []):
-                fresh = await new_order(time_env, admin, flow)
+                fresh = await new_order(time_env, admin, flow, api_engine)
                 response = await admin.post(f"/orders/{fresh}/actions/{action.name}", json=request)
                 assert response.status_code == 200, (action.name, role, response.text)
                 checked_allowed += 1
