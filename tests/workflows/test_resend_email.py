@@ -19,14 +19,14 @@ Handle = WorkflowHandle[Any, OrderView]
 
 
 async def notifications(
-    harness: Harness, order: Handle, count: int, seconds: float = 10.0
+    harness: Harness, order: Handle, count: int, seconds: float = 30.0
 ) -> list[NotificationRecord]:
     """The order's notifications once at least ``count`` are recorded."""
     deadline = asyncio.get_running_loop().time() + seconds
     while len(found := (await harness.view(order)).notifications) < count:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{len(found)} notifications recorded, waited for {count}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     return found
 
 
