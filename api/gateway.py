@@ -305,6 +305,9 @@ async def start_order(
     request = request.model_copy(update={"order_id": order_id})
     fingerprint = request_fingerprint(request)
     policy = settings.policy_for(request.flow)
+    refusal = request.refusal(policy)
+    if refusal is not None:
+        raise Unprocessable(refusal)
     spec = flow_spec(request.flow, policy)
     assert spec is not None, f"{request.flow} is in CreateOrderRequest but not in the catalog"
     start = StartOrderInput(

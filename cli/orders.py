@@ -353,10 +353,12 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
     if deadline:
         due = _parse_time(deadline["due_at"])
         assert due is not None
+        # Without a zone name (flows without an appointment) the API's local offset serves.
+        local = _parse_time(deadline.get("due_at_local") or deadline["due_at"]) or due
         lines += [
             f"  {deadline['name']} {time_left(due, now)}, then {deadline['on_expiry']}",
             f"  UTC   {_utc(due)}",
-            f"  local {_local(due, zone)}",
+            f"  local {_local(local, zone)}",
         ]
     else:
         lines.append("  none")

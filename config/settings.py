@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.account import AccountPolicy
 from models.catalog import FLOWS
+from models.installation import InstallationPolicy
 from models.policy import ActivityPolicy, PrepaidPolicy
 
 STATE_DIR = Path(".orderclock")
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
     # the completed account orders of the previous calendar month.
     bill_cycle_cron: str = "0 1 1 * *"
     bill_cycle_schedule_id: str = "orderclock-bill-cycle"
+    installation: InstallationPolicy = Field(default_factory=InstallationPolicy)
 
     def policy_for(self, flow: str) -> BaseModel:
         """This deployment's policy for ``flow``."""

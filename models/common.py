@@ -21,6 +21,7 @@ from pydantic import (
 
 from models.clock import is_valid_zone
 from models.ids import ORDER_ID_PATTERN
+from models.money import format_amount
 
 
 class Strict(BaseModel):
@@ -103,6 +104,14 @@ def order_total(items: list[LineItem]) -> int:
     return sum(item.quantity * item.unit_amount for item in items)
 
 
+def item_lines(items: list[LineItem], currency: str) -> list[str]:
+    """Markdown list lines of an order's items, for the Web UI."""
+    return [
+        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
+        for item in items
+    ]
+
+
 class OrderRequest(Strict):
     """What every flow's ``POST /orders`` body has, and what the API asks of it."""
 
@@ -124,3 +133,7 @@ class OrderRequest(Strict):
     def web_details(self) -> list[str]:
         """The order's fixed details for the Web UI, as Markdown lines."""
         raise NotImplementedError
+
+    def refusal(self, policy: BaseModel) -> str | None:
+        """Why this deployment's ``policy`` refuses the request (the API answers 422)."""
+        return None

@@ -29,8 +29,10 @@ from models.common import (
     ShortText,
     Strict,
     TimeZoneName,
+    item_lines,
     order_total,
 )
+from models.installation import ChargeBoxInstallationRequest, InstallationDetails
 from models.money import format_amount
 from models.policy import ActivityPolicy
 
@@ -50,6 +52,7 @@ __all__ = [
     "ShortText",
     "Strict",
     "TimeZoneName",
+    "item_lines",
     "order_total",
 ]
 
@@ -94,18 +97,10 @@ class PrepaidServiceRequest(OrderRequest):
         return lines + item_lines(self.items, self.currency)
 
 
-def item_lines(items: list[LineItem], currency: str) -> list[str]:
-    """Markdown list lines of an order's items, for the Web UI."""
-    return [
-        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
-        for item in items
-    ]
-
-
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest | AccountOrderRequest,
+    PrepaidServiceRequest | ChargeBoxInstallationRequest | AccountOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -285,6 +280,7 @@ class OrderView(Strict):
     )
     # Each flow's own part of the view (None for the other flows).
     account: AccountDetails | None = None
+    installation: InstallationDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -39,6 +39,8 @@ from models.orders import NotificationStatus, OrderView, PaymentOutcome
 DECLINE = "pm_card_chargeDeclined"
 NEEDS_3DS = "pm_card_threeDSecure2Required"
 BROKEN = "pm_provider_down"
+# The provider fails the first charge with this card (unknown outcome), then answers.
+FLAKY = "pm_provider_flaky"
 # Authorises once, then declines (a card cancelled while its first hold was running).
 ONCE = "pm_card_authorises_once"
 
@@ -72,7 +74,10 @@ class FakeActivities:
     async def charge_payment(self, input: ChargeInput) -> ChargeResult:
         self.charges.append(input)
         pi = f"pi_{len(self.charges)}"
-        if input.payment_method == BROKEN:
+        flaky_first = input.payment_method == FLAKY and not any(
+            c.payment_method == FLAKY for c in self.charges[:-1]
+        )
+        if input.payment_method == BROKEN or flaky_first:
             raise ApplicationError("bad key", type="StripeAuthenticationError", non_retryable=True)
         if input.payment_method == DECLINE:
             return ChargeResult(

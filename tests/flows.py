@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from db.accounts import create_account, get_account
 from db.engine import session_scope
 from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
+from models.installation import CardPayment, ChargeBoxInstallationRequest
 from models.orders import (
     Appointment,
     LineItem,
@@ -25,7 +26,7 @@ from models.orders import (
     PrepaidServiceRequest,
     Role,
 )
-from tests.fakes import DECLINE, FakeActivities
+from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
 
 # The engine's actions on a sample order (whose emails the fakes always send: refused).
 ENGINE_ACTION_SAMPLES: dict[str, dict[str, Any]] = {
@@ -113,6 +114,18 @@ def _account_request(now: datetime) -> OrderRequest:
     )
 
 
+def _installation_request(now: datetime) -> OrderRequest:
+    return ChargeBoxInstallationRequest(
+        flow="charge_box_installation",
+        customer=CUSTOMER,
+        installation_partner=PROVIDER,
+        items=[LineItem(name="Charge box", quantity=1, unit_amount=89900)],
+        currency="EUR",
+        time_zone="Europe/Copenhagen",
+        payment=CardPayment(method="card", payment_method="pm_card_visa"),
+    )
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -157,6 +170,34 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
             party_ids={Role.customer: ACCOUNT.id},
             start_fields=lambda now: {"account": ACCOUNT.model_dump(mode="json")},
             prepare_database=_store_account,
+        ),
+        FlowSample(
+            flow="charge_box_installation",
+            make_request=_installation_request,
+            payloads={
+                "fulfil": {"note": "installed and activated"},
+                "schedule": {"at": "2099-01-01T10:00:00+01:00"},
+                "unschedule": {"reason": "installer ill"},
+                "resend_order_confirmation": {},
+                "initiate_installation": {},
+                "update_payment_method": {"payment_method": "pm_card_mastercard"},
+                "cancel": {"reason": "changed their mind"},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            variants={
+                # Hours after the tests start (the server's clock starts at the wall clock's
+                # now), so a random program's waits can reach it; and one in the past.
+                "schedule": [
+                    {"at": (datetime.now(UTC) + timedelta(hours=6)).isoformat()},
+                    {"at": "2020-01-01T10:00:00+00:00"},
+                ],
+                "update_payment_method": [
+                    {"payment_method": DECLINE},
+                    {"payment_method": NEEDS_3DS},
+                ],
+                "fulfil": [{}],
+                "unschedule": [{}],
+            },
         ),
     )
 }

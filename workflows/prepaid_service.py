@@ -224,6 +224,8 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         elif action == "pay":
             if self.ledger.in_flight:
                 return "a payment for this order is already in progress"
+            if isinstance(payload, PayPayload):
+                return self.ledger.method_refusal(payload.payment_method)
         elif action == "mark_done":
             if not started:
                 return "the appointment has not started yet"

@@ -52,10 +52,10 @@ async def test_flow_deadlines_follow_the_deployment_policy(
 
 
 async def test_unknown_flow_is_404(api: httpx.AsyncClient) -> None:
-    response = await api.get("/flows/dealer_order")
+    response = await api.get("/flows/no_such_flow")
     assert response.status_code == 404
     assert response.json() == {
-        "detail": f"unknown flow 'dealer_order'; known flows: {', '.join(FLOW_NAMES)}"
+        "detail": f"unknown flow 'no_such_flow'; known flows: {', '.join(FLOW_NAMES)}"
     }
 
 
