@@ -7,15 +7,14 @@ Every Temporal failure that means something to a client is translated here into 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -57,6 +56,7 @@ from config.settings import Settings
 from db.queries import get_order_view
 from models import errors, search
 from models.catalog import flow_spec
+from models.common import request_fingerprint
 from models.ids import order_workflow_id
 from models.orders import (
     ActionRequest,
@@ -67,8 +67,10 @@ from models.orders import (
     StartOrderInput,
     StripeEvent,
 )
+from models.shop import SALESFORCE_CALLBACK_UPDATE, SalesforceCallback, SalesforceCallbackResult
 
 log = logging.getLogger(__name__)
+UpdateResult = TypeVar("UpdateResult", bound=BaseModel)
 
 VIEW_QUERY = "view"
 STRIPE_EVENT_SIGNAL = "stripe_event"
@@ -103,14 +105,6 @@ _RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 def new_order_id() -> str:
     """A fresh order id (20 hex characters) for a request that did not bring one."""
     return uuid.uuid4().hex[:20]
-
-
-def request_fingerprint(request: CreateOrderRequest) -> str:
-    """SHA-256 of the request's canonical JSON: equal bodies give equal fingerprints."""
-    canonical = json.dumps(
-        request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _handle(client: Client, order_id: str) -> WorkflowHandle[Any, OrderView]:
@@ -366,11 +360,40 @@ async def run_action(
     """Send one action to the order's workflow as an Update; the new view on success."""
     if request.actor.role == Role.system:
         raise Unprocessable("the system role is reserved for orderclock itself")
+    return await _update(client, order_id, action, request, OrderView, timeouts=timeouts)
+
+
+async def send_salesforce_callback(
+    client: Client, callback: SalesforceCallback, *, timeouts: Timeouts
+) -> SalesforceCallbackResult:
+    """Deliver a Salesforce callback to its order (an Update: a refusal is the caller's 409)."""
+    return await _update(
+        client,
+        callback.order_id,
+        SALESFORCE_CALLBACK_UPDATE,
+        callback,
+        SalesforceCallbackResult,
+        timeouts=timeouts,
+    )
+
+
+async def _update(
+    client: Client,
+    order_id: str,
+    name: str,
+    argument: BaseModel,
+    result_type: type[UpdateResult],
+    *,
+    timeouts: Timeouts,
+) -> UpdateResult:
+    """Run the Update ``name`` on the order's workflow; Temporal's failures as API errors."""
     handle = _handle(client, order_id)
     try:
         async with asyncio.timeout(timeouts.action.total_seconds()):
-            view: OrderView = await handle.execute_update(action, request, result_type=OrderView)
-        return view
+            result: UpdateResult = await handle.execute_update(
+                name, argument, result_type=result_type
+            )
+        return result
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
@@ -379,11 +402,11 @@ async def run_action(
             raise _busy(order_id) from None
         if await _is_closed(client, handle.id, timeouts):
             raise Conflict(_closed_message(order_id)) from None
-        log.error("action %s on order %s failed unexpectedly: %r", action, order_id, cause)
-        raise ActionFailed(f"action {action} on order {order_id} failed: {cause}") from None
+        log.error("action %s on order %s failed unexpectedly: %r", name, order_id, cause)
+        raise ActionFailed(f"action {name} on order {order_id} failed: {cause}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise GatewayTimeout(
-            f"timed out waiting for action {action} on order {order_id}; it may still "
+            f"timed out waiting for action {name} on order {order_id}; it may still "
             f"complete: check GET /orders/{order_id}"
         ) from None
     except RPCError as err:

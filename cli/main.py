@@ -103,12 +103,18 @@ def dev(
     api_port: Annotated[int, typer.Option(help="orderclock API port.")] = 8000,
     stripe_port: Annotated[int, typer.Option(help="Local Stripe server port.")] = 8420,
     smtp_port: Annotated[int, typer.Option(help="SMTP sink port.")] = 8025,
+    salesforce_port: Annotated[int, typer.Option(help="Local Salesforce (HTTPS) port.")] = 8430,
 ) -> None:
-    """Start the whole local stack (Temporal, Stripe, SMTP, worker, API) until Ctrl-C."""
+    """Start the local stack (Temporal, Stripe, Salesforce, SMTP, worker, API) until Ctrl-C."""
     from cli.dev import DevPorts, run_dev
 
     ports = DevPorts(
-        temporal=temporal_port, ui=ui_port, api=api_port, stripe=stripe_port, smtp=smtp_port
+        temporal=temporal_port,
+        ui=ui_port,
+        api=api_port,
+        stripe=stripe_port,
+        smtp=smtp_port,
+        salesforce=salesforce_port,
     )
     exit_now(run_dev(state_dir, ports))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from models import account, installation
+from models import account, dealer, installation, shop
 from models.common import OrderRequest
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
@@ -78,6 +78,22 @@ FLOWS: dict[str, FlowEntry] = {
             spec=installation.charge_box_installation_spec,
             settings_field="installation",
             context_keys=installation.CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="shop_order",
+            request=shop.ShopOrderRequest,
+            policy=shop.ShopPolicy,
+            spec=shop.shop_order_spec,
+            settings_field="shop",
+            context_keys=shop.CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="dealer_order",
+            request=dealer.DealerOrderRequest,
+            policy=dealer.DealerPolicy,
+            spec=dealer.dealer_order_spec,
+            settings_field="dealer",
+            context_keys=dealer.CONTEXT_KEYS,
         ),
     )
 }

@@ -6,6 +6,8 @@ re-exports them, so ``from models.orders import Party`` keeps working.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from enum import StrEnum
 from typing import Annotated
 
@@ -137,3 +139,15 @@ class OrderRequest(Strict):
     def refusal(self, policy: BaseModel) -> str | None:
         """Why this deployment's ``policy`` refuses the request (the API answers 422)."""
         return None
+
+
+def request_fingerprint(request: BaseModel) -> str:
+    """SHA-256 of the request's canonical JSON: equal bodies give equal fingerprints.
+
+    Here, not in the API, because a workflow that starts an order (the shop flow's priced
+    replacement of an EVAL order) fingerprints its request the same way.
+    """
+    canonical = json.dumps(
+        request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

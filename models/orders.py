@@ -32,9 +32,11 @@ from models.common import (
     item_lines,
     order_total,
 )
+from models.dealer import DealerDetails, DealerOrderRequest
 from models.installation import ChargeBoxInstallationRequest, InstallationDetails
 from models.money import format_amount
 from models.policy import ActivityPolicy
+from models.shop import ShopDetails, ShopOrderRequest
 
 __all__ = [
     "SYSTEM",
@@ -100,7 +102,11 @@ class PrepaidServiceRequest(OrderRequest):
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest | ChargeBoxInstallationRequest | AccountOrderRequest,
+    PrepaidServiceRequest
+    | ChargeBoxInstallationRequest
+    | ShopOrderRequest
+    | DealerOrderRequest
+    | AccountOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -281,6 +287,8 @@ class OrderView(Strict):
     # Each flow's own part of the view (None for the other flows).
     account: AccountDetails | None = None
     installation: InstallationDetails | None = None
+    shop: ShopDetails | None = None
+    dealer: DealerDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from db.accounts import create_account, get_account
 from db.engine import session_scope
 from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
+from models.dealer import DealerOrderRequest
 from models.installation import CardPayment, ChargeBoxInstallationRequest
 from models.orders import (
     Appointment,
@@ -26,7 +27,9 @@ from models.orders import (
     PrepaidServiceRequest,
     Role,
 )
+from models.shop import ShopItem, ShopOrderRequest
 from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
+from tests.workflows.shop import FakeSalesforce
 
 # The engine's actions on a sample order (whose emails the fakes always send: refused).
 ENGINE_ACTION_SAMPLES: dict[str, dict[str, Any]] = {
@@ -126,6 +129,40 @@ def _installation_request(now: datetime) -> OrderRequest:
     )
 
 
+def _shop_request(now: datetime) -> OrderRequest:
+    return ShopOrderRequest(
+        flow="shop_order",
+        customer=CUSTOMER,
+        items=[ShopItem(sku="WID-1", name="Widget", quantity=2, unit_amount=2450)],
+        currency="EUR",
+        payment=None,
+    )
+
+
+def _shop_activities(fakes: FakeActivities) -> list[Any]:
+    return [FakeSalesforce().sync_order]
+
+
+def _dealer_request(now: datetime) -> OrderRequest:
+    return DealerOrderRequest.model_validate(
+        {
+            "flow": "dealer_order",
+            "manufacturer": {"id": "oem-1", "name": "Otto OEM", "email": "oem@example.com"},
+            "dealer": {
+                "id": "dealer-1",
+                "name": "Dora Dealer",
+                "email": "dora@example.com",
+                "country": "DE",
+                "time_zone": "Europe/Berlin",
+            },
+            "customer": CUSTOMER.model_dump(),
+            "items": [{"name": "Wallbox", "quantity": 1, "unit_amount": 12000}],
+            "currency": "EUR",
+            "payment": {"method": "card", "payment_method": "pm_card_visa"},
+        }
+    )
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -197,6 +234,40 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 ],
                 "fulfil": [{}],
                 "unschedule": [{}],
+            },
+        ),
+        FlowSample(
+            flow="shop_order",
+            make_request=_shop_request,
+            payloads={
+                "pay": {"payment_method": "pm_card_visa"},
+                "cancel": {"reason": "customer called"},
+                "mark_entered": {"reference": "OPP-1"},
+            },
+            party_ids={Role.customer: CUSTOMER.id},
+            extra_activities=_shop_activities,
+            variants={
+                "pay": [{"payment_method": DECLINE}, {"po_number": "PO-7"}],
+                "cancel": [{"reason": "out of stock"}],
+            },
+        ),
+        FlowSample(
+            flow="dealer_order",
+            make_request=_dealer_request,
+            payloads={
+                "accept": {},
+                "confirm": {"note": "stock checked"},
+                "capture_payment": {},
+                "mark_shipped": {"tracking_numbers": ["1Z999AA10123456784"], "carrier": "UPS"},
+                "refund": {"reason": "returned"},
+                "cancel": {"reason": "out of stock"},
+                "archive": {},
+                "unarchive": {},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: "dealer-1"},
+            variants={
+                "mark_shipped": [{"tracking_numbers": ["JD01", "JD02", "JD03"]}],
+                "refund": [{"reason": "damaged in transit"}],
             },
         ),
     )
