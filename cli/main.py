@@ -17,7 +17,12 @@ from pydantic import ValidationError
 from cli.bill_cycle import bill_cycle_app
 from cli.keys import keys_app
 from cli.orders import EXIT_UNREACHABLE, orders_app
-from cli.support import ensure_sqlite_parent, setting_problems
+from cli.support import (
+    EXIT_CONFIG,
+    ensure_sqlite_parent,
+    setting_problems,
+    settings_without_secrets,
+)
 from config.settings import STATE_DIR, Settings
 
 app = typer.Typer(
@@ -31,24 +36,11 @@ app.add_typer(orders_app, name="orders", help="List, show and act on orders over
 app.add_typer(keys_app, name="keys", help="Create, revoke and list the HTTP API's keys.")
 app.add_typer(bill_cycle_app, name="bill-cycle", help="Run the account orders' bill cycle by hand.")
 
-# Exit code for a configuration problem, the same as for a usage error.
-EXIT_CONFIG = 2
-
 
 def load_settings() -> Settings:
     """Settings from the environment, or a clear message and exit code 2."""
     try:
         return Settings()  # secrets come from the environment
-    except ValidationError as error:
-        for line in setting_problems(error):
-            typer.echo(f"orderclock: {line}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-
-
-def load_settings_without_secrets() -> Settings:
-    """Settings for commands that never call Stripe (placeholders stand in for its secrets)."""
-    try:
-        return Settings(stripe_api_key="unused", stripe_webhook_secret="unused")
     except ValidationError as error:
         for line in setting_problems(error):
             typer.echo(f"orderclock: {line}", err=True)
@@ -183,7 +175,7 @@ def migrate(
 ) -> None:
     """Bring the order database's schema to the latest revision."""
     if database_url is None:
-        database_url = load_settings_without_secrets().database_url
+        database_url = settings_without_secrets().database_url
     from db.migrate import upgrade
 
     ensure_sqlite_parent(database_url)
@@ -212,7 +204,7 @@ def reconcile(
     from db.engine import make_engine
     from worker.main import TemporalUnreachable, connect
 
-    settings = load_settings_without_secrets()
+    settings = settings_without_secrets()
 
     async def main() -> int:
         try:
