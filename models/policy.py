@@ -89,9 +89,16 @@ class ActivityPolicy(BaseModel):
         "worker that died mid-request is noticed after this long).",
     )
 
+    payment_timeout: timedelta = Field(
+        default=timedelta(minutes=2),
+        description="How long a payment operation (charge, hold, capture, release, refund) "
+        "may retry in all while the action waiting on it holds the order; then the action "
+        "answers 503 and the order is flagged.",
+    )
+
     @model_validator(mode="after")
     def _positive(self) -> ActivityPolicy:
-        for name in ("email_retry_interval", "payment_attempt_timeout"):
+        for name in ("email_retry_interval", "payment_attempt_timeout", "payment_timeout"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")
         return self

@@ -151,7 +151,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
             input.order_id,
             input.request.currency,
             self.changed,
-            attempt_timeout=self.activity_policy.payment_attempt_timeout,
+            policy=self.activity_policy,
         )
         self._payments = self.ledger.records
         self.created(input.created_by)

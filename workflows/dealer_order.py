@@ -128,7 +128,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             input.order_id,
             self.req.currency,
             self.changed,
-            attempt_timeout=self.activity_policy.payment_attempt_timeout,
+            policy=self.activity_policy,
         )
         self._payments = self.ledger.records
         payment = self.req.payment

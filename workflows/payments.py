@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import idempotency_key
     from models.money import format_amount
     from models.orders import PaymentKind, PaymentOutcome, PaymentRecord, StripeEvent
+    from models.policy import ActivityPolicy
 
 # Transient faults retry for a bounded time: someone waits on the answer. The outcome of
 # a call that failed this way is unknown, so its key is kept for the next attempt.
@@ -59,9 +60,10 @@ PAYMENT_RETRY = RetryPolicy(
         "StripeUnexpectedStatus",
     ],
 )
-PAYMENT_TIMEOUT = timedelta(minutes=2)
-# One Stripe request; the deployment may shorten it (ActivityPolicy.payment_attempt_timeout).
-PAYMENT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+# The defaults of ActivityPolicy.payment_timeout (an operation's retries in all, while an
+# action waits) and .payment_attempt_timeout (one Stripe request).
+PAYMENT_TIMEOUT = ActivityPolicy().payment_timeout
+PAYMENT_ATTEMPT_TIMEOUT = ActivityPolicy().payment_attempt_timeout
 # Stripe keeps an uncaptured card PaymentIntent for 7 days; renew well before.
 HOLD_VALIDITY = timedelta(days=7)
 HOLD_RENEWAL_MARGIN = timedelta(hours=12)
@@ -81,12 +83,15 @@ class PaymentLedger:
         order_id: str,
         currency: str,
         changed: Callable[[], None],
-        attempt_timeout: timedelta = PAYMENT_ATTEMPT_TIMEOUT,
+        policy: ActivityPolicy | None = None,
     ) -> None:
         self.order_id = order_id
         self.currency = currency
-        # How long one request may run before Temporal retries it under the same key.
-        self.attempt_timeout = attempt_timeout
+        policy = policy or ActivityPolicy()
+        # How long one request may run before Temporal retries it under the same key, and
+        # how long an operation may retry before the action that waits on it gives up.
+        self.attempt_timeout = policy.payment_attempt_timeout
+        self.timeout = policy.payment_timeout
         self.records: list[PaymentRecord] = []
         self._changed = changed
         self._charge_seq = 1
@@ -194,7 +199,7 @@ class PaymentLedger:
                 request,
                 result_type=result_type,
                 start_to_close_timeout=self.attempt_timeout,
-                schedule_to_close_timeout=PAYMENT_TIMEOUT,
+                schedule_to_close_timeout=self.timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"{verb} {format_amount(amount, self.currency)}",
             )
@@ -291,6 +296,8 @@ class PaymentLedger:
                 request,
                 result_type=result_type,
                 start_to_close_timeout=self.attempt_timeout,
+                # Bounded like a charge: an Update waits on it, and holds the order's lock.
+                schedule_to_close_timeout=self.timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=summary,
             )
@@ -362,6 +369,8 @@ class PaymentLedger:
                 ),
                 result_type=RefundResult,
                 start_to_close_timeout=self.attempt_timeout,
+                # Bounded like a charge: an Update waits on it, and holds the order's lock.
+                schedule_to_close_timeout=self.timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"refund {format_amount(amount, self.currency)}",
             )

@@ -101,7 +101,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             input.order_id,
             input.request.currency,
             self.changed,
-            attempt_timeout=self.activity_policy.payment_attempt_timeout,
+            policy=self.activity_policy,
         )
         # One list: the engine's view and the read model show the ledger's records.
         self._payments = self.ledger.records

@@ -144,7 +144,7 @@ class ShopOrderWorkflow(OrderWorkflow):
             input.order_id,
             input.request.currency,
             self.changed,
-            attempt_timeout=self.activity_policy.payment_attempt_timeout,
+            policy=self.activity_policy,
         )
         self._payments = self.ledger.records
         self._payment: Payment | None = None
