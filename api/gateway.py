@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.enums.v1 import PendingActivityState, WorkflowExecutionStatus
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
@@ -49,6 +51,7 @@ from api.errors import (
     Unprocessable,
     is_connect_failure,
 )
+from api.schemas import OrderDetail, PendingActivity
 from config.settings import Settings
 from db.queries import get_order_view
 from models import errors, search
@@ -191,6 +194,92 @@ async def read_view(
     return stored
 
 
+async def read_order(
+    client: Client, engine: Engine, order_id: str, *, timeouts: Timeouts
+) -> OrderDetail:
+    """The order's view (:func:`read_view`) with its pending activities, asked together."""
+    view, pending = await asyncio.gather(
+        read_view(client, engine, order_id, timeouts=timeouts),
+        pending_activities(client, order_id, timeouts=timeouts),
+    )
+    return OrderDetail.model_validate({**view.model_dump(), "pending": pending})
+
+
+async def pending_activities(
+    client: Client, order_id: str, *, timeouts: Timeouts
+) -> list[PendingActivity] | None:
+    """What Temporal knows of the order's activities in flight or waiting to retry.
+
+    Support sees "charge 85.00 EUR, attempt 4, last failure: ..." while a payment
+    provider is down. None when Temporal cannot be asked (the view still answers).
+    """
+    try:
+        workflow_id = order_workflow_id(order_id)
+        response = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+            ),
+            retry=True,
+            timeout=timeouts.rpc,
+        )
+    except (ValueError, RPCError, RuntimeError) as err:
+        log.info("pending activities of order %s unavailable: %s", order_id, err)
+        return None
+    infos = list(response.pending_activities)
+    if not infos:
+        return []
+    summaries = await _activity_summaries(
+        client, workflow_id, {info.activity_id for info in infos}, timeouts
+    )
+    return [_pending(info, summaries.get(info.activity_id)) for info in infos]
+
+
+async def _activity_summaries(
+    client: Client, workflow_id: str, activity_ids: set[str], timeouts: Timeouts
+) -> dict[str, str]:
+    """The summaries ("charge 85.00 EUR") the workflow gave these activities when it
+    scheduled them: they are in the history only (encrypted like every payload)."""
+    found: dict[str, str] = {}
+    try:
+        events = client.get_workflow_handle(workflow_id).fetch_history_events(
+            rpc_timeout=timeouts.rpc
+        )
+        async for event in events:
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_id not in activity_ids:
+                continue
+            if event.user_metadata.HasField("summary"):
+                (summary,) = await client.data_converter.decode(
+                    [event.user_metadata.summary], [str]
+                )
+                found[attributes.activity_id] = str(summary)
+    except Exception as err:  # a summary is a nicety: the activity type still names it
+        log.info("activity summaries of %s unavailable: %r", workflow_id, err)
+    return found
+
+
+def _pending(info: PendingActivityInfo, summary: str | None) -> PendingActivity:
+    state = PendingActivityState.Name(info.state).removeprefix("PENDING_ACTIVITY_STATE_")
+    return PendingActivity(
+        activity=summary or info.activity_type.name,
+        activity_type=info.activity_type.name,
+        state=state.lower(),
+        attempt=info.attempt,
+        maximum_attempts=info.maximum_attempts or None,
+        last_failure=info.last_failure.message if info.HasField("last_failure") else None,
+        last_attempt_at=_time(
+            info.last_attempt_complete_time, info.HasField("last_attempt_complete_time")
+        ),
+        next_attempt_at=_time(
+            info.next_attempt_schedule_time, info.HasField("next_attempt_schedule_time")
+        ),
+    )
+
+
+def _time(stamp: Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
+
+
 async def start_order(
     client: Client,
     engine: Engine,
@@ -224,6 +313,7 @@ async def start_order(
         policy=policy.model_dump(mode="json"),
         created_by=created_by,
         received_at=datetime.now(UTC),
+        activities=settings.activities,
         **(start_fields or {}),
     )
     attributes = TypedSearchAttributes(

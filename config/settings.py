@@ -16,7 +16,7 @@ from models.account import AccountPolicy
 from models.catalog import FLOWS
 from models.dealer import DealerPolicy
 from models.installation import InstallationPolicy
-from models.policy import PrepaidPolicy
+from models.policy import ActivityPolicy, PrepaidPolicy
 from models.shop import ShopPolicy
 
 STATE_DIR = Path(".orderclock")
@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # Each flow's deadline policy (models/catalog.py names the field of each flow); pinned
     # into every order when it starts.
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
+    # Retries and attempt timeouts of the engine's activities, pinned into each new order.
+    activities: ActivityPolicy = Field(default_factory=ActivityPolicy)
     account: AccountPolicy = Field(default_factory=AccountPolicy)
 
     # Account orders: the bill-cycle run, a Temporal Schedule (cron, UTC) that invoices

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from models.actions import PREPAID_ACTION_PAYLOADS
+from models.actions import PREPAID_ACTION_PAYLOADS, RESEND_EMAIL, ResendEmailPayload
 from models.common import Role
 from models.policy import PrepaidPolicy
 
@@ -68,6 +68,16 @@ class FlowSpec(BaseModel):
     deadlines: list[DeadlineSpec]
     transitions: list[TransitionSpec]
 
+    @model_validator(mode="after")
+    def _with_engine_actions(self) -> FlowSpec:
+        # Every flow has the engine's own actions; adding them here means no flow lists
+        # them and GET /flows and the workflow's validator see the same list.
+        names = {a.name for a in self.actions}
+        self.actions = self.actions + [
+            a for a in engine_actions(self.states) if a.name not in names
+        ]
+        return self
+
     def action(self, name: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.name == name), None)
 
@@ -80,6 +90,19 @@ class FlowSpec(BaseModel):
         lines += [f"    {t.source} --> {t.target}: {t.label}" for t in self.transitions]
         lines += [f"    {s.name} --> [*]" for s in self.states if s.terminal]
         return "\n".join(lines)
+
+
+def engine_actions(states: list[StateSpec]) -> list[ActionSpec]:
+    """The actions ``workflows.base`` carries out for every flow, in any of its states."""
+    return [
+        ActionSpec(
+            name=RESEND_EMAIL,
+            description="Send a failed or skipped email again under a new idempotency key "
+            "(payload: the notification's idempotency key).",
+            states_by_role={Role.support: [s.name for s in states]},
+            payload_schema=ResendEmailPayload.model_json_schema(),
+        )
+    ]
 
 
 def action_spec(

@@ -41,6 +41,7 @@ from models.common import (
 from models.dealer import DealerDetails, DealerOrderRequest
 from models.installation import ChargeBoxInstallationRequest, InstallationDetails
 from models.money import format_amount
+from models.policy import ActivityPolicy
 from models.shop import ShopDetails, ShopOrderRequest
 
 __all__ = [
@@ -330,6 +331,8 @@ class StartOrderInput(Strict):
     policy: dict[str, Any]
     created_by: Actor
     received_at: AwareDatetime | None = None
+    # Optional so orders started before it existed replay with the defaults they ran with.
+    activities: ActivityPolicy | None = None
     # The account an account_order belongs to, resolved and pinned by the API.
     account: AccountSnapshot | None = None
 

@@ -17,4 +17,5 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.devstack",
     "tests.fixtures.salesforce",
+    "tests.fixtures.stack",
 ]

@@ -58,10 +58,16 @@ class FakeActivities:
         self.payouts: list[RecordPayoutInput] = []
         self.views: dict[str, OrderView] = {}
         self.records: defaultdict[str, int] = defaultdict(int)
+        # Addresses the fake SMTP server refuses for good (a 550: the email is ``failed``).
+        self.refused_addresses: set[str] = set()
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, input: SendEmailInput) -> SendEmailResult:
         self.emails.append(input)
+        if input.to_address in self.refused_addresses:
+            return SendEmailResult(
+                status=NotificationStatus.failed, detail="550 5.1.1 Mailbox unavailable"
+            )
         return SendEmailResult(status=NotificationStatus.sent, message_id=input.idempotency_key)
 
     @activity.defn(name=CHARGE_PAYMENT)

@@ -31,6 +31,10 @@ from models.shop import ShopItem, ShopOrderRequest
 from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
 from tests.workflows.shop import FakeSalesforce
 
+# The engine's actions on a sample order (whose emails the fakes always send: refused).
+ENGINE_ACTION_SAMPLES: dict[str, dict[str, Any]] = {
+    "resend_email": {"notification": "sample:email-created-customer:1"},
+}
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
 
@@ -54,6 +58,11 @@ class FlowSample:
     prepare_database: Callable[[Engine], None] = field(default=lambda engine: None)
     # More payloads per action for the random tests (declines, refunds, other choices).
     variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The engine's own actions are every flow's: no sample lists them itself.
+        for action, payload in ENGINE_ACTION_SAMPLES.items():
+            self.payloads.setdefault(action, payload)
 
 
 def _prepaid_request(now: datetime) -> OrderRequest:

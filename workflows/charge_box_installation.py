@@ -133,7 +133,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first workflow
         # task, and its validator runs before run() starts.
-        super().__init__()
+        super().__init__(input.activities)
         self._input = input
         self._policy = InstallationPolicy.model_validate(input.policy)
         self.spec = charge_box_installation_spec(self._policy)
@@ -147,7 +147,12 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
         # The scheduled time passed but the payment provider was unreachable: retrying.
         self._retrying = False
         self._fulfilled_at: datetime | None = None
-        self.ledger = PaymentLedger(input.order_id, input.request.currency, self.changed)
+        self.ledger = PaymentLedger(
+            input.order_id,
+            input.request.currency,
+            self.changed,
+            policy=self.activity_policy,
+        )
         self._payments = self.ledger.records
         self.created(input.created_by)
         self.notify("order_confirmation", [self._customer()], self._context())

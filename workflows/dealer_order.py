@@ -119,12 +119,17 @@ class DealerOrderWorkflow(OrderWorkflow):
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
-        super().__init__()
+        super().__init__(input.activities)
         self._input = input
         self._policy = DealerPolicy.model_validate(input.policy)
         self.spec = dealer_order_spec(self._policy)
         self._status = "new"
-        self.ledger = PaymentLedger(input.order_id, self.req.currency, self.changed)
+        self.ledger = PaymentLedger(
+            input.order_id,
+            self.req.currency,
+            self.changed,
+            policy=self.activity_policy,
+        )
         self._payments = self.ledger.records
         payment = self.req.payment
         self._card: CardPayment | None = payment if isinstance(payment, CardPayment) else None

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import idempotency_key
     from models.money import format_amount
     from models.orders import PaymentKind, PaymentOutcome, PaymentRecord, StripeEvent
+    from models.policy import ActivityPolicy
 
 # Transient faults retry for a bounded time: someone waits on the answer. The outcome of
 # a call that failed this way is unknown, so its key is kept for the next attempt.
@@ -59,7 +60,10 @@ PAYMENT_RETRY = RetryPolicy(
         "StripeUnexpectedStatus",
     ],
 )
-PAYMENT_TIMEOUT = timedelta(minutes=2)
+# The defaults of ActivityPolicy.payment_timeout (an operation's retries in all, while an
+# action waits) and .payment_attempt_timeout (one Stripe request).
+PAYMENT_TIMEOUT = ActivityPolicy().payment_timeout
+PAYMENT_ATTEMPT_TIMEOUT = ActivityPolicy().payment_attempt_timeout
 # Stripe keeps an uncaptured card PaymentIntent for 7 days; renew well before.
 HOLD_VALIDITY = timedelta(days=7)
 HOLD_RENEWAL_MARGIN = timedelta(hours=12)
@@ -74,9 +78,20 @@ class PaymentError(Exception):
 class PaymentLedger:
     """The payments of one order; lives in the workflow and is replayed with it."""
 
-    def __init__(self, order_id: str, currency: str, changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        order_id: str,
+        currency: str,
+        changed: Callable[[], None],
+        policy: ActivityPolicy | None = None,
+    ) -> None:
         self.order_id = order_id
         self.currency = currency
+        policy = policy or ActivityPolicy()
+        # How long one request may run before Temporal retries it under the same key, and
+        # how long an operation may retry before the action that waits on it gives up.
+        self.attempt_timeout = policy.payment_attempt_timeout
+        self.timeout = policy.payment_timeout
         self.records: list[PaymentRecord] = []
         self._changed = changed
         self._charge_seq = 1
@@ -183,8 +198,8 @@ class PaymentLedger:
                 activity,
                 request,
                 result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=PAYMENT_TIMEOUT,
+                start_to_close_timeout=self.attempt_timeout,
+                schedule_to_close_timeout=self.timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"{verb} {format_amount(amount, self.currency)}",
             )
@@ -280,7 +295,9 @@ class PaymentLedger:
                 activity,
                 request,
                 result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
+                # Bounded like a charge: an Update waits on it, and holds the order's lock.
+                schedule_to_close_timeout=self.timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=summary,
             )
@@ -351,7 +368,9 @@ class PaymentLedger:
                     currency=self.currency,
                 ),
                 result_type=RefundResult,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
+                # Bounded like a charge: an Update waits on it, and holds the order's lock.
+                schedule_to_close_timeout=self.timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"refund {format_amount(amount, self.currency)}",
             )

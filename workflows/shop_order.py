@@ -135,12 +135,17 @@ class ShopOrderWorkflow(OrderWorkflow):
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
-        super().__init__()
+        super().__init__(input.activities)
         self._input = input
         self._policy = ShopPolicy.model_validate(input.policy)
         self.spec = shop_order_spec(self._policy)
         self._status = "incomplete"
-        self.ledger = PaymentLedger(input.order_id, input.request.currency, self.changed)
+        self.ledger = PaymentLedger(
+            input.order_id,
+            input.request.currency,
+            self.changed,
+            policy=self.activity_policy,
+        )
         self._payments = self.ledger.records
         self._payment: Payment | None = None
         # A card waiting for 3-D Secure: it places the order when Stripe says it succeeded.

@@ -34,6 +34,9 @@ async def test_get_prepaid_flow(api: httpx.AsyncClient) -> None:
     actions = {action["name"]: action for action in flow["actions"]}
     assert actions["pay"]["states_by_role"] == {"customer": ["payment"]}
     assert actions["cancel"]["payload_schema"]["required"] == ["reason"]
+    # The engine's own action, which no flow lists itself.
+    every_state = [state["name"] for state in flow["states"]]
+    assert actions["resend_email"]["states_by_role"] == {"support": every_state}
 
 
 async def test_flow_deadlines_follow_the_deployment_policy(

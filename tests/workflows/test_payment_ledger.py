@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -19,8 +19,22 @@ from workflows.sandbox import workflow_runner
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from models.activities import (
+        CAPTURE_PAYMENT,
+        REFUND_PAYMENT,
+        CaptureInput,
+        CaptureResult,
+        RefundInput,
+        RefundResult,
+    )
     from models.orders import PaymentKind, PaymentOutcome
-    from workflows.payments import HOLD_RENEWAL_MARGIN, HOLD_VALIDITY, PaymentError, PaymentLedger
+    from models.policy import ActivityPolicy
+    from workflows.payments import (
+        HOLD_RENEWAL_MARGIN,
+        HOLD_VALIDITY,
+        PaymentError,
+        PaymentLedger,
+    )
 
 
 class Op(BaseModel):
@@ -50,15 +64,15 @@ class LedgerProbe:
     """Holds money like a dealer order does, and renews the hold before it expires."""
 
     @workflow.init
-    def __init__(self, order_id: str) -> None:
-        self.ledger = PaymentLedger(order_id, "EUR", lambda: None)
+    def __init__(self, order_id: str, policy: ActivityPolicy | None = None) -> None:
+        self.ledger = PaymentLedger(order_id, "EUR", lambda: None, policy=policy)
         self.done = False
         self.renewals = 0
         self.renewal_failed = False
         self.version = 0
 
     @workflow.run
-    async def run(self, order_id: str) -> LedgerState:
+    async def run(self, order_id: str, policy: ActivityPolicy | None = None) -> LedgerState:
         while not self.done:
             expires = self.ledger.hold_expires_at()
             version = self.version
@@ -113,9 +127,11 @@ class LedgerProbe:
         )
 
 
-async def run_probe(env: WorkflowEnvironment, fakes: FakeActivities, queue: str) -> Any:
+async def run_probe(
+    env: WorkflowEnvironment, queue: str, policy: ActivityPolicy | None = None
+) -> Any:
     return await env.client.start_workflow(
-        LedgerProbe.run, "A-1", id=f"probe-{queue}", task_queue=queue
+        LedgerProbe.run, args=["A-1", policy], id=f"probe-{queue}", task_queue=queue
     )
 
 
@@ -226,3 +242,49 @@ async def test_invoice_due_for_purchase_orders(probe: Any) -> None:
     assert fakes.charges == [] and fakes.authorisations == []
     await op(handle, "finish")
     await asyncio.wait_for(handle.result(), 10)
+
+
+class ProviderDown(FakeActivities):
+    """Captures and refunds that fail as a provider outage does: retryable, for ever."""
+
+    @activity.defn(name=CAPTURE_PAYMENT)
+    async def capture_payment(self, input: CaptureInput) -> CaptureResult:
+        self.captures.append(input)
+        raise ApplicationError("connection refused", type="StripeConnectionError")
+
+    @activity.defn(name=REFUND_PAYMENT)
+    async def refund_payment(self, input: RefundInput) -> RefundResult:
+        self.refunds.append(input)
+        raise ApplicationError("connection refused", type="StripeConnectionError")
+
+
+async def test_a_capture_or_refund_the_provider_never_answers_gives_up_in_bounds(
+    own_time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    # An Update waits on these (and holds the order's lock): unbounded retries would hang
+    # the action and every deadline behind it.
+    fakes = ProviderDown()
+    async with running_worker(
+        own_time_env.client,
+        task_queue=task_queue,
+        workflows=[LedgerProbe],
+        activities=fakes.all(),
+        workflow_runner=workflow_runner(),
+    ):
+        # A short bound (the deployment's ActivityPolicy.payment_timeout): the test server
+        # does not skip the time between activity retries.
+        policy = ActivityPolicy(payment_timeout=timedelta(seconds=4))
+        handle = await run_probe(own_time_env, task_queue, policy)
+        await op(handle, "authorise", 5000)
+        started = await own_time_env.get_current_time()
+        message = await rejected(handle, "capture")
+        assert "connection refused" in message
+        elapsed = await own_time_env.get_current_time() - started
+        assert timedelta(seconds=3) < elapsed <= timedelta(seconds=9)
+        assert len(fakes.captures) > 1  # retried, then given up
+        state = await op(handle, "charge", 3000)
+        # The failed refund is recorded as failed, not as money returned.
+        state = await op(handle, "refund", 3000)
+        assert state.refunded == 0 and state.outcomes[-1] == PaymentOutcome.failed
+        # Nothing was captured; the hold is still the order's to release.
+        assert state.held == 5000
