@@ -197,6 +197,20 @@ async def read_view(
     return stored
 
 
+def initial_search_attributes(request: CreateOrderRequest) -> TypedSearchAttributes:
+    """The search attributes an order starts with (the workflow keeps them up to date)."""
+    spec = flow_spec(request.flow)
+    initial_status = spec.initial if spec is not None else "confirmation"
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(search.ORDER_STATUS, initial_status),
+            SearchAttributePair(search.ORDER_FLOW, request.flow),
+            SearchAttributePair(search.ORDER_CUSTOMER, request.customer.id),
+            SearchAttributePair(search.ORDER_NEEDS_ATTENTION, False),
+        ]
+    )
+
+
 async def start_order(
     client: Client,
     engine: Engine,
@@ -214,8 +228,6 @@ async def start_order(
     order_id = request.order_id or new_order_id()
     request = request.model_copy(update={"order_id": order_id})
     fingerprint = request_fingerprint(request)
-    spec = flow_spec(request.flow)
-    initial_status = spec.initial if spec is not None else "confirmation"
     start = StartOrderInput(
         order_id=order_id,
         request=request,
@@ -224,14 +236,7 @@ async def start_order(
         created_by=created_by,
         received_at=datetime.now(UTC),
     )
-    attributes = TypedSearchAttributes(
-        [
-            SearchAttributePair(search.ORDER_STATUS, initial_status),
-            SearchAttributePair(search.ORDER_FLOW, request.flow),
-            SearchAttributePair(search.ORDER_CUSTOMER, request.customer.id),
-            SearchAttributePair(search.ORDER_NEEDS_ATTENTION, False),
-        ]
-    )
+    attributes = initial_search_attributes(request)
     created = True
     try:
         await client.start_workflow(
