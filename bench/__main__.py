@@ -92,7 +92,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--start-rate",
         type=float,
         default=25.0,
-        help="orders/s the storm expects to start at, to place the common deadline (25)",
+        help="starts per second in the storm, paced so the worker keeps up (25)",
     )
     parser.add_argument("--scale-n", type=int, help="open orders for the worker's RSS (50000)")
     parser.add_argument("--rows", type=int, help="read-model rows for GET /orders (50000)")
