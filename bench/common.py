@@ -344,7 +344,7 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def api_process(
-    server: Server, directory: Path, task_queue: str, database_url: str
+    temporal_address: str, directory: Path, task_queue: str, database_url: str
 ) -> AsyncIterator[Api]:
     """``orderclock api`` on a free port, its database migrated and an admin key made."""
     from db.engine import make_engine, session_scope
@@ -352,15 +352,15 @@ async def api_process(
     from db.migrate import upgrade
 
     await asyncio.to_thread(upgrade, database_url)
+    port = free_port()
     engine = make_engine(database_url)
     try:
         with session_scope(engine) as session:
-            key = create_key(session, "bench", KeyRole.admin)
+            key = create_key(session, f"bench-{port}", KeyRole.admin)
     finally:
         engine.dispose()
-    port = free_port()
     env = python_env(
-        ORDERCLOCK_TEMPORAL_ADDRESS=server.address,
+        ORDERCLOCK_TEMPORAL_ADDRESS=temporal_address,
         ORDERCLOCK_TASK_QUEUE=task_queue,
         ORDERCLOCK_DATABASE_URL=database_url,
     )

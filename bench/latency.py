@@ -43,7 +43,7 @@ async def run(n: int, runs: int, sqlite_file: bool = False) -> list[Figure]:
             async with (
                 server_and_worker(directory, "orderclock", sqlite_file=sqlite_file) as (server, _),
                 api_process(
-                    server, directory, "bench", f"sqlite:///{directory / 'orders.db'}"
+                    server.address, directory, "bench", f"sqlite:///{directory / 'orders.db'}"
                 ) as api,
             ):
                 prefix = uuid.uuid4().hex[:8]

@@ -5,8 +5,8 @@ Every order is started with its confirmation window set (through its pinned
 (starts are paced at ``--start-rate`` per second, so the worker keeps up). The figure is
 the time from T until every order is cancelled by its deadline (its ``OrderStatus``
 search attribute says ``cancelled``); the time until every workflow has also sent its
-mail and recorded itself and closed is in the note. The baseline is N bare workflows with one timer each
-(``bench.baseline.BareTimer``) due at T: the time from T until all are closed.
+mail and recorded itself and closed is in the note. The baseline is N bare workflows
+with one timer each (``bench.baseline.BareTimer``) due at T: the time from T until all are closed.
 
 With more orders than the worker's workflow cache holds (``MAX_CACHED_WORKFLOWS``), most
 orders are replayed from their history when their deadline fires, as in production.
