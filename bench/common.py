@@ -314,11 +314,24 @@ async def worker_process(
         "--task-queue",
         task_queue,
     ]
+    profile_dir = os.environ.get("BENCH_PROFILE")
+    if profile_dir:
+        # py-spy samples the whole life of the worker; SIGINT makes it write its output.
+        Path(profile_dir).mkdir(parents=True, exist_ok=True)
+        output = Path(profile_dir) / f"{directory.name}-{kind}.txt"
+        py_spy = str(Path(sys.executable).parent / "py-spy")
+        command = [py_spy, "record", "--format", "raw", "--rate", "50", "-o", str(output), "--"]
+        command += [sys.executable, "-m", "bench.worker", "--kind", kind]
+        command += ["--address", server.address, "--task-queue", task_queue]
     process = spawn(f"the {kind} worker", command, directory / f"worker-{kind}.log", python_env())
     try:
         await wait_for_line(process, READY_LINE)
         yield process
     finally:
+        if profile_dir and process.popen.poll() is None:
+            process.popen.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(STOP_SECONDS)
         process.stop()
 
 

@@ -7,7 +7,9 @@ itself (whose turn it is, whether the appointment has started, ...).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from functools import cache
 
 from pydantic import BaseModel, Field
 
@@ -89,6 +91,22 @@ def _hours(delta: timedelta) -> str:
     return f"{hours:g} h"
 
 
+@cache
+def _schema_json(action: str) -> str:
+    return json.dumps(PREPAID_ACTION_PAYLOADS[action].model_json_schema())
+
+
+def payload_schema(action: str) -> dict[str, object]:
+    """The JSON schema of an action's payload.
+
+    Made once per process: every workflow builds its flow's spec when it starts (or is
+    brought back into the worker's cache), and generating schemas was the largest part of
+    that. A fresh copy each time, so no caller can change another's.
+    """
+    schema: dict[str, object] = json.loads(_schema_json(action))
+    return schema
+
+
 def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
     """The prepaid service booking flow (seed 003) under a deadline policy."""
     p = policy or PrepaidPolicy()
@@ -96,7 +114,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
     before_start = ["confirmation", "payment", "execution"]
 
     def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = PREPAID_ACTION_PAYLOADS[name].model_json_schema()
+        schema = payload_schema(name)
         return ActionSpec(
             name=name, description=description, states_by_role=states, payload_schema=schema
         )
