@@ -11,7 +11,7 @@ import platform
 import subprocess
 import sys
 
-from bench.common import Figure, table
+from bench.common import Figure, compile_project, table
 from cli.dev import find_temporal
 from cli.main import exit_now
 
@@ -112,6 +112,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def cli() -> None:
     args = parse(sys.argv[1:])
     print(f"machine: {machine()}", file=sys.stderr, flush=True)
+    compile_project()
     figures = asyncio.run(main(args))
     print(f"machine: {machine()}\n")
     print(table(figures), flush=True)

@@ -11,6 +11,7 @@ next one down.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import contextlib
 import os
 import signal
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +147,26 @@ async def repeat(runs: int, name: str, one_run: Callable[[int], Awaitable[None]]
 
 
 # ----- processes ----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compile_project() -> None:
+    """Write the project's bytecode, as the Docker image does at build time.
+
+    A worker's sandbox imports the workflow modules for every workflow it loads; without
+    .pyc files (PYTHONDONTWRITEBYTECODE) that compiles them from source each time, which
+    no deployment of orderclock does. ``BENCH_SOURCE_ONLY=1`` skips this to show the cost.
+    """
+    if os.environ.get("BENCH_SOURCE_ONLY"):
+        for cache in ROOT.glob("*/__pycache__"):
+            for pyc in cache.glob("*.pyc"):
+                pyc.unlink()
+        return
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    for package in [*packages, "bench"]:
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 @contextlib.contextmanager
