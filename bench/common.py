@@ -339,7 +339,7 @@ async def worker_process(
     profile_dir = os.environ.get("BENCH_PROFILE")
     if profile_dir:
         # py-spy samples the whole life of the worker; SIGINT makes it write its output.
-        Path(profile_dir).mkdir(parents=True, exist_ok=True)
+        os.makedirs(profile_dir, exist_ok=True)
         output = Path(profile_dir) / f"{directory.name}-{kind}.txt"
         py_spy = str(Path(sys.executable).parent / "py-spy")
         command = [py_spy, "record", "--format", "raw", "--rate", "50", "-o", str(output), "--"]
