@@ -304,6 +304,8 @@ def python_env(**extra: str) -> dict[str, str]:
     env.update(DUMMY_SECRETS)
     env["ORDERCLOCK_PAYLOAD_KEYS"] = PAYLOAD_KEYS
     env["PYTHONUNBUFFERED"] = "1"
+    if os.environ.get("BENCH_SOURCE_ONLY"):
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env
 
