@@ -200,6 +200,11 @@ class Process:
                 return int(line.split()[1]) / 1024
         raise RuntimeError(f"no VmRSS for {self.name}")
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the process has used so far (Linux)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def check_alive(self) -> None:
         code = self.popen.poll()
         if code is not None:
@@ -215,6 +220,50 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
+
+
+class CpuMeter:
+    """CPU seconds the worker and the server use from now on."""
+
+    def __init__(self, worker: Process, server: Process) -> None:
+        self.worker, self.server = worker, server
+        self.start = (worker.cpu_seconds(), server.cpu_seconds())
+
+    def per(self, n: int) -> str:
+        """The CPU used so far, in all and per workflow."""
+        worker = self.worker.cpu_seconds() - self.start[0]
+        server = self.server.cpu_seconds() - self.start[1]
+        return (
+            f"worker CPU {worker:.1f} s ({worker / n * 1000:.1f} ms each), "
+            f"server CPU {server:.1f} s ({server / n * 1000:.1f} ms each)"
+        )
+
+
+@contextlib.contextmanager
+def profiled(process: Process, label: str) -> Iterator[None]:
+    """With ``BENCH_PROFILE=DIR``, py-spy samples ``process`` during the block.
+
+    The profile is written to ``DIR/<label>-<pid>.txt`` in py-spy's raw (folded) format.
+    """
+    directory = os.environ.get("BENCH_PROFILE")
+    if not directory:
+        yield
+        return
+    os.makedirs(directory, exist_ok=True)
+    output = Path(directory) / f"{label}-{process.pid}.txt"
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "--pid", str(process.pid), "--rate", "100"]
+    command += ["--format", "raw", "--output", str(output)]
+    sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        try:
+            sampler.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+            sampler.wait()
 
 
 def spawn(name: str, command: list[str], log: Path, env: dict[str, str] | None = None) -> Process:
@@ -338,24 +387,11 @@ async def worker_process(
         "--task-queue",
         task_queue,
     ]
-    profile_dir = os.environ.get("BENCH_PROFILE")
-    if profile_dir:
-        # py-spy samples the whole life of the worker; SIGINT makes it write its output.
-        os.makedirs(profile_dir, exist_ok=True)
-        output = Path(profile_dir) / f"{directory.name}-{kind}.txt"
-        py_spy = str(Path(sys.executable).parent / "py-spy")
-        command = [py_spy, "record", "--format", "raw", "--rate", "50", "-o", str(output), "--"]
-        command += [sys.executable, "-m", "bench.worker", "--kind", kind]
-        command += ["--address", server.address, "--task-queue", task_queue]
     process = spawn(f"the {kind} worker", command, directory / f"worker-{kind}.log", python_env())
     try:
         await wait_for_line(process, READY_LINE)
         yield process
     finally:
-        if profile_dir and process.popen.poll() is None:
-            process.popen.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(STOP_SECONDS)
         process.stop()
 
 

@@ -15,10 +15,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bench.common import (
+    Api,
     Figure,
+    Server,
     api_process,
     gather_limited,
     percentile,
+    profiled,
     ratio_at_most,
     repeat,
     say,
@@ -32,6 +35,28 @@ from models.policy import PrepaidPolicy
 WARM_UP = 10
 
 
+async def confirm_both(server: Server, api: Api, ids: list[str]) -> tuple[list[float], list[float]]:
+    """Confirm ids pairwise, the first by HTTP, the second directly; both timings in ms."""
+    body = action("confirm", Role.provider).model_dump(mode="json")
+    request = action("confirm", Role.provider)
+    http_ms: list[float] = []
+    direct_ms: list[float] = []
+    for k in range(0, len(ids) - 1, 2):
+        began = time.perf_counter()
+        response = await api.http.post(f"/orders/{ids[k]}/actions/confirm", json=body)
+        elapsed = (time.perf_counter() - began) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP confirm: {response.status_code} {response.text}")
+        http_ms.append(elapsed)
+        handle = server.client.get_workflow_handle(f"order-{ids[k + 1]}")
+        began = time.perf_counter()
+        view = await handle.execute_update("confirm", request, result_type=OrderView)
+        direct_ms.append((time.perf_counter() - began) * 1000)
+        if view.status != "payment":
+            raise RuntimeError(f"direct confirm left {view.status}")
+    return http_ms[WARM_UP:], direct_ms[WARM_UP:]
+
+
 async def run(n: int, runs: int, sqlite_file: bool = False) -> list[Figure]:
     """p50 and p99 of both paths over ``runs`` runs of ``n`` actions each."""
     unit = f"ms, {n} actions per path"
@@ -40,15 +65,16 @@ async def run(n: int, runs: int, sqlite_file: bool = False) -> list[Figure]:
 
     async def one_run(i: int) -> None:
         with workdir("bench-latency-") as directory:
+            database_url = f"sqlite:///{directory / 'orders.db'}"
             async with (
-                server_and_worker(directory, "orderclock", sqlite_file=sqlite_file) as (server, _),
-                api_process(
-                    server.address, directory, "bench", f"sqlite:///{directory / 'orders.db'}"
-                ) as api,
+                server_and_worker(directory, "orderclock", sqlite_file=sqlite_file) as (
+                    server,
+                    worker,
+                ),
+                api_process(server.address, directory, "bench", database_url) as api,
             ):
                 prefix = uuid.uuid4().hex[:8]
-                total = n + WARM_UP
-                ids = [f"lat-{prefix}-{k}" for k in range(2 * total)]
+                ids = [f"lat-{prefix}-{k}" for k in range(2 * (n + WARM_UP))]
                 appointment = datetime.now(UTC) + timedelta(days=3)
 
                 async def start(k: int) -> None:
@@ -61,26 +87,8 @@ async def run(n: int, runs: int, sqlite_file: bool = False) -> list[Figure]:
                     )
 
                 await gather_limited(len(ids), 20, start)
-                body = action("confirm", Role.provider).model_dump(mode="json")
-                request = action("confirm", Role.provider)
-                http_ms: list[float] = []
-                direct_ms: list[float] = []
-                for k in range(total):
-                    began = time.perf_counter()
-                    response = await api.http.post(
-                        f"/orders/{ids[2 * k]}/actions/confirm", json=body
-                    )
-                    elapsed = (time.perf_counter() - began) * 1000
-                    if response.status_code != 200:
-                        raise RuntimeError(f"HTTP confirm: {response.status_code} {response.text}")
-                    http_ms.append(elapsed)
-                    handle = server.client.get_workflow_handle(f"order-{ids[2 * k + 1]}")
-                    began = time.perf_counter()
-                    view = await handle.execute_update("confirm", request, result_type=OrderView)
-                    direct_ms.append((time.perf_counter() - began) * 1000)
-                    if view.status != "payment":
-                        raise RuntimeError(f"direct confirm left {view.status}")
-            http_ms, direct_ms = http_ms[WARM_UP:], direct_ms[WARM_UP:]
+                with profiled(api.process, "latency-api"), profiled(worker, "latency-worker"):
+                    http_ms, direct_ms = await confirm_both(server, api, ids)
             for figure, p in ((p50, 50), (p99, 99)):
                 figure.orderclock.append(percentile(http_ms, p))
                 figure.baseline.append(percentile(direct_ms, p))

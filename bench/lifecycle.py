@@ -25,8 +25,10 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench.baseline import BARE_LIFECYCLE, LifecyclePlan
 from bench.common import (
+    CpuMeter,
     Figure,
     gather_limited,
+    profiled,
     ratio_at_least,
     repeat,
     say,
@@ -144,31 +146,41 @@ async def run(n: int, concurrency: int, runs: int, sqlite_file: bool = False) ->
         check=ratio_at_least(0.8),
     )
     found: dict[str, Moves] = {}
+    used: dict[str, str] = {}
 
     async def one_run(i: int) -> None:
         with workdir("bench-lifecycle-") as directory:
             async with server_and_worker(directory, "orderclock", sqlite_file=sqlite_file) as (
                 server,
-                _,
+                worker,
             ):
-                rate = await orderclock_orders(server.client, "bench", n, concurrency)
+                cpu = CpuMeter(worker, server.process)
+                with profiled(worker, "lifecycle-orderclock"):
+                    rate = await orderclock_orders(server.client, "bench", n, concurrency)
+                used["orderclock"] = cpu.per(n)
                 handle = await first_of(server.client, "prepaid_service")
                 found["orderclock"] = await moves_of(handle)
             figure.orderclock.append(rate)
-            say(f"orderclock: {rate:.1f} orders/s; one order: {found['orderclock']}")
+            say(f"orderclock: {rate:.1f} orders/s; {used['orderclock']}")
             plan = plan_like(found["orderclock"])
             async with server_and_worker(directory, "baseline", sqlite_file=sqlite_file) as (
                 server,
-                _,
+                worker,
             ):
-                rate = await bare_lifecycles(server.client, "bench", n, concurrency, plan)
+                cpu = CpuMeter(worker, server.process)
+                with profiled(worker, "lifecycle-baseline"):
+                    rate = await bare_lifecycles(server.client, "bench", n, concurrency, plan)
+                used["baseline"] = cpu.per(n)
                 handle = await first_of(server.client, BARE_LIFECYCLE)
                 found["baseline"] = await moves_of(handle)
             figure.baseline.append(rate)
-            say(f"baseline: {rate:.1f} workflows/s; one workflow: {found['baseline']}")
+            say(f"baseline: {rate:.1f} workflows/s; {used['baseline']}")
 
     await repeat(runs, "lifecycle", one_run)
-    figure.note = f"one order: {found['orderclock']}; one bare workflow: {found['baseline']}"
+    figure.note = (
+        f"one order: {found['orderclock']}; one bare workflow: {found['baseline']}; "
+        f"last run: orderclock {used['orderclock']}, baseline {used['baseline']}"
+    )
     return [figure]
 
 

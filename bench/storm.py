@@ -24,8 +24,12 @@ from temporalio.client import Client
 
 from bench.baseline import BARE_TIMER, TimerInput
 from bench.common import (
+    CpuMeter,
     Figure,
+    Process,
+    Server,
     gather_limited,
+    profiled,
     ratio_at_most,
     repeat,
     say,
@@ -78,8 +82,11 @@ async def paced(n: int, rate: float, start: Callable[[int], Awaitable[None]]) ->
     return time.monotonic() - began
 
 
-async def orderclock_storm(client: Client, n: int, start_rate: float) -> tuple[float, float, str]:
+async def orderclock_storm(
+    server: Server, worker: Process, n: int, start_rate: float
+) -> tuple[float, float, str]:
     """Seconds from T until all n are cancelled, until all are closed; a note on the starts."""
+    client = server.client
     due = time.time() + n / start_rate + MARGIN_SECONDS
     prefix = uuid.uuid4().hex[:8]
     appointment = datetime.now(UTC) + timedelta(days=3)
@@ -107,13 +114,19 @@ async def orderclock_storm(client: Client, n: int, start_rate: float) -> tuple[f
     say(f"orderclock: {note}; waiting {max(0.0, due - time.time()):.0f} s for the deadline")
     await _wait_for(due)
     timeout = 600 + n / 5
-    cancelled = await _until(client, f"{ORDERS} AND OrderStatus = 'cancelled'", n, timeout)
+    cpu = CpuMeter(worker, server.process)
+    with profiled(worker, "storm-orderclock"):
+        cancelled = await _until(client, f"{ORDERS} AND OrderStatus = 'cancelled'", n, timeout)
+    note += f"; until all cancelled: {cpu.per(n)}"
     closed = await _until(client, f"{ORDERS} AND ExecutionStatus != 'Running'", n, timeout)
     return cancelled - due, closed - due, note
 
 
-async def bare_storm(client: Client, n: int, start_rate: float) -> float:
-    """Seconds from T until n bare timers due at T have all fired and closed."""
+async def bare_storm(
+    server: Server, worker: Process, n: int, start_rate: float
+) -> tuple[float, str]:
+    """Seconds from T until n bare timers due at T have all fired and closed; CPU used."""
+    client = server.client
     due = time.time() + n / start_rate + MARGIN_SECONDS
     prefix = uuid.uuid4().hex[:8]
 
@@ -125,8 +138,10 @@ async def bare_storm(client: Client, n: int, start_rate: float) -> float:
     await paced(n, start_rate, start)
     await _wait_for(due)
     query = f"WorkflowType = '{BARE_TIMER}' AND ExecutionStatus != 'Running'"
-    closed = await _until(client, query, n, 600 + n / 5)
-    return closed - due
+    cpu = CpuMeter(worker, server.process)
+    with profiled(worker, "storm-baseline"):
+        closed = await _until(client, query, n, 600 + n / 5)
+    return closed - due, cpu.per(n)
 
 
 async def run(n: int, runs: int, start_rate: float, sqlite_file: bool = False) -> list[Figure]:
@@ -143,9 +158,9 @@ async def run(n: int, runs: int, start_rate: float, sqlite_file: bool = False) -
         with workdir("bench-storm-") as directory:
             async with server_and_worker(directory, "orderclock", sqlite_file=sqlite_file) as (
                 server,
-                _,
+                worker,
             ):
-                cancelled, closed, note = await orderclock_storm(server.client, n, start_rate)
+                cancelled, closed, note = await orderclock_storm(server, worker, n, start_rate)
             figure.orderclock.append(cancelled)
             notes.append(
                 f"run {i + 1}: {note}; all closed (mail sent, recorded) after {closed:.1f} s"
@@ -153,11 +168,12 @@ async def run(n: int, runs: int, start_rate: float, sqlite_file: bool = False) -
             say(f"orderclock: all cancelled {cancelled:.1f} s, closed {closed:.1f} s after T")
             async with server_and_worker(directory, "baseline", sqlite_file=sqlite_file) as (
                 server,
-                _,
+                worker,
             ):
-                fired = await bare_storm(server.client, n, start_rate)
+                fired, used = await bare_storm(server, worker, n, start_rate)
             figure.baseline.append(fired)
-            say(f"baseline: all {n} timers done {fired:.1f} s after T")
+            notes.append(f"baseline {used}")
+            say(f"baseline: all {n} timers done {fired:.1f} s after T; {used}")
 
     await repeat(runs, "storm", one_run)
     figure.note = "; ".join(notes)
