@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from functools import cache
+from functools import cache, lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.actions import PREPAID_ACTION_PAYLOADS
 from models.orders import Role
@@ -21,6 +21,8 @@ from models.policy import PrepaidPolicy
 class StateSpec(BaseModel):
     """One status of a flow."""
 
+    model_config = ConfigDict(frozen=True)
+
     name: str
     label: str
     terminal: bool = False
@@ -29,6 +31,8 @@ class StateSpec(BaseModel):
 
 class ActionSpec(BaseModel):
     """One action: who may take it in which states, and its payload's JSON schema."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     description: str
@@ -42,6 +46,8 @@ class ActionSpec(BaseModel):
 class DeadlineSpec(BaseModel):
     """One deadline: when it runs, how long by default, and what happens at expiry."""
 
+    model_config = ConfigDict(frozen=True)
+
     name: str
     state: str
     default: timedelta
@@ -52,6 +58,8 @@ class DeadlineSpec(BaseModel):
 class TransitionSpec(BaseModel):
     """An edge of the state diagram."""
 
+    model_config = ConfigDict(frozen=True)
+
     source: str
     target: str
     label: str
@@ -59,6 +67,8 @@ class TransitionSpec(BaseModel):
 
 class FlowSpec(BaseModel):
     """A whole flow."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     title: str
@@ -108,8 +118,18 @@ def payload_schema(action: str) -> dict[str, object]:
 
 
 def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
-    """The prepaid service booking flow (seed 003) under a deadline policy."""
-    p = policy or PrepaidPolicy()
+    """The prepaid service booking flow (seed 003) under a deadline policy.
+
+    One spec per distinct policy, shared (the models are frozen): every order workflow
+    builds its spec when it starts or returns to the worker's cache, and holding one copy
+    per cached workflow cost about 44 KB each.
+    """
+    return _prepaid_service_spec((policy or PrepaidPolicy()).model_dump_json())
+
+
+@lru_cache(maxsize=64)
+def _prepaid_service_spec(policy_json: str) -> FlowSpec:
+    p = PrepaidPolicy.model_validate_json(policy_json)
     c, pr, s = Role.customer, Role.provider, Role.support
     before_start = ["confirmation", "payment", "execution"]
 
