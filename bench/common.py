@@ -222,21 +222,31 @@ class Process:
                 self.popen.wait()
 
 
-class CpuMeter:
-    """CPU seconds the worker and the server use from now on."""
+async def quiet(*processes: Process, busy: float = 0.05, seconds: float = 300.0) -> None:
+    """Wait until the processes together use less than ``busy`` of a CPU for a second."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        before = sum(p.cpu_seconds() for p in processes)
+        await asyncio.sleep(1.0)
+        if sum(p.cpu_seconds() for p in processes) - before < busy:
+            return
+    raise RuntimeError(f"the processes were still busy after {seconds:.0f} s")
 
-    def __init__(self, worker: Process, server: Process) -> None:
-        self.worker, self.server = worker, server
-        self.start = (worker.cpu_seconds(), server.cpu_seconds())
+
+class CpuMeter:
+    """CPU seconds some processes use from now on."""
+
+    def __init__(self, **processes: Process) -> None:
+        self.processes = processes
+        self.start = {name: p.cpu_seconds() for name, p in processes.items()}
 
     def per(self, n: int) -> str:
-        """The CPU used so far, in all and per workflow."""
-        worker = self.worker.cpu_seconds() - self.start[0]
-        server = self.server.cpu_seconds() - self.start[1]
-        return (
-            f"worker CPU {worker:.1f} s ({worker / n * 1000:.1f} ms each), "
-            f"server CPU {server:.1f} s ({server / n * 1000:.1f} ms each)"
-        )
+        """The CPU used so far by each process, in all and per workflow or request."""
+        parts = []
+        for name, process in self.processes.items():
+            used = process.cpu_seconds() - self.start[name]
+            parts.append(f"{name} CPU {used:.1f} s ({used / n * 1000:.1f} ms each)")
+        return ", ".join(parts)
 
 
 @contextlib.contextmanager

@@ -154,7 +154,7 @@ async def run(n: int, concurrency: int, runs: int, sqlite_file: bool = False) ->
                 server,
                 worker,
             ):
-                cpu = CpuMeter(worker, server.process)
+                cpu = CpuMeter(worker=worker, server=server.process)
                 with profiled(worker, "lifecycle-orderclock"):
                     rate = await orderclock_orders(server.client, "bench", n, concurrency)
                 used["orderclock"] = cpu.per(n)
@@ -167,7 +167,7 @@ async def run(n: int, concurrency: int, runs: int, sqlite_file: bool = False) ->
                 server,
                 worker,
             ):
-                cpu = CpuMeter(worker, server.process)
+                cpu = CpuMeter(worker=worker, server=server.process)
                 with profiled(worker, "lifecycle-baseline"):
                     rate = await bare_lifecycles(server.client, "bench", n, concurrency, plan)
                 used["baseline"] = cpu.per(n)

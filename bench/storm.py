@@ -114,7 +114,7 @@ async def orderclock_storm(
     say(f"orderclock: {note}; waiting {max(0.0, due - time.time()):.0f} s for the deadline")
     await _wait_for(due)
     timeout = 600 + n / 5
-    cpu = CpuMeter(worker, server.process)
+    cpu = CpuMeter(worker=worker, server=server.process)
     with profiled(worker, "storm-orderclock"):
         cancelled = await _until(client, f"{ORDERS} AND OrderStatus = 'cancelled'", n, timeout)
     note += f"; until all cancelled: {cpu.per(n)}"
@@ -138,7 +138,7 @@ async def bare_storm(
     await paced(n, start_rate, start)
     await _wait_for(due)
     query = f"WorkflowType = '{BARE_TIMER}' AND ExecutionStatus != 'Running'"
-    cpu = CpuMeter(worker, server.process)
+    cpu = CpuMeter(worker=worker, server=server.process)
     with profiled(worker, "storm-baseline"):
         closed = await _until(client, query, n, 600 + n / 5)
     return closed - due, cpu.per(n)
