@@ -91,8 +91,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--start-rate",
         type=float,
-        default=25.0,
-        help="starts per second in the storm, paced so the worker keeps up (25)",
+        default=20.0,
+        help="starts per second in the storm, paced so the worker keeps up (20)",
     )
     parser.add_argument("--scale-n", type=int, help="open orders for the worker's RSS (50000)")
     parser.add_argument("--rows", type=int, help="read-model rows for GET /orders (50000)")
