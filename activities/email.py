@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.receipts import receipt_filename, receipt_html, receipt_pdf
 from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
+from models.catalog import FLOWS, PREPAID_CONTEXT_KEYS
 from models.orders import NotificationStatus
 
 if TYPE_CHECKING:
@@ -36,24 +38,17 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-# The only keys the workflow passes; a template using any other key could never render.
-ALLOWED_CONTEXT_KEYS: frozenset[str] = frozenset(
-    {
-        "order_id",
-        "customer_name",
-        "provider_name",
-        "status",
-        "stage",
-        "amount_total",
-        "appointment_local",
-        "deadline_name",
-        "deadline_local",
-        "reason",
-        "refund_amount",
-        "comment",
-        "rating",
-    }
-)
+# The keys a flow's workflow passes to its templates (models/catalog.py); a template using
+# any other key could never render. A directory of a flow the catalog does not know is
+# held to the prepaid flow's keys.
+ALLOWED_CONTEXT_KEYS: frozenset[str] = PREPAID_CONTEXT_KEYS
+
+
+def context_keys(flow: str) -> frozenset[str]:
+    """The context keys the workflow of ``flow`` passes to its email templates."""
+    entry = FLOWS.get(flow)
+    return entry.context_keys if entry is not None else ALLOWED_CONTEXT_KEYS
+
 
 EMAIL_TEMPLATE_ERROR = "EmailTemplateError"
 SMTP_UNAVAILABLE = "SmtpUnavailable"
@@ -113,11 +108,8 @@ def parse_template(key: TemplateKey, text: str) -> EmailTemplate:
     return EmailTemplate(key=key, subject=subject, body=body)
 
 
-def load_templates(
-    template_dir: Path = TEMPLATE_DIR,
-    allowed_keys: frozenset[str] = ALLOWED_CONTEXT_KEYS,
-) -> dict[TemplateKey, EmailTemplate]:
-    """Every template under ``template_dir``, parsed and checked against ``allowed_keys``."""
+def load_templates(template_dir: Path = TEMPLATE_DIR) -> dict[TemplateKey, EmailTemplate]:
+    """Every template under ``template_dir``, parsed and checked against its flow's keys."""
     templates: dict[TemplateKey, EmailTemplate] = {}
     for path in sorted(template_dir.glob("*/*.txt")):
         event, _, role = path.stem.partition(".")
@@ -125,7 +117,7 @@ def load_templates(
         if not all(_NAME.match(part) for part in (key.flow, key.event, key.role)):
             raise TemplateFormatError(f"{path}: name must be <flow>/<event>.<role>.txt")
         template = parse_template(key, path.read_text(encoding="utf-8"))
-        unknown = template.identifiers() - allowed_keys
+        unknown = template.identifiers() - context_keys(key.flow)
         if unknown:
             raise TemplateFormatError(f"{key}: unknown context keys {sorted(unknown)}")
         templates[key] = template
@@ -172,7 +164,7 @@ class EmailActivities:
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, input: SendEmailInput) -> SendEmailResult:
         """Render and send one email; a missing template means the role is not told."""
-        key = TemplateKey(flow=input.flow, event=input.event, role=input.recipient_role.value)
+        key = TemplateKey(flow=input.flow, event=input.event, role=str(input.recipient_role))
         template = self.templates.get(key)
         if template is None:
             return SendEmailResult(
@@ -212,6 +204,18 @@ class EmailActivities:
         message["X-Orderclock-Order"] = input.order_id
         message["X-Orderclock-Event"] = f"{input.flow}/{input.event}"
         message.set_content(body)
+        if input.receipt is not None:
+            # Account orders: the receipt travels with its email, as HTML and as PDF.
+            receipt = input.receipt
+            message.add_attachment(
+                receipt_html(receipt), subtype="html", filename=receipt_filename(receipt, "html")
+            )
+            message.add_attachment(
+                receipt_pdf(receipt),
+                maintype="application",
+                subtype="pdf",
+                filename=receipt_filename(receipt, "pdf"),
+            )
         return message
 
     def _deliver(self, message: EmailMessage, to_address: str) -> str | None:

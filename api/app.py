@@ -24,7 +24,7 @@ from api.deps import get_current_caller
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.ratelimit import RateLimiter
-from api.routes import flows, health, orders, webhooks
+from api.routes import accounts, flows, health, orders, webhooks
 from codec import EncryptionCodec
 from codec.server import create_codec_app
 from config.settings import Settings, get_settings
@@ -86,8 +86,8 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Orders and flows need an API key; the webhook (Stripe's signature), the probes, the
     # docs and the codec (its own token) authenticate their own way or not at all.
-    for module in (orders, flows):
-        app.include_router(module.router, dependencies=[Depends(get_current_caller)])
+    for router in (orders.router, flows.router, accounts.router, accounts.order_router):
+        app.include_router(router, dependencies=[Depends(get_current_caller)])
     for module in (webhooks, health):
         app.include_router(module.router)
     if settings.payload_keys is not None:

@@ -29,16 +29,29 @@ ACTING_ROLES: dict[KeyRole, frozenset[Role]] = {
     KeyRole.support: frozenset({Role.support}),
     KeyRole.admin: frozenset({Role.customer, Role.provider, Role.support}),
 }
+EVERY_KEY = frozenset(KeyRole)
 CREATING_ROLES = frozenset({KeyRole.service, KeyRole.admin})
+# OpenAPI extension on each keyed route: the key roles it admits (tests check it holds).
+KEY_ROLES_EXTENSION = "x-key-roles"
+
+
+def require_key_role(caller: Caller, roles: frozenset[KeyRole], what: str) -> None:
+    """Raise 403 unless the caller's key has one of ``roles`` (``what`` names the deed)."""
+    if caller.role not in roles:
+        may = " or ".join(role for role in KeyRole if role in roles)
+        raise Forbidden(
+            f"key {caller.name!r} has role {caller.role}, which may not {what} ({may} keys may)"
+        )
 
 
 def require_create(caller: Caller) -> None:
     """Raise 403 unless the caller's key may create orders."""
-    if caller.role not in CREATING_ROLES:
-        raise Forbidden(
-            f"key {caller.name!r} has role {caller.role}, which may not create orders "
-            "(service or admin keys may)"
-        )
+    require_key_role(caller, CREATING_ROLES, "create orders")
+
+
+def key_roles_doc(roles: frozenset[KeyRole]) -> dict[str, object]:
+    """The route's ``openapi_extra`` declaring the key roles it admits."""
+    return {KEY_ROLES_EXTENSION: [role.value for role in KeyRole if role in roles]}
 
 
 def require_actor(caller: Caller, actor: Actor) -> None:

@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,9 +53,8 @@ from api.errors import (
 from config.settings import Settings
 from db.queries import get_order_view
 from models import errors, search
-from models.flows import flow_spec
+from models.catalog import flow_spec
 from models.ids import order_workflow_id
-from models.money import format_amount
 from models.orders import (
     ActionRequest,
     Actor,
@@ -63,9 +63,7 @@ from models.orders import (
     Role,
     StartOrderInput,
     StripeEvent,
-    order_total,
 )
-from workflows.prepaid_service import PrepaidServiceWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +110,14 @@ def request_fingerprint(request: CreateOrderRequest) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _handle(client: Client, order_id: str) -> WorkflowHandle[PrepaidServiceWorkflow, OrderView]:
+def _handle(client: Client, order_id: str) -> WorkflowHandle[Any, OrderView]:
     try:
         workflow_id = order_workflow_id(order_id)
     except ValueError:
         # An id no order can have names no order: 404, not a validation error.
         raise NotFound(f"order {order_id!r} not found") from None
-    return client.get_workflow_handle_for(PrepaidServiceWorkflow.run, workflow_id)
+    # Every flow's workflow has the same surface (workflows/base.py), whatever its type.
+    return client.get_workflow_handle(workflow_id, result_type=OrderView)
 
 
 def _closed_message(order_id: str) -> str:
@@ -197,15 +196,15 @@ async def read_view(
     return stored
 
 
-def initial_search_attributes(request: CreateOrderRequest) -> TypedSearchAttributes:
+def initial_search_attributes(
+    request: CreateOrderRequest, initial_status: str
+) -> TypedSearchAttributes:
     """The search attributes an order starts with (the workflow keeps them up to date)."""
-    spec = flow_spec(request.flow)
-    initial_status = spec.initial if spec is not None else "confirmation"
     return TypedSearchAttributes(
         [
             SearchAttributePair(search.ORDER_STATUS, initial_status),
             SearchAttributePair(search.ORDER_FLOW, request.flow),
-            SearchAttributePair(search.ORDER_CUSTOMER, request.customer.id),
+            SearchAttributePair(search.ORDER_CUSTOMER, request.customer_ref()),
             SearchAttributePair(search.ORDER_NEEDS_ATTENTION, False),
         ]
     )
@@ -219,36 +218,43 @@ async def start_order(
     *,
     timeouts: Timeouts,
     created_by: Actor = API_ACTOR,
+    start_fields: dict[str, Any] | None = None,
 ) -> tuple[OrderView, bool]:
     """Start the order's workflow, or find the one already started; True if it is new.
 
     A repeated request with the same id and body returns the existing order; the same
-    id with another body is a conflict.
+    id with another body is a conflict. ``start_fields`` are the flow's own fields of
+    the start input (an account order's account).
     """
     order_id = request.order_id or new_order_id()
     request = request.model_copy(update={"order_id": order_id})
     fingerprint = request_fingerprint(request)
+    policy = settings.policy_for(request.flow)
+    spec = flow_spec(request.flow, policy)
+    assert spec is not None, f"{request.flow} is in CreateOrderRequest but not in the catalog"
     start = StartOrderInput(
         order_id=order_id,
         request=request,
         request_fingerprint=fingerprint,
-        policy=settings.prepaid.model_dump(mode="json"),
+        policy=policy.model_dump(mode="json"),
         created_by=created_by,
         received_at=datetime.now(UTC),
+        **(start_fields or {}),
     )
-    attributes = initial_search_attributes(request)
+    attributes = initial_search_attributes(request, spec.initial)
     created = True
     try:
+        # The workflow type is the flow's name (workflows/registry.py).
         await client.start_workflow(
-            PrepaidServiceWorkflow.run,
+            request.flow,
             start,
             id=order_workflow_id(order_id),
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=attributes,
-            static_summary=order_summary(request),
-            static_details=order_details(request),
+            static_summary=request.web_summary(),
+            static_details="\n".join(request.web_details()),
             rpc_timeout=timeouts.rpc,
         )
     except WorkflowAlreadyStartedError:
@@ -332,26 +338,3 @@ async def forward_stripe_event(
             return _closed_message(order_id)
         return f"order {order_id} not found"
     return None
-
-
-def order_summary(request: CreateOrderRequest) -> str:
-    """The one line the Web UI shows for the order: flow, customer, amount."""
-    amount = format_amount(order_total(request.items), request.currency)
-    return f"{request.flow} · {request.customer.name} ({request.customer.id}) · {amount}"
-
-
-def order_details(request: CreateOrderRequest) -> str:
-    """The order's fixed details for the Web UI (Markdown)."""
-    lines = [
-        f"**Flow** {request.flow}",
-        f"**Customer** {request.customer.name} ({request.customer.id})",
-        f"**Provider** {request.provider.name} ({request.provider.id})",
-        f"**Appointment** {request.appointment.start.isoformat()} "
-        f"({request.appointment.time_zone}, {request.appointment.duration_minutes} min)",
-        "**Items**",
-    ]
-    lines += [
-        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, request.currency)}"
-        for item in request.items
-    ]
-    return "\n".join(lines)

@@ -7,22 +7,16 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from api.gateway import (
-    API_ACTOR,
-    initial_search_attributes,
-    order_details,
-    order_summary,
-    request_fingerprint,
-)
+from api.gateway import API_ACTOR, initial_search_attributes, request_fingerprint
 from models.ids import order_workflow_id
 from models.orders import (
     ActionRequest,
     Actor,
     Appointment,
-    CreateOrderRequest,
     LineItem,
     OrderView,
     Party,
+    PrepaidServiceRequest,
     Role,
     StartOrderInput,
 )
@@ -32,9 +26,9 @@ FLOW = "prepaid_service"
 PAYLOADS = {"pay": {"payment_method": "pm_card_visa"}}
 
 
-def order_request(order_id: str, start: datetime, customer: int = 1) -> CreateOrderRequest:
+def order_request(order_id: str, start: datetime, customer: int = 1) -> PrepaidServiceRequest:
     """A realistic one-line order for customer ``cus-<customer>``."""
-    return CreateOrderRequest(
+    return PrepaidServiceRequest(
         order_id=order_id,
         flow=FLOW,
         customer=Party(id=f"cus-{customer}", name="Cleo Customer", email="cleo@example.com"),
@@ -71,9 +65,9 @@ async def start_order(
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=initial_search_attributes(request),
-        static_summary=order_summary(request),
-        static_details=order_details(request),
+        search_attributes=initial_search_attributes(request, "confirmation"),
+        static_summary=request.web_summary(),
+        static_details="\n".join(request.web_details()),
         result_type=OrderView,
     )
 

@@ -598,6 +598,8 @@ class Supervisor:
             120,
         )
 
+        await self._schedule_bill_cycle()
+
         api = self._start(
             "the API",
             [python, "-m", "cli", "api", "--host", HOST, "--port", str(ports.api)],
@@ -609,6 +611,16 @@ class Supervisor:
 
         await self._wait(api, "GET /healthz", api_up, 60)
         await self._register_webhook()
+
+    async def _schedule_bill_cycle(self) -> None:
+        try:
+            from cli.bill_cycle import ensure_schedule
+            from config.temporal import connect
+
+            done = await ensure_schedule(await connect(self.settings), self.settings)
+        except Exception as error:
+            raise DevError(f"creating the bill-cycle schedule failed: {error!r}") from None
+        _say(done)
 
     async def _migrate(self, database_url: str) -> None:
         try:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from cli.bill_cycle import bill_cycle_app
 from cli.keys import keys_app
 from cli.orders import orders_app
 from cli.support import ensure_sqlite_parent, setting_problems
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(orders_app, name="orders", help="List, show and act on orders over the HTTP API.")
 app.add_typer(keys_app, name="keys", help="Create, revoke and list the HTTP API's keys.")
+app.add_typer(bill_cycle_app, name="bill-cycle", help="Run the account orders' bill cycle by hand.")
 
 # Exit code for a configuration problem, the same as for a usage error.
 EXIT_CONFIG = 2
@@ -189,13 +191,32 @@ def setup(
         str | None, typer.Option(help="Default ORDERCLOCK_TEMPORAL_NAMESPACE or default.")
     ] = None,
 ) -> None:
-    """Register orderclock's search attributes in a Temporal namespace (once per cluster)."""
+    """Prepare a Temporal namespace (search attributes, the bill-cycle schedule); repeatable."""
+    from cli.bill_cycle import ensure_schedule
     from cli.setup import SetupError, register_search_attributes
+    from config.temporal import connect
 
     address = temporal_address or os.environ.get("ORDERCLOCK_TEMPORAL_ADDRESS", "localhost:7233")
     space = namespace or os.environ.get("ORDERCLOCK_TEMPORAL_NAMESPACE", "default")
     try:
-        added = asyncio.run(register_search_attributes(address, space))
+        # No Stripe call is made here: placeholders keep Settings from asking for them.
+        settings = Settings(
+            stripe_api_key="unused",
+            stripe_webhook_secret="unused",
+            temporal_address=address,
+            temporal_namespace=space,
+        )
+    except ValidationError as error:
+        for line in setting_problems(error):
+            typer.echo(f"orderclock: {line}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+    async def prepare() -> tuple[list[str], str]:
+        added = await register_search_attributes(address, space)
+        return added, await ensure_schedule(await connect(settings), settings)
+
+    try:
+        added, scheduled = asyncio.run(prepare())
     except SetupError as error:
         typer.echo(f"orderclock: {error}", err=True)
         exit_now(1)
@@ -203,6 +224,7 @@ def setup(
         typer.echo(f"registered in {space}: {', '.join(added)}")
     else:
         typer.echo(f"{space} already has every orderclock search attribute")
+    typer.echo(scheduled)
     # A Temporal client was used: the same finalization hazard as the worker's (an abort
     # was seen at exit in about one run in three).
     exit_now(0)

@@ -280,6 +280,25 @@ def show_order(
     typer.echo(render_view(response.json(), datetime.now(UTC)))
 
 
+# The view's per-flow parts (models/orders.py, OrderView), shown as "key  value" lines.
+FLOW_DETAIL_FIELDS = ("installation", "shop", "dealer", "account")
+
+
+def _detail_lines(details: dict[str, Any]) -> list[str]:
+    lines = []
+    for key, value in details.items():
+        if value is None or value == [] or value == {}:
+            continue
+        if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict | list):
+            text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        else:
+            text = str(value)
+        lines.append(f"{key:<24} {text}")
+    return lines
+
+
 def render_view(view: dict[str, Any], now: datetime) -> str:
     """An ``OrderView`` as text for a person."""
     currency = view["currency"]
@@ -295,10 +314,11 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
     ]
     if view.get("needs_attention"):
         lines.append(f"attention {view.get('attention_reason') or 'needs attention'}")
-    customer, provider = view["customer"], view["provider"]
+    customer, provider = view["customer"], view.get("provider")
+    lines.append(f"customer  {customer['id']} {customer['name']} <{customer['email']}>")
+    if provider:
+        lines.append(f"provider  {provider['id']} {provider['name']} <{provider['email']}>")
     lines += [
-        f"customer  {customer['id']} {customer['name']} <{customer['email']}>",
-        f"provider  {provider['id']} {provider['name']} <{provider['email']}>",
         f"amounts   total {money(view['amount_total'])}   paid {money(view.get('amount_paid', 0))}"
         f"   held {money(view.get('amount_held', 0))}"
         f"   refunded {money(view.get('amount_refunded', 0))}",
@@ -312,6 +332,12 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
             )
     if view.get("closed_at"):
         lines.append(f"closed    {view['closed_at']}")
+    if view.get("archived"):
+        lines.append("archived  yes")
+    for block in FLOW_DETAIL_FIELDS:
+        details = view.get(block)
+        if isinstance(details, dict):
+            lines += ["", f"{block} details", *(f"  {line}" for line in _detail_lines(details))]
 
     lines += ["", "allowed actions"]
     allowed = view.get("allowed_actions") or {}

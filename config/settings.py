@@ -9,9 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.account import AccountPolicy
+from models.catalog import FLOWS
 from models.policy import PrepaidPolicy
 
 STATE_DIR = Path(".orderclock")
@@ -66,7 +68,20 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9464
     worker_sdk_metrics_port: int = 9465
 
+    # Each flow's deadline policy (models/catalog.py names the field of each flow); pinned
+    # into every order when it starts.
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
+    account: AccountPolicy = Field(default_factory=AccountPolicy)
+
+    # Account orders: the bill-cycle run, a Temporal Schedule (cron, UTC) that invoices
+    # the completed account orders of the previous calendar month.
+    bill_cycle_cron: str = "0 1 1 * *"
+    bill_cycle_schedule_id: str = "orderclock-bill-cycle"
+
+    def policy_for(self, flow: str) -> BaseModel:
+        """This deployment's policy for ``flow``."""
+        policy: BaseModel = getattr(self, FLOWS[flow].settings_field)
+        return policy
 
 
 @lru_cache(maxsize=1)

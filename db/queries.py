@@ -24,10 +24,14 @@ def list_orders(
     customer_id: str | None = None,
     provider_id: str | None = None,
     needs_attention: bool | None = None,
+    archived: bool | None = False,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[OrderSummary], int]:
-    """One page of orders, newest first, and how many match in all."""
+    """One page of orders, newest first, and how many match in all.
+
+    Archived orders are left out unless ``archived`` is True (only them) or None (all).
+    """
     if limit < 1 or offset < 0:
         raise ValueError("limit must be at least 1 and offset not negative")
     conditions: list[Any] = []
@@ -41,6 +45,8 @@ def list_orders(
         conditions.append(_ORDERS.c.provider_id == provider_id)
     if needs_attention is not None:
         conditions.append(_ORDERS.c.needs_attention == needs_attention)
+    if archived is not None:
+        conditions.append(_ORDERS.c.archived == archived)
     where = sa.and_(sa.true(), *conditions)
     total = session.execute(select(func.count()).select_from(_ORDERS).where(where)).scalar_one()
     page = session.execute(

@@ -48,7 +48,7 @@ class OrderBase(SQLModel):
     customer_id: str = Field(index=True, sa_type=PARTY_ID)
     customer_name: str = Field(sa_type=NAME)
     customer_email: str = Field(sa_type=EMAIL)
-    provider_id: str = Field(index=True, sa_type=PARTY_ID)
+    provider_id: str | None = Field(default=None, index=True, sa_type=PARTY_ID)
     currency: str = Field(sa_type=CURRENCY)
     amount_total: int = Field(sa_type=MONEY)
     amount_paid: int = Field(sa_type=MONEY)
@@ -57,6 +57,10 @@ class OrderBase(SQLModel):
     # Indexed for "what is due in the next hour", the operators' favourite filter.
     next_deadline_at: datetime | None = Field(default=None, index=True, sa_type=AWARE)
     needs_attention: bool = Field(default=False)
+    # Hidden from the default list (the dealer flow's "archived" tab).
+    archived: bool = Field(
+        default=False, index=True, sa_column_kwargs={"server_default": sa.false()}
+    )
     attention_reason: str | None = Field(default=None, sa_type=TEXT)
     created_at: datetime = Field(index=True, sa_type=AWARE)
     updated_at: datetime = Field(sa_type=AWARE)
@@ -177,7 +181,48 @@ class ApiKeyRow(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=AWARE)
 
 
-TABLES = (OrderRow, TransitionRow, NotificationRow, PaymentRow, PayoutRow, ApiKeyRow)
+class AccountRow(SQLModel, table=True):
+    """A customer account (account orders belong to one); one account per email address."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (sa.UniqueConstraint("email_key", name="uq_accounts_email_key"),)
+
+    id: str = Field(primary_key=True, sa_type=PARTY_ID)
+    name: str = Field(sa_type=NAME)
+    email: str = Field(sa_type=EMAIL)
+    # The address lowercased: one account per email, whatever its case.
+    email_key: str = Field(sa_type=EMAIL)
+    created_at: datetime = Field(sa_type=AWARE)
+    created_by: str | None = Field(default=None, sa_type=KEY_NAME)
+
+
+class InvoiceRow(SQLModel, table=True):
+    """An account order's invoice from a bill-cycle run: one per order and cycle."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (sa.UniqueConstraint("order_id", "cycle", name="uq_invoices_order_id_cycle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = _order_fk("invoices")
+    cycle: str = Field(index=True, sa_type=sa.String(7))  # YYYY-MM
+    number: str = Field(sa_type=KEY)
+    account_id: str = Field(index=True, sa_type=PARTY_ID)
+    currency: str = Field(sa_type=CURRENCY)
+    amount: int = Field(sa_type=MONEY)
+    completed_at: datetime = Field(sa_type=AWARE)
+    created_at: datetime = Field(sa_type=AWARE)
+
+
+TABLES = (
+    OrderRow,
+    TransitionRow,
+    NotificationRow,
+    PaymentRow,
+    PayoutRow,
+    ApiKeyRow,
+    AccountRow,
+    InvoiceRow,
+)
 
 # The Core tables, for upserts and column selects (typed, unlike ``OrderRow.__table__``).
 ORDERS = SQLModel.metadata.tables["orders"]
@@ -186,3 +231,5 @@ NOTIFICATIONS = SQLModel.metadata.tables["notifications"]
 PAYMENTS = SQLModel.metadata.tables["payments"]
 PAYOUTS = SQLModel.metadata.tables["payouts"]
 API_KEYS = SQLModel.metadata.tables["api_keys"]
+ACCOUNTS = SQLModel.metadata.tables["accounts"]
+INVOICES = SQLModel.metadata.tables["invoices"]

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from models.orders import LineItem, LongText, ShortText, Strict
+from models.common import LineItem, LongText, ShortText, Strict
 
 
 class NoPayload(Strict):

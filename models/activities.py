@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from models.orders import NotificationStatus, OrderView, PaymentOutcome, Role, Strict
+from models.account import Receipt
+from models.orders import NotificationStatus, OrderView, PaymentOutcome, Recipient, Strict
 
 SEND_EMAIL = "send_email"
 CHARGE_PAYMENT = "charge_payment"
@@ -27,10 +28,12 @@ class SendEmailInput(Strict):
     order_id: str
     flow: str
     event: str
-    recipient_role: Role
+    recipient_role: Recipient
     to_address: str
     to_name: str
     context: dict[str, str] = Field(default_factory=dict)
+    # Account orders: the receipt, attached as HTML and PDF (optional: old inputs decode).
+    receipt: Receipt | None = None
 
 
 class SendEmailResult(Strict):
@@ -177,3 +180,24 @@ class CancelAuthorisationResult(Strict):
 
     payment_intent_id: str
     status: str
+
+
+# ----- account_order: the bill-cycle run --------------------------------------------------
+
+INVOICE_CYCLE_PAGE = "invoice_cycle_page"
+
+
+class InvoiceCyclePageInput(Strict):
+    """Invoice one page of a cycle's completed account orders (those after ``after``)."""
+
+    cycle: str
+    after: str | None = None
+    limit: int = Field(default=500, ge=1, le=5000)
+
+
+class InvoiceCyclePageResult(Strict):
+    """How many invoices this page added, and where the next page starts (None: done)."""
+
+    orders: int
+    invoiced: int
+    next_after: str | None = None

@@ -8,14 +8,25 @@ itself (whose turn it is, whether the appointment has started, ...).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
-from functools import cache, lru_cache
+from functools import cache, lru_cache, wraps
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.actions import PREPAID_ACTION_PAYLOADS
-from models.orders import Role
+from models.common import Role
 from models.policy import PrepaidPolicy
+
+PolicyT = TypeVar("PolicyT", bound=BaseModel)
+PolicyC = TypeVar("PolicyC", bound=BaseModel, contravariant=True)
+
+
+class SpecBuilder(Protocol[PolicyC]):
+    """A flow's spec under a policy (the flow's default policy when None)."""
+
+    def __call__(self, policy: PolicyC | None = None) -> FlowSpec: ...
 
 
 class StateSpec(BaseModel):
@@ -94,6 +105,26 @@ class FlowSpec(BaseModel):
         return "\n".join(lines)
 
 
+@cache
+def _schema_json(model: type[BaseModel]) -> str:
+    # Generated once per process (it was most of the cost of building a spec); callers get
+    # a fresh copy, so none can change another's.
+    return json.dumps(model.model_json_schema())
+
+
+def action_spec(
+    payloads: dict[str, type[BaseModel]],
+    name: str,
+    description: str,
+    states: dict[Role, list[str]],
+) -> ActionSpec:
+    """An action of a flow, its payload's JSON schema taken from the flow's payload models."""
+    schema: dict[str, object] = json.loads(_schema_json(payloads[name]))
+    return ActionSpec(
+        name=name, description=description, states_by_role=states, payload_schema=schema
+    )
+
+
 def _hours(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     if hours >= 48 and hours % 24 == 0:
@@ -101,43 +132,38 @@ def _hours(delta: timedelta) -> str:
     return f"{hours:g} h"
 
 
-@cache
-def _schema_json(action: str) -> str:
-    return json.dumps(PREPAID_ACTION_PAYLOADS[action].model_json_schema())
+def spec_per_policy(
+    policy_type: type[PolicyT],
+) -> Callable[[Callable[[PolicyT], FlowSpec]], SpecBuilder[PolicyT]]:
+    """Build a flow's spec once per distinct policy and share it (the spec models are frozen).
 
-
-def payload_schema(action: str) -> dict[str, object]:
-    """The JSON schema of an action's payload.
-
-    Made once per process: every workflow builds its flow's spec when it starts (or is
-    brought back into the worker's cache), and generating schemas was the largest part of
-    that. A fresh copy each time, so no caller can change another's.
+    Every order workflow builds its flow's spec when it starts or comes back into the
+    worker's cache; a copy per cached workflow cost about 44 KB and a few milliseconds.
     """
-    schema: dict[str, object] = json.loads(_schema_json(action))
-    return schema
+
+    def decorate(build: Callable[[PolicyT], FlowSpec]) -> SpecBuilder[PolicyT]:
+        @lru_cache(maxsize=64)
+        def built(policy_json: str) -> FlowSpec:
+            return build(policy_type.model_validate_json(policy_json))
+
+        @wraps(build)
+        def spec(policy: PolicyT | None = None) -> FlowSpec:
+            return built((policy if policy is not None else policy_type()).model_dump_json())
+
+        return spec
+
+    return decorate
 
 
+@spec_per_policy(PrepaidPolicy)
 def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
-    """The prepaid service booking flow (seed 003) under a deadline policy.
-
-    One spec per distinct policy, shared (the models are frozen): every order workflow
-    builds its spec when it starts or returns to the worker's cache, and holding one copy
-    per cached workflow cost about 44 KB each.
-    """
-    return _prepaid_service_spec((policy or PrepaidPolicy()).model_dump_json())
-
-
-@lru_cache(maxsize=64)
-def _prepaid_service_spec(policy_json: str) -> FlowSpec:
-    p = PrepaidPolicy.model_validate_json(policy_json)
+    """The prepaid service booking flow (seed 003) under a deadline policy."""
+    p = policy or PrepaidPolicy()
     c, pr, s = Role.customer, Role.provider, Role.support
     before_start = ["confirmation", "payment", "execution"]
 
     def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = payload_schema(name)
-        return ActionSpec(
-            name=name, description=description, states_by_role=states, payload_schema=schema
-        )
+        return action_spec(PREPAID_ACTION_PAYLOADS, name, description, states)
 
     return FlowSpec(
         name="prepaid_service",
@@ -229,6 +255,14 @@ def _prepaid_service_spec(policy_json: str) -> FlowSpec:
                 on_expiry="the order is cancelled automatically",
             ),
             DeadlineSpec(
+                name="payment_reminder",
+                state="payment",
+                default=p.payment_reminder or timedelta(0),
+                starts=f"{_hours(p.payment_reminder or timedelta(0))} before the "
+                "payment deadline (none when the policy sets no reminder)",
+                on_expiry="the customer is reminded to pay by email",
+            ),
+            DeadlineSpec(
                 name="edit_confirmation",
                 state="execution",
                 default=p.confirm_window,
@@ -277,13 +311,3 @@ def _prepaid_service_spec(policy_json: str) -> FlowSpec:
             TransitionSpec(source="claim_open", target="closed", label="resolve_claim"),
         ],
     )
-
-
-FLOW_NAMES = ("prepaid_service",)
-
-
-def flow_spec(name: str, policy: PrepaidPolicy | None = None) -> FlowSpec | None:
-    """The spec of a flow by name, or None."""
-    if name == "prepaid_service":
-        return prepaid_service_spec(policy)
-    return None

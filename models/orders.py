@@ -10,91 +10,47 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    EmailStr,
-    Field,
-    StringConstraints,
-    model_validator,
+from pydantic import AwareDatetime, Field
+
+from models.account import AccountDetails, AccountOrderRequest, AccountSnapshot
+from models.common import (
+    SYSTEM,
+    Actor,
+    Currency,
+    LineItem,
+    LongText,
+    MinorUnits,
+    OrderId,
+    OrderRequest,
+    Party,
+    PartyId,
+    Recipient,
+    Role,
+    ShortText,
+    Strict,
+    TimeZoneName,
+    order_total,
 )
+from models.money import format_amount
 
-from models.clock import is_valid_zone
-from models.ids import ORDER_ID_PATTERN
-
-
-class Strict(BaseModel):
-    """Base of every message model: unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Role(StrEnum):
-    """Who acts on an order."""
-
-    customer = "customer"
-    provider = "provider"
-    support = "support"
-    system = "system"
-
-
-def _zone(name: str) -> str:
-    if not is_valid_zone(name):
-        raise ValueError(f"unknown IANA time zone {name!r}")
-    return name
-
-
-def _currency(code: str) -> str:
-    if len(code) != 3 or not code.isascii() or not code.isalpha():
-        raise ValueError("currency must be a three-letter ISO 4217 code")
-    return code.upper()
-
-
-TimeZoneName = Annotated[str, AfterValidator(_zone)]
-Currency = Annotated[str, AfterValidator(_currency)]
-OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-PartyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-# Upper bound keeps sums far from overflowing a 64-bit database column.
-MinorUnits = Annotated[int, Field(ge=0, le=10**12)]
-
-
-class Actor(Strict):
-    """Who performs an action: a role, and for customers and providers their id."""
-
-    role: Role
-    id: PartyId | None = None
-    # The API key the action came through, set by the API (never trusted from the body);
-    # optional so histories recorded before keys existed still decode.
-    key_name: str | None = None
-
-    @model_validator(mode="after")
-    def _id_for_parties(self) -> Actor:
-        if self.role in (Role.customer, Role.provider) and self.id is None:
-            raise ValueError(f"a {self.role} actor needs an id")
-        return self
-
-
-SYSTEM = Actor(role=Role.system, id="orderclock")
-
-
-class Party(Strict):
-    """A customer or provider."""
-
-    id: PartyId
-    name: ShortText
-    email: EmailStr
-
-
-class LineItem(Strict):
-    """One priced line of an order."""
-
-    name: ShortText
-    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
-    unit_amount: MinorUnits
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "Currency",
+    "LineItem",
+    "LongText",
+    "MinorUnits",
+    "OrderId",
+    "OrderRequest",
+    "Party",
+    "PartyId",
+    "Recipient",
+    "Role",
+    "ShortText",
+    "Strict",
+    "TimeZoneName",
+    "order_total",
+]
 
 
 class Appointment(Strict):
@@ -105,21 +61,52 @@ class Appointment(Strict):
     time_zone: TimeZoneName
 
 
-def order_total(items: list[LineItem]) -> int:
-    """The sum of an order's lines in minor units."""
-    return sum(item.quantity * item.unit_amount for item in items)
+class PrepaidServiceRequest(OrderRequest):
+    """Body of ``POST /orders`` for the prepaid service booking flow."""
 
-
-class CreateOrderRequest(Strict):
-    """Body of ``POST /orders``."""
-
-    order_id: OrderId | None = None
     flow: Literal["prepaid_service"]
     customer: Party
     provider: Party
     items: Annotated[list[LineItem], Field(min_length=1, max_length=100)]
-    currency: Currency
     appointment: Appointment
+
+    def customer_ref(self) -> str:
+        return self.customer.id
+
+    def total(self) -> int:
+        return order_total(self.items)
+
+    def web_summary(self) -> str:
+        amount = format_amount(self.total(), self.currency)
+        return f"{self.flow} · {self.customer.name} ({self.customer.id}) · {amount}"
+
+    def web_details(self) -> list[str]:
+        appointment = self.appointment
+        lines = [
+            f"**Flow** {self.flow}",
+            f"**Customer** {self.customer.name} ({self.customer.id})",
+            f"**Provider** {self.provider.name} ({self.provider.id})",
+            f"**Appointment** {appointment.start.isoformat()} "
+            f"({appointment.time_zone}, {appointment.duration_minutes} min)",
+            "**Items**",
+        ]
+        return lines + item_lines(self.items, self.currency)
+
+
+def item_lines(items: list[LineItem], currency: str) -> list[str]:
+    """Markdown list lines of an order's items, for the Web UI."""
+    return [
+        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
+        for item in items
+    ]
+
+
+# The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
+# request model here (and its workflow in ``workflows/registry.py``).
+CreateOrderRequest = Annotated[
+    PrepaidServiceRequest | AccountOrderRequest,
+    Field(discriminator="flow"),
+]
 
 
 class ActionRequest(Strict):
@@ -194,7 +181,7 @@ class NotificationRecord(Strict):
 
     idempotency_key: str
     event: str
-    recipient_role: Role
+    recipient_role: Recipient
     to: str
     status: NotificationStatus
     detail: str | None = None
@@ -208,6 +195,14 @@ class DeadlineView(Strict):
     due_at: AwareDatetime
     due_at_local: AwareDatetime
     on_expiry: str
+
+
+class FiredDeadline(Strict):
+    """A deadline that expired and what it was: each one fires once."""
+
+    name: str
+    due_at: AwareDatetime
+    fired_at: AwareDatetime
 
 
 class PendingEdit(Strict):
@@ -257,15 +252,20 @@ class OrderView(Strict):
     status: str
     stage: str
     customer: Party
-    provider: Party
-    items: list[LineItem]
+    # The other acting party (prepaid: the provider; installation: the installation
+    # partner; dealer: the dealer), if the flow has one.
+    provider: Party | None = None
+    items: list[LineItem] = Field(default_factory=list)
     currency: str
     amount_total: int
-    appointment: Appointment
+    appointment: Appointment | None = None
     awaiting: Role | None = None
     pending_edit: PendingEdit | None = None
     allowed_actions: dict[Role, list[str]] = Field(default_factory=dict)
     next_deadline: DeadlineView | None = None
+    deadlines_fired: list[FiredDeadline] = Field(
+        default_factory=list, description="Deadlines that expired, oldest first."
+    )
     amount_paid: int = Field(default=0, description="Captured: charges plus captures.")
     amount_held: int = Field(default=0, description="Authorised and not yet captured.")
     amount_refunded: int = 0
@@ -279,6 +279,11 @@ class OrderView(Strict):
     last_payment_error: str | None = None
     needs_attention: bool = False
     attention_reason: str | None = None
+    archived: bool = Field(
+        default=False, description="Hidden from the default list (GET /orders?archived=true)."
+    )
+    # Each flow's own part of the view (None for the other flows).
+    account: AccountDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -299,6 +304,8 @@ class StartOrderInput(Strict):
     policy: dict[str, Any]
     created_by: Actor
     received_at: AwareDatetime | None = None
+    # The account an account_order belongs to, resolved and pinned by the API.
+    account: AccountSnapshot | None = None
 
 
 class StripeEvent(Strict):

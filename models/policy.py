@@ -18,6 +18,18 @@ class PrepaidPolicy(BaseModel):
         description="Confirm window when the appointment starts the same calendar day.",
     )
     payment_window: timedelta = Field(default=timedelta(hours=12), description="To pay.")
+    payment_reminder_before: timedelta | None = Field(
+        default=timedelta(hours=2),
+        description="How long before the payment deadline the customer is reminded "
+        "(None, 0, or not shorter than the payment window: no reminder).",
+    )
+
+    @property
+    def payment_reminder(self) -> timedelta | None:
+        """The reminder's lead time, or None when this policy sends no reminder."""
+        before = self.payment_reminder_before
+        return before if before and before < self.payment_window else None
+
     done_window: timedelta = Field(
         default=timedelta(hours=72),
         description="After the appointment ends, for the provider to mark it done.",
@@ -51,4 +63,6 @@ class PrepaidPolicy(BaseModel):
                 raise ValueError(f"{name} must be positive")
         if self.payout_delay < timedelta(0) or self.full_refund_notice < timedelta(0):
             raise ValueError("payout_delay and full_refund_notice must not be negative")
+        if self.payment_reminder_before is not None and self.payment_reminder_before < timedelta(0):
+            raise ValueError("payment_reminder_before must not be negative")
         return self

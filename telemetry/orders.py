@@ -41,7 +41,8 @@ from temporalio.worker import (
 
 from db.tables import NOTIFICATIONS, ORDERS, PAYMENTS, TRANSITIONS
 from models.activities import RECORD_ORDER, RecordOrderInput
-from models.flows import FlowSpec, flow_spec
+from models.catalog import flow_spec
+from models.flows import FlowSpec
 from models.orders import OrderView, Role, Transition
 
 NO_STATUS = "none"

@@ -13,6 +13,7 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Interceptor, Worker
 
 import config.temporal
+from activities.billing import BillingActivities
 from activities.email import EmailActivities
 from activities.payments import PaymentActivities
 from activities.records import OrderRecordActivities
@@ -26,6 +27,7 @@ from telemetry.worker import (
     prometheus_runtime_or_none,
     serve_metrics_or_none,
 )
+from workflows.bill_cycle import BillCycleWorkflow
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
@@ -44,7 +46,9 @@ def default_activities(settings: Settings) -> list[Callable[..., Any]]:
     """The real activities, built with their clients from the settings."""
     email = EmailActivities.from_settings(settings)
     payments = PaymentActivities.from_settings(settings)
-    records = OrderRecordActivities(make_engine(settings.database_url))
+    engine = make_engine(settings.database_url)
+    records = OrderRecordActivities(engine)
+    billing = BillingActivities(engine)
     return [
         email.send_email,
         payments.create_customer,
@@ -55,6 +59,7 @@ def default_activities(settings: Settings) -> list[Callable[..., Any]]:
         payments.refund_payment,
         records.record_order,
         records.record_payout,
+        billing.invoice_cycle_page,
     ]
 
 
@@ -69,7 +74,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(WORKFLOWS.values()),
+        # Every order flow, and the account orders' bill-cycle run (not an order flow).
+        workflows=[*WORKFLOWS.values(), BillCycleWorkflow],
         activities=list(activities if activities is not None else default_activities(settings)),
         workflow_runner=workflow_runner(),
         interceptors=list(interceptors),

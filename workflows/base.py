@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         Actor,
         DeadlineView,
+        FiredDeadline,
         NotificationRecord,
         NotificationStatus,
         OrderView,
@@ -73,12 +74,18 @@ EMAILS_TOGETHER = "emails-together"
 
 @dataclass
 class Deadline:
-    """A pending deadline: when it is due and what happens then."""
+    """A pending deadline: when it is due and what happens then.
+
+    A deadline that is not ``shown`` (a reminder) runs like any other but is never the
+    order's "next deadline" in its view, search attributes or emails: those name the
+    deadline with consequences.
+    """
 
     name: str
     due_at: datetime
     on_expiry: str
     expire: Callable[[], Awaitable[None]]
+    shown: bool = True
 
 
 def reject(message: str, kind: str = errors.NOT_ALLOWED) -> ApplicationError:
@@ -110,6 +117,9 @@ class OrderWorkflow:
         self._updated_at: datetime = self._created_at
         self._closed_at: datetime | None = None
         self._seen_events: set[str] = set()
+        # Hidden from the default list (a flow's "archive" action sets it).
+        self._archived = False
+        self._fired: list[FiredDeadline] = []
         self._last_search: dict[str, Any] = {}
         # Set once the run loop is over: the outbox coroutines drain and return.
         self._stop = False
@@ -253,7 +263,7 @@ class OrderWorkflow:
     def _set_current_details(self) -> None:
         # What the Web UI shows as the workflow's current details: metadata, not a
         # command, so it does not change what old histories replay.
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         line = f"**{self.spec.state(self._status).label}**"
         if deadline is not None:
             due = to_zone(deadline.due_at, self.zone())
@@ -269,9 +279,9 @@ class OrderWorkflow:
         self.changed()
 
     def notify(
-        self, event: str, recipients: Sequence[tuple[Role, str, str]], context: dict[str, str]
+        self, event: str, recipients: Sequence[tuple[str, str, str]], context: dict[str, str]
     ) -> None:
-        """Queue one email per recipient (role, address, name) for this event."""
+        """Queue one email per recipient (role or party, address, name) for this event."""
         seq = len(self._history)
         for role, address, name in recipients:
             self._emails.append(
@@ -349,9 +359,14 @@ class OrderWorkflow:
             # An action may have met or moved the deadline while we waited for the lock.
             if current is None or current.name != deadline.name or current.due_at > workflow.now():
                 return
+            # Noted first, so the change the expiry makes records it too.
+            self._fired.append(
+                FiredDeadline(name=current.name, due_at=current.due_at, fired_at=workflow.now())
+            )
             await current.expire()
 
-    def _next_deadline(self) -> Deadline | None:
+    def _next_deadline(self, *, shown: bool = False) -> Deadline | None:
+        """The earliest pending deadline (of the shown ones, with ``shown``)."""
         pending = self.deadlines()
         hold = self.ledger.hold_expires_at() if self.ledger is not None else None
         if hold is not None:
@@ -363,7 +378,13 @@ class OrderWorkflow:
                     self._renew_hold,
                 )
             )
+        if shown:
+            pending = [d for d in pending if d.shown]
         return min(pending, key=lambda d: d.due_at) if pending else None
+
+    def next_deadline(self) -> Deadline | None:
+        """The deadline the order's view, search attributes and emails name."""
+        return self._next_deadline(shown=True)
 
     async def _drain_emails(self) -> None:
         while True:
@@ -453,7 +474,7 @@ class OrderWorkflow:
         return None
 
     def _view(self) -> OrderView:
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         base: dict[str, Any] = {
             "order_id": self.order_id(),
             "flow": self.spec.name,
@@ -461,11 +482,13 @@ class OrderWorkflow:
             "stage": self.spec.state(self._status).label,
             "allowed_actions": self.allowed_actions() if not self._finished else {},
             "next_deadline": _deadline_view(deadline, self.zone()) if deadline else None,
+            "deadlines_fired": list(self._fired),
             "payments": list(self._payments),
             "notifications": list(self._notifications),
             "history": list(self._history),
             "needs_attention": self._needs_attention,
             "attention_reason": self._attention_reason,
+            "archived": self._archived,
             "created_at": self._created_at,
             "updated_at": self._updated_at,
             "closed_at": self._closed_at,
@@ -474,7 +497,7 @@ class OrderWorkflow:
         return self.build_view(base)
 
     def _upsert_search_attributes(self) -> None:
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         wanted: dict[str, Any] = {
             search.ORDER_STATUS.name: self._status,
             search.ORDER_FLOW.name: self.spec.name,

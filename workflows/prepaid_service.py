@@ -53,12 +53,12 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         Appointment,
         Claim,
-        CreateOrderRequest,
         LineItem,
         OrderView,
         PaymentOutcome,
         Payout,
         PendingEdit,
+        PrepaidServiceRequest,
         Review,
         Role,
         StartOrderInput,
@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 C, P, S = Role.customer, Role.provider, Role.support
+PAYMENT_REMINDER_PATCH = "payment-reminder"
 
 
 @workflow.defn(name="prepaid_service")
@@ -100,19 +101,27 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         # One list: the engine's view and the read model show the ledger's records.
         self._payments = self.ledger.records
         self._start_passed = False
+        # Set in run(): orders started before the payment reminder existed never get one.
+        self._reminders = False
+        self._reminded = False
         self.created(input.created_by)
         self.notify("created", self._both(), self._context())
 
     @workflow.run
     async def run(self, input: StartOrderInput) -> OrderView:
         """Run the order from creation to closed or cancelled."""
+        # Version 2 added the payment reminder (a timer, so new commands): orders that
+        # started on version 1 replay without it. See README "Changing a released flow".
+        self._reminders = workflow.patched(PAYMENT_REMINDER_PATCH)
         return await self.run_order()
 
     # ----- order data -----------------------------------------------------------------
 
     @property
-    def req(self) -> CreateOrderRequest:
-        return self._input.request
+    def req(self) -> PrepaidServiceRequest:
+        request = self._input.request
+        assert isinstance(request, PrepaidServiceRequest)
+        return request
 
     def order_id(self) -> str:
         return self._input.order_id
@@ -156,7 +165,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
 
     def _context(self, **extra: str) -> dict[str, str]:
         start = to_zone(self.appointment.start, self.zone())
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         context = {
             "order_id": self.order_id(),
             "customer_name": self.req.customer.name,
@@ -266,14 +275,23 @@ class PrepaidServiceWorkflow(OrderWorkflow):
                 )
             )
         elif status == "payment":
+            due = self._window_start + p.payment_window
             found.append(
                 Deadline(
-                    "payment",
-                    self._window_start + p.payment_window,
-                    "the order is cancelled automatically",
-                    self._payment_expired,
+                    "payment", due, "the order is cancelled automatically", self._payment_expired
                 )
             )
+            before = p.payment_reminder
+            if self._reminders and not self._reminded and before is not None:
+                found.append(
+                    Deadline(
+                        "payment_reminder",
+                        due - before,
+                        "the customer is reminded to pay",
+                        self._payment_reminder,
+                        shown=False,
+                    )
+                )
         elif status == "execution":
             if self._pending_edit is not None:
                 lapse = min(
@@ -516,6 +534,11 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         self.transition("cancelled", "cancel", SYSTEM, reason)
         self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
         self.finish()
+
+    async def _payment_reminder(self) -> None:
+        self._reminded = True
+        self.notify("payment_reminder", [self._recipient(C)], self._context())
+        self.changed()
 
     async def _appointment_started(self) -> None:
         # No status change, but the allowed actions did: wake up so views, search

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.account_order import AccountOrderWorkflow
 from workflows.prepaid_service import PrepaidServiceWorkflow
 
-WORKFLOWS = {"prepaid_service": PrepaidServiceWorkflow}
+WORKFLOWS = {"prepaid_service": PrepaidServiceWorkflow, "account_order": AccountOrderWorkflow}

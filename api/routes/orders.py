@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api import gateway
-from api.auth import require_actor, require_create, stamped
+from api.auth import (
+    CREATING_ROLES,
+    EVERY_KEY,
+    key_roles_doc,
+    require_actor,
+    require_create,
+    stamped,
+)
 from api.deps import (
     CurrentCaller,
     EngineDep,
@@ -16,8 +23,10 @@ from api.deps import (
     TemporalClientDep,
     TimeoutsDep,
 )
+from api.routes.accounts import account_start_fields
 from api.schemas import ErrorBody, OrderPage
 from db.queries import list_orders as query_orders
+from models.account import AccountOrderRequest
 from models.orders import ActionRequest, CreateOrderRequest, OrderView
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -36,8 +45,9 @@ FilterText = Annotated[str | None, Query(max_length=128)]
     response_model=OrderView,
     responses={
         200: {"model": OrderView, "description": "The order existed with the same body"},
-        **_errors(401, 403, 409, 503),
+        **_errors(401, 403, 409, 422, 503),
     },
+    openapi_extra=key_roles_doc(CREATING_ROLES),
 )
 async def create_order(
     body: CreateOrderRequest,
@@ -50,6 +60,9 @@ async def create_order(
 ) -> OrderView:
     """Create an order (service and admin keys); the same id and body returns the same order."""
     require_create(caller)
+    extra = None
+    if isinstance(body, AccountOrderRequest):
+        extra = await account_start_fields(body, engine, settings)
     view, created = await gateway.start_order(
         client,
         engine,
@@ -57,22 +70,28 @@ async def create_order(
         body,
         timeouts=timeouts,
         created_by=stamped(gateway.API_ACTOR, caller),
+        start_fields=extra,
     )
     if not created:
         response.status_code = 200
     return view
 
 
-@router.get("", response_model=OrderPage)
+@router.get("", response_model=OrderPage, openapi_extra=key_roles_doc(EVERY_KEY))
 def list_orders(
     session: SessionDep,
     flow: FilterText = None,
     status: FilterText = None,
     customer_id: FilterText = None,
+    provider_id: FilterText = None,
+    needs_attention: bool | None = None,
+    archived: Annotated[
+        bool, Query(description="true lists only archived orders, which are otherwise hidden")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> OrderPage:
-    """List orders from the read model, filtered by flow, status, customer."""
+    """List orders from the read model, filtered by flow, status, customer, provider."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
@@ -80,13 +99,21 @@ def list_orders(
         flow=flow or None,  # an empty parameter (``?status=``) means no filter
         status=status or None,
         customer_id=customer_id or None,
+        provider_id=provider_id or None,
+        needs_attention=needs_attention,
+        archived=archived,
         limit=limit,
         offset=offset,
     )
     return OrderPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{order_id}", response_model=OrderView, responses=_errors(404, 503))
+@router.get(
+    "/{order_id}",
+    response_model=OrderView,
+    responses=_errors(404, 503),
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
 async def get_order(
     order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
 ) -> OrderView:
@@ -98,6 +125,8 @@ async def get_order(
     "/{order_id}/actions/{action}",
     response_model=OrderView,
     responses=_errors(401, 403, 404, 409, 429, 503, 504),
+    # Every key may call it; which actor roles a key may act as is checked inside.
+    openapi_extra=key_roles_doc(EVERY_KEY),
 )
 async def act_on_order(
     order_id: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activities.email import ALLOWED_CONTEXT_KEYS, TEMPLATE_DIR, TemplateKey, load_templates
+from activities.email import TEMPLATE_DIR, TemplateKey, context_keys, load_templates
 from tests.activities.test_email import full_context
 
 # Who is told about which prepaid_service event (support has no address).
@@ -19,6 +19,7 @@ EXPECTED_PREPAID = {
     "claim_resolved": {"customer", "provider"},
     "reviewed": {"provider"},
     "payout": {"provider"},
+    "payment_reminder": {"customer"},
     "edit_lapsed": {"provider"},
 }
 
@@ -34,14 +35,15 @@ def test_every_prepaid_event_has_its_templates_and_no_others() -> None:
 
 def test_templates_use_only_the_allowed_context_keys() -> None:
     for key, template in load_templates().items():
-        used = template.identifiers()
-        assert used <= ALLOWED_CONTEXT_KEYS, (key, used - ALLOWED_CONTEXT_KEYS)
+        used, allowed = template.identifiers(), context_keys(key.flow)
+        assert used <= allowed, (key, used - allowed)
         assert "order_id" in used, f"{key} does not name the order"
 
 
 def test_templates_render_completely_with_the_full_context() -> None:
-    context = full_context()
     for key, template in load_templates().items():
+        # Every key the flow passes, with a sample value (the prepaid ones from full_context).
+        context = {name: f"<{name}>" for name in context_keys(key.flow)} | full_context()
         subject, body = template.render(context)
         assert subject and "\n" not in subject, key
         assert "$" not in subject + body, key

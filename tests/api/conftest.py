@@ -14,7 +14,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +23,6 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -38,25 +36,11 @@ from config.settings import Settings
 from db.engine import make_engine, session_scope
 from db.keys import create_key
 from db.migrate import upgrade
-from models.activities import (
-    CHARGE_PAYMENT,
-    RECORD_ORDER,
-    RECORD_PAYOUT,
-    REFUND_PAYMENT,
-    SEND_EMAIL,
-    ChargeInput,
-    ChargeResult,
-    RecordOrderInput,
-    RecordPayoutInput,
-    RecordPayoutResult,
-    RefundInput,
-    RefundResult,
-    SendEmailInput,
-    SendEmailResult,
-)
 from models.ids import order_workflow_id
 from tests.fakes import FakeActivities
-from workflows.prepaid_service import PrepaidServiceWorkflow
+from tests.fixtures.temporal import running_worker
+from tests.flows import FLOW_SAMPLES
+from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
 T = TypeVar("T")
@@ -141,109 +125,45 @@ def settings(task_queue: str) -> Settings:
     return make_settings(task_queue)
 
 
-class ObservedActivities:
-    """The test's activities (fakes, plus the real read-model writer), watched for idleness.
-
-    A worker shut down while the server is handing it an activity task can hang for ever
-    in the SDK's ``finalize_shutdown`` (seen about once in a thousand shutdowns on the
-    time-skipping server). The worker fixture therefore waits until no activity has run
-    for a moment before it shuts the worker down.
-    """
+class ApiActivities:
+    """The test's activities: fakes of every side effect, the real read-model writer."""
 
     def __init__(self, fakes: FakeActivities, records: OrderRecordActivities) -> None:
         self.fakes = fakes
         self.records = records
-        self.running = 0
-        self.last_change = time.monotonic()
-
-    @contextmanager
-    def _running(self) -> Iterator[None]:
-        self.running += 1
-        self.last_change = time.monotonic()
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self.last_change = time.monotonic()
-
-    @activity.defn(name=SEND_EMAIL)
-    async def send_email(self, input: SendEmailInput) -> SendEmailResult:
-        """Fake: record the email."""
-        with self._running():
-            return await self.fakes.send_email(input)
-
-    @activity.defn(name=CHARGE_PAYMENT)
-    async def charge_payment(self, input: ChargeInput) -> ChargeResult:
-        """Fake: outcome by payment method id."""
-        with self._running():
-            return await self.fakes.charge_payment(input)
-
-    @activity.defn(name=REFUND_PAYMENT)
-    async def refund_payment(self, input: RefundInput) -> RefundResult:
-        """Fake: every refund succeeds."""
-        with self._running():
-            return await self.fakes.refund_payment(input)
-
-    @activity.defn(name=RECORD_ORDER)
-    async def record_order(self, input: RecordOrderInput) -> None:
-        """Real: write the view to the test read model."""
-        with self._running():
-            await self.records.record_order(input)
-
-    @activity.defn(name=RECORD_PAYOUT)
-    async def record_payout(self, input: RecordPayoutInput) -> RecordPayoutResult:
-        """Fake: the payout is recorded at once."""
-        with self._running():
-            return await self.fakes.record_payout(input)
 
     def all(self) -> list[Any]:
-        """Every activity, for the worker."""
-        return [
-            self.send_email,
-            self.charge_payment,
-            self.refund_payment,
-            self.record_order,
-            self.record_payout,
+        """Every activity, for the worker (every flow's own fakes included)."""
+        fakes = [fn for fn in self.fakes.all() if fn != self.fakes.record_order]
+        extra = [
+            fn for sample in FLOW_SAMPLES.values() for fn in sample.extra_activities(self.fakes)
         ]
-
-    async def settle(self, quiet: float = 0.3, within: float = 15.0) -> None:
-        """Return once no activity has been running for ``quiet`` seconds."""
-        deadline = time.monotonic() + within
-        while self.running or time.monotonic() - self.last_change < quiet:
-            if time.monotonic() > deadline:
-                raise AssertionError("the test's workflows kept running activities")
-            await asyncio.sleep(0.05)
+        return [*fakes, *extra, self.records.record_order]
 
 
 @pytest.fixture
-def activities(api_engine: Engine) -> ObservedActivities:
+def activities(api_engine: Engine) -> ApiActivities:
     """This test's activities."""
-    return ObservedActivities(FakeActivities(), OrderRecordActivities(api_engine))
+    return ApiActivities(FakeActivities(), OrderRecordActivities(api_engine))
 
 
 @pytest.fixture
 async def worker(
-    time_env: WorkflowEnvironment, task_queue: str, activities: ObservedActivities
+    time_env: WorkflowEnvironment, task_queue: str, activities: ApiActivities
 ) -> AsyncIterator[Worker]:
-    """A worker with the real workflow on this test's task queue."""
-    running = Worker(
+    """A worker with every real workflow on this test's task queue.
+
+    It is stopped once its activities are quiet (``running_worker``): a worker shut down
+    while the server hands it an activity task can hang in the SDK's shutdown.
+    """
+    async with running_worker(
         time_env.client,
         task_queue=task_queue,
-        workflows=[PrepaidServiceWorkflow],
+        workflows=list(WORKFLOWS.values()),
         workflow_runner=workflow_runner(),
         activities=activities.all(),
-    )
-    run = asyncio.create_task(running.run())
-    try:
+    ) as running:
         yield running
-    finally:
-        await activities.settle()
-        try:
-            await asyncio.wait_for(running.shutdown(), timeout=30)
-        except TimeoutError:
-            run.cancel()
-            raise AssertionError("the worker did not shut down within 30 s") from None
-        await run
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from api.gateway import Timeouts, request_fingerprint
 from config.settings import Settings, get_settings
 from db.engine import make_engine, session_scope
 from db.writes import store_order_view
-from models.orders import CreateOrderRequest, OrderView
+from models.orders import OrderView, PrepaidServiceRequest
 from tests.api.conftest import (
     BASE_URL,
     admin_key,
@@ -110,7 +110,7 @@ async def test_without_worker_the_database_copy_answers(
     order_id = body["order_id"]
     assert (await workerless.post("/orders", json=body)).status_code == 503
     # What a worker would have recorded for this order (a real view, moved on a little).
-    fingerprint = request_fingerprint(CreateOrderRequest.model_validate(body))
+    fingerprint = request_fingerprint(PrepaidServiceRequest.model_validate(body))
     view = await recorded_view(
         api, time_env, order_id=order_id, status="payment", request_fingerprint=fingerprint
     )

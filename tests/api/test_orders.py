@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.gateway import request_fingerprint
 from models import search
 from models.ids import order_workflow_id
-from models.orders import CreateOrderRequest
+from models.orders import PrepaidServiceRequest
 from tests.api.conftest import actor, eventually, order_body, workflow_status
 from tests.fakes import NEEDS_3DS
 
@@ -49,7 +49,7 @@ async def test_create_returns_201_with_the_view(
     creator = view["history"][0]["actor"]
     assert (creator["role"], creator["id"]) == ("system", "api")
     assert creator["key_name"].startswith("admin-")  # the key the order was created with
-    expected = request_fingerprint(CreateOrderRequest.model_validate(body))
+    expected = request_fingerprint(PrepaidServiceRequest.model_validate(body))
     assert view["request_fingerprint"] == expected
 
 
@@ -109,6 +109,8 @@ def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != key}
 
 
+# The body is a union of the flows' requests, chosen by "flow": errors are located in the
+# chosen flow's request ("body", "<flow>", ...).
 @pytest.mark.parametrize(
     ("case", "location"),
     [
@@ -147,6 +149,7 @@ async def test_malformed_orders_are_422(
         body["provider"]["email"] = "not-an-email"
     response = await api.post("/orders", json=body)
     assert response.status_code == 422, response.text
+    location = [*location[:1], "prepaid_service", *location[1:]]
     assert location in [error["loc"] for error in response.json()["detail"]]
     if "order_id" in body and case != "bad order id":
         # Rejected before Temporal: no workflow was started.
@@ -370,3 +373,19 @@ async def test_list_orders_accepts_the_largest_page(api: httpx.AsyncClient) -> N
     response = await api.get("/orders", params={"limit": 200, "customer_id": "nobody"})
     assert response.status_code == 200
     assert response.json() == {"items": [], "total": 0, "limit": 200, "offset": 0}
+
+
+@pytest.mark.parametrize("flow", [None, "no_such_flow", 7])
+async def test_an_unknown_or_missing_flow_is_422_naming_the_flows(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment, flow: Any
+) -> None:
+    body = await order_body(time_env)
+    if flow is None:
+        del body["flow"]
+    else:
+        body["flow"] = flow
+    response = await api.post("/orders", json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert "prepaid_service" in error["msg"] or "flow" in error["msg"]

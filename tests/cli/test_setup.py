@@ -8,6 +8,7 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.common import SearchAttributeKey
 
 from models import search
@@ -36,9 +37,10 @@ async def test_setup_registers_missing_attributes_once() -> None:
         address = env.client.service_client.config.target_host
         code, out, err = await run_setup("--temporal-address", address)
         assert (code, err) == (0, "")
-        assert out.strip() == "registered in default: " + ", ".join(
-            sorted(key.name for key in search.ALL)
-        )
+        assert out.splitlines() == [
+            "registered in default: " + ", ".join(sorted(key.name for key in search.ALL)),
+            "bill-cycle schedule orderclock-bill-cycle created (0 1 1 * * UTC)",
+        ]
         listed = await env.client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace="default")
         )
@@ -46,7 +48,14 @@ async def test_setup_registers_missing_attributes_once() -> None:
             assert listed.custom_attributes[key.name] == int(key.indexed_value_type)
         code, out, _ = await run_setup("--temporal-address", address)
         assert code == 0
-        assert out.strip() == "default already has every orderclock search attribute"
+        assert out.splitlines() == [
+            "default already has every orderclock search attribute",
+            "bill-cycle schedule orderclock-bill-cycle updated (0 1 1 * * UTC)",
+        ]
+        schedule = await env.client.get_schedule_handle("orderclock-bill-cycle").describe()
+        action = schedule.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert action.workflow == "bill_cycle"
 
 
 async def test_setup_refuses_an_attribute_of_another_type() -> None:

@@ -110,3 +110,27 @@ def test_view_round_trip(engine: Engine) -> None:
     with Session(engine) as session:
         stored = get_order_view(session, "rt-1")
     assert stored == view
+
+
+def test_archived_orders_are_hidden_unless_asked_for(engine: Engine, orders: list[str]) -> None:
+    with session_scope(engine) as session:
+        store_order_view(session, make_view("a-2", version=2, archived=True))
+    with Session(engine) as session:
+        default, total = list_orders(session)
+        archived, archived_total = list_orders(session, archived=True)
+        everything, all_total = list_orders(session, archived=None)
+    assert "a-2" not in _ids(default) and total == len(orders) - 1
+    assert (_ids(archived), archived_total) == (["a-2"], 1)
+    assert archived[0].archived is True
+    assert all_total == len(orders) and set(_ids(everything)) == set(orders)
+
+
+def test_an_order_without_provider_or_appointment_round_trips(engine: Engine) -> None:
+    view = make_view("np-1").model_copy(update={"provider": None, "appointment": None})
+    with session_scope(engine) as session:
+        store_order_view(session, view)
+    with Session(engine) as session:
+        [summary], _ = list_orders(session)
+        stored = get_order_view(session, "np-1")
+    assert summary.provider_id is None
+    assert stored == view

@@ -1,34 +1,38 @@
-"""A harness that runs prepaid orders on the time-skipping server with fake activities."""
+"""Harnesses that run orders of every flow on the time-skipping server with fake activities."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from models.catalog import FLOWS
 from models.ids import order_workflow_id
 from models.orders import (
     ActionRequest,
     Actor,
     Appointment,
-    CreateOrderRequest,
     LineItem,
+    OrderRequest,
     OrderView,
     Party,
+    PrepaidServiceRequest,
     Role,
     StartOrderInput,
 )
 from models.policy import PrepaidPolicy
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
-from workflows.prepaid_service import PrepaidServiceWorkflow
+from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
@@ -55,8 +59,8 @@ class Rejected(Exception):
         self.message = message
 
 
-class Harness:
-    """Start orders, act on them as a role, read their view, move the clock."""
+class FlowHarness:
+    """Start orders of any flow, act on them, read their view, move the clock."""
 
     def __init__(self, env: WorkflowEnvironment, task_queue: str, fakes: FakeActivities) -> None:
         self.env = env
@@ -66,59 +70,43 @@ class Harness:
     async def now(self) -> datetime:
         return await self.env.get_current_time()
 
-    async def start(
-        self,
-        *,
-        starts_in: timedelta = timedelta(days=3),
-        start: datetime | None = None,
-        zone: str = "Europe/Berlin",
-        policy: PrepaidPolicy | None = None,
-        amount: int = 12000,
-        currency: str = "EUR",
-        duration_minutes: int = 60,
+    async def start_request(
+        self, request: OrderRequest, policy: BaseModel | None = None, **start: Any
     ) -> WorkflowHandle[Any, OrderView]:
-        order_id = f"o-{uuid.uuid4().hex[:12]}"
-        request = CreateOrderRequest(
-            order_id=order_id,
-            flow="prepaid_service",
-            customer=CUSTOMER,
-            provider=PROVIDER,
-            items=[LineItem(name="Massage", quantity=1, unit_amount=amount)],
-            currency=currency,
-            appointment=Appointment(
-                start=start or (await self.now()) + starts_in,
-                duration_minutes=duration_minutes,
-                time_zone=zone,
-            ),
-        )
-        handle = await self.env.client.start_workflow(
-            PrepaidServiceWorkflow.run,
-            StartOrderInput(
-                order_id=order_id,
-                request=request,
-                request_fingerprint="fp",
-                policy=(policy or PrepaidPolicy()).model_dump(mode="json"),
-                created_by=Actor(role=Role.system, id="test"),
+        """Start ``request``'s flow under ``policy`` (the flow's defaults when None).
+
+        ``start`` adds fields to the workflow's ``StartOrderInput`` (a flow's own ones).
+        """
+        order_id = request.order_id or f"o-{uuid.uuid4().hex[:12]}"
+        request = request.model_copy(update={"order_id": order_id})
+        flow = getattr(request, "flow")  # noqa: B009 - every flow's request has one
+        policy = policy or FLOWS[flow].policy()
+        return await self.env.client.start_workflow(
+            flow,
+            StartOrderInput.model_validate(
+                {
+                    "order_id": order_id,
+                    "request": request,
+                    "request_fingerprint": "fp",
+                    "policy": policy.model_dump(mode="json"),
+                    "created_by": Actor(role=Role.system, id="test"),
+                    **start,
+                }
             ),
             id=order_workflow_id(order_id),
             task_queue=self.task_queue,
+            result_type=OrderView,
         )
-        return handle
 
-    async def act(
+    async def act_as(
         self,
         handle: WorkflowHandle[Any, OrderView],
         action: str,
-        role: Role,
+        actor: Actor,
         payload: dict[str, Any] | None = None,
-        actor_id: str | None = None,
     ) -> OrderView:
-        if actor_id is None:
-            actor_id = {Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id}.get(role)
-        request = ActionRequest(
-            actor=Actor(role=role, id=actor_id),
-            payload=PAYLOADS[action] if payload is None else payload,
-        )
+        """Take ``action`` as ``actor``; a refusal raises :class:`Rejected`."""
+        request = ActionRequest(actor=actor, payload=payload or {})
         try:
             return await handle.execute_update(action, request, result_type=OrderView)
         except WorkflowUpdateFailedError as exc:
@@ -128,7 +116,7 @@ class Harness:
             raise
 
     async def view(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
-        return await handle.query(PrepaidServiceWorkflow.view)
+        return await handle.query("view", result_type=OrderView)
 
     async def mail(self, order_id: str, event: str, seconds: float = 10.0) -> list[Any]:
         """The emails of an event, once the order's mail outbox has sent them."""
@@ -142,6 +130,49 @@ class Harness:
     async def sleep(self, delta: timedelta) -> None:
         await self.env.sleep(delta)
 
+
+class Harness(FlowHarness):
+    """The prepaid service flow's harness: orders with a default customer and provider."""
+
+    async def start(
+        self,
+        *,
+        starts_in: timedelta = timedelta(days=3),
+        start: datetime | None = None,
+        zone: str = "Europe/Berlin",
+        policy: PrepaidPolicy | None = None,
+        amount: int = 12000,
+        currency: str = "EUR",
+        duration_minutes: int = 60,
+    ) -> WorkflowHandle[Any, OrderView]:
+        request = PrepaidServiceRequest(
+            order_id=f"o-{uuid.uuid4().hex[:12]}",
+            flow="prepaid_service",
+            customer=CUSTOMER,
+            provider=PROVIDER,
+            items=[LineItem(name="Massage", quantity=1, unit_amount=amount)],
+            currency=currency,
+            appointment=Appointment(
+                start=start or (await self.now()) + starts_in,
+                duration_minutes=duration_minutes,
+                time_zone=zone,
+            ),
+        )
+        return await self.start_request(request, policy)
+
+    async def act(
+        self,
+        handle: WorkflowHandle[Any, OrderView],
+        action: str,
+        role: Role,
+        payload: dict[str, Any] | None = None,
+        actor_id: str | None = None,
+    ) -> OrderView:
+        if actor_id is None:
+            actor_id = {Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id}.get(role)
+        payload = PAYLOADS[action] if payload is None else payload
+        return await self.act_as(handle, action, Actor(role=role, id=actor_id), payload)
+
     async def to_payment(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
         return await self.act(handle, "confirm", Role.provider)
 
@@ -150,14 +181,23 @@ class Harness:
         return await self.act(handle, "pay", Role.customer)
 
 
+@contextlib.asynccontextmanager
+async def flow_worker(
+    env: WorkflowEnvironment, task_queue: str, activities: Sequence[Any]
+) -> AsyncIterator[None]:
+    """A worker of every flow's workflow with ``activities`` (fakes) on ``task_queue``."""
+    async with running_worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS.values()),
+        activities=list(activities),
+        workflow_runner=workflow_runner(),
+    ):
+        yield
+
+
 @pytest.fixture
 async def harness(own_time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Harness]:
     fakes = FakeActivities()
-    async with running_worker(
-        own_time_env.client,
-        task_queue=task_queue,
-        workflows=[PrepaidServiceWorkflow],
-        activities=fakes.all(),
-        workflow_runner=workflow_runner(),
-    ):
+    async with flow_worker(own_time_env, task_queue, fakes.all()):
         yield Harness(own_time_env, task_queue, fakes)

@@ -35,6 +35,9 @@ async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: Harness) -
     assert final.history[-1].actor.role == Role.system
     assert final.history[-1].reason == "not confirmed by the provider within 24 h"
     assert await harness.mail(final.order_id, "cancelled")
+    [fired] = final.deadlines_fired
+    assert (fired.name, fired.due_at) == ("confirmation", view.next_deadline.due_at)
+    assert fired.fired_at == final.history[-1].at
 
 
 async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:
@@ -152,6 +155,50 @@ async def test_unpaid_order_is_cancelled_after_12_hours(harness: Harness) -> Non
     final = await order.result()
     assert final.status == "cancelled"
     assert final.history[-1].reason == "not paid within 12 h"
+
+
+async def test_the_customer_is_reminded_once_two_hours_before_the_payment_deadline(
+    harness: Harness,
+) -> None:
+    order = await harness.start()
+    confirmed = await harness.to_payment(order)
+    assert confirmed.next_deadline is not None
+    payment_due = confirmed.next_deadline.due_at
+    await harness.sleep(10 * H - MIN)
+    assert harness.fakes.emails_for(confirmed.order_id, "payment_reminder") == []
+    await harness.sleep(2 * MIN)
+    [reminder] = await harness.mail(confirmed.order_id, "payment_reminder")
+    assert reminder.recipient_role == "customer"
+    # The email and the view name the payment deadline, not the reminder.
+    view = await harness.view(order)
+    assert view.next_deadline is not None
+    assert (view.next_deadline.name, view.next_deadline.due_at) == ("payment", payment_due)
+    assert reminder.context["deadline_name"] == "payment"
+    assert [f.name for f in view.deadlines_fired] == ["payment_reminder"]
+    await harness.sleep(3 * H)
+    final = await order.result()
+    assert final.status == "cancelled"
+    assert len(harness.fakes.emails_for(final.order_id, "payment_reminder")) == 1
+
+
+async def test_no_reminder_once_paid_or_when_the_policy_has_none(harness: Harness) -> None:
+    paid = await harness.start()
+    await harness.to_execution(paid)
+    silent = await harness.start(policy=PrepaidPolicy(payment_reminder_before=None))
+    await harness.to_payment(silent)
+    # A reminder not shorter than the window is no reminder (a short window stays valid).
+    short = await harness.start(policy=PrepaidPolicy(payment_window=H))
+    await harness.to_payment(short)
+    await harness.sleep(13 * H)
+    for order in (silent, short):
+        assert (await harness.view(order)).status == "cancelled"
+    for order in (paid, silent, short):
+        assert harness.fakes.emails_for(order.id.removeprefix("order-"), "payment_reminder") == []
+
+
+def test_a_negative_reminder_is_refused() -> None:
+    with pytest.raises(ValueError, match="must not be negative"):
+        PrepaidPolicy(payment_reminder_before=-H)
 
 
 async def test_payment_before_deadline_moves_to_execution(harness: Harness) -> None:

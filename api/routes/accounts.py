@@ -1,0 +1,199 @@
+"""Customer accounts, and what account orders add to the order routes (receipt, invoices).
+
+Accounts are created by service and admin keys (a duplicate email is a 409 naming the
+account that has it) and read or found by email with any key, support included. An
+account order's ``POST /orders`` names its account: :func:`account_start_fields` resolves
+it and checks the order's terms before the workflow starts (422 with every problem).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel, EmailStr
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from activities.receipts import receipt_filename, receipt_html, receipt_pdf
+from api import gateway
+from api.auth import CREATING_ROLES, EVERY_KEY, key_roles_doc, require_key_role
+from api.deps import CurrentCaller, EngineDep, SessionDep, TemporalClientDep, TimeoutsDep
+from api.errors import Conflict, NotFound, Unprocessable
+from api.schemas import ErrorBody
+from config.settings import Settings
+from db.accounts import AccountExists, create_account, find_by_email, get_account, snapshot
+from db.billing import invoices_of
+from db.engine import session_scope
+from models.account import AccountOrderRequest, AccountPolicy, Receipt, request_problems
+from models.common import PartyId, ShortText, Strict
+
+router = APIRouter(prefix="/accounts", tags=["accounts"])
+order_router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+class NewAccount(Strict):
+    """Body of ``POST /accounts``."""
+
+    id: PartyId | None = None
+    name: ShortText
+    email: EmailStr
+    created_at: AwareDatetime | None = None
+
+
+class AccountOut(BaseModel):
+    """An account as the API shows it."""
+
+    id: str
+    name: str
+    email: str
+    created_at: datetime
+    created_by: str | None = None
+
+
+class InvoiceOut(BaseModel):
+    """One invoice of an order from a bill-cycle run."""
+
+    number: str
+    cycle: str
+    account_id: str
+    currency: str
+    amount: int
+    completed_at: datetime
+    created_at: datetime
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AccountOut,
+    responses=_errors(403, 409, 422),
+    openapi_extra=key_roles_doc(CREATING_ROLES),
+)
+def create(body: NewAccount, caller: CurrentCaller, engine: EngineDep) -> AccountOut:
+    """Create an account (service and admin keys); one account per email, any case."""
+    require_key_role(caller, CREATING_ROLES, "create accounts")
+    now = datetime.now(UTC)
+    if body.created_at is not None and body.created_at > now:
+        raise Unprocessable("created_at lies in the future")
+    try:
+        with session_scope(engine) as session:
+            row = create_account(
+                session,
+                name=body.name,
+                email=str(body.email),
+                created_at=body.created_at or now,
+                account_id=body.id,
+                created_by=caller.name,
+            )
+            return AccountOut.model_validate(row, from_attributes=True)
+    except AccountExists as exists:
+        raise Conflict(str(exists)) from None
+
+
+@router.get("", response_model=list[AccountOut], openapi_extra=key_roles_doc(EVERY_KEY))
+def find(
+    session: SessionDep, email: Annotated[str, Query(min_length=3, max_length=320)]
+) -> list[AccountOut]:
+    """Find the account of an email address (any case): a list of one, or empty."""
+    row = find_by_email(session, email)
+    return [AccountOut.model_validate(row, from_attributes=True)] if row else []
+
+
+@router.get(
+    "/{account_id}",
+    response_model=AccountOut,
+    responses=_errors(404),
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
+def read(account_id: str, session: SessionDep) -> AccountOut:
+    """One account; its orders are ``GET /orders?customer_id=<account id>``."""
+    row = get_account(session, account_id)
+    if row is None:
+        raise NotFound(f"account {account_id!r} not found")
+    return AccountOut.model_validate(row, from_attributes=True)
+
+
+def _resolve(engine: Engine, request: AccountOrderRequest, policy: AccountPolicy) -> dict[str, Any]:
+    with Session(engine) as session:
+        row = get_account(session, request.account_id)
+    if row is None:
+        raise Unprocessable(
+            f"unknown account {request.account_id!r}: create it first (POST /accounts)"
+        )
+    account = snapshot(row)
+    problems = request_problems(request, account, policy, datetime.now(UTC).date())
+    if problems:
+        raise Unprocessable("; ".join(problems))
+    return {"account": account}
+
+
+async def account_start_fields(
+    request: AccountOrderRequest, engine: Engine, settings: Settings
+) -> dict[str, Any]:
+    """The account an account order starts with; 422 for an unknown account or bad terms."""
+    policy = settings.policy_for(request.flow)
+    assert isinstance(policy, AccountPolicy)
+    return await run_in_threadpool(_resolve, engine, request, policy)
+
+
+async def _receipt(
+    client: TemporalClientDep, engine: Engine, order_id: str, timeouts: TimeoutsDep
+) -> Receipt:
+    view = await gateway.read_view(client, engine, order_id, timeouts=timeouts)
+    if view.account is None:
+        raise NotFound(f"order {order_id} is a {view.flow} order: it has no receipt")
+    if view.account.receipt is None:
+        raise Conflict(f"order {order_id} is {view.status}: its receipt exists once completed")
+    return view.account.receipt
+
+
+@order_router.get(
+    "/{order_id}/receipt",
+    responses={
+        200: {"content": {"text/html": {}, "application/pdf": {}}},
+        **_errors(404, 409, 503),
+    },
+    response_class=Response,
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
+async def receipt(
+    order_id: str,
+    client: TemporalClientDep,
+    engine: EngineDep,
+    timeouts: TimeoutsDep,
+    format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
+) -> Response:
+    """A completed account order's receipt, as HTML or PDF (also after its workflow ended)."""
+    document = await _receipt(client, engine, order_id, timeouts)
+    if format == "pdf":
+        body = await run_in_threadpool(receipt_pdf, document)
+        name = receipt_filename(document, "pdf")
+        return Response(
+            body,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
+        )
+    return Response(receipt_html(document), media_type="text/html; charset=utf-8")
+
+
+@order_router.get(
+    "/{order_id}/invoices",
+    response_model=list[InvoiceOut],
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
+def order_invoices(order_id: str, session: SessionDep) -> list[InvoiceOut]:
+    """The order's invoices from the bill-cycle runs (empty until its cycle has run)."""
+    return [
+        InvoiceOut.model_validate(row, from_attributes=True)
+        for row in invoices_of(session, order_id)
+    ]
+
+
+__all__ = ["account_start_fields", "order_router", "router"]

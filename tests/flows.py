@@ -1,0 +1,153 @@
+"""One sample of every flow, for the tests that run over all flows.
+
+Generic tests (the role matrix, the stateful random tests, replay recording, the API's
+schema tests) iterate :data:`FLOW_SAMPLES`: a flow adds its entry here, with a request
+that starts an order, a valid payload for each action, and the ids its parties act with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from db.accounts import create_account, get_account
+from db.engine import session_scope
+from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
+from models.orders import (
+    Appointment,
+    LineItem,
+    OrderRequest,
+    Party,
+    PrepaidServiceRequest,
+    Role,
+)
+from tests.fakes import DECLINE, FakeActivities
+
+CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
+PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
+
+
+@dataclass(frozen=True)
+class FlowSample:
+    """How to start an order of a flow and take each of its actions in tests."""
+
+    flow: str
+    # A request starting an order at ``now`` (order_id left None: the caller sets one).
+    make_request: Callable[[datetime], OrderRequest]
+    # One valid payload per action of the flow.
+    payloads: dict[str, dict[str, Any]]
+    # The id each acting party role uses on this flow's sample order.
+    party_ids: dict[Role, str]
+    # Extra ``StartOrderInput`` fields the API adds for this flow (e.g. a resolved account).
+    start_fields: Callable[[datetime], dict[str, Any]] = field(default=lambda now: {})
+    # Fakes of the flow's own activities (beyond tests.fakes.FakeActivities).
+    extra_activities: Callable[[FakeActivities], list[Any]] = field(default=lambda fakes: [])
+    # What the order database must hold before the API accepts the sample (an account).
+    prepare_database: Callable[[Engine], None] = field(default=lambda engine: None)
+    # More payloads per action for the random tests (declines, refunds, other choices).
+    variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _prepaid_request(now: datetime) -> OrderRequest:
+    return PrepaidServiceRequest(
+        flow="prepaid_service",
+        customer=CUSTOMER,
+        provider=PROVIDER,
+        items=[LineItem(name="Massage", quantity=1, unit_amount=12000)],
+        currency="EUR",
+        appointment=Appointment(
+            start=now + timedelta(days=3), duration_minutes=60, time_zone="Europe/Berlin"
+        ),
+    )
+
+
+ACCOUNT = AccountSnapshot(
+    id="acc-1",
+    name="Ada Account",
+    email="ada@example.com",
+    created_at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+)
+
+
+def _store_account(engine: Engine) -> None:
+    """The sample account in the API's database (once: a second call finds it there)."""
+    with session_scope(engine) as session:
+        if get_account(session, ACCOUNT.id) is None:
+            create_account(
+                session,
+                name=ACCOUNT.name,
+                email=str(ACCOUNT.email),
+                created_at=ACCOUNT.created_at,
+                account_id=ACCOUNT.id,
+            )
+
+
+def _account_request(now: datetime) -> OrderRequest:
+    return AccountOrderRequest(
+        flow="account_order",
+        account_id=ACCOUNT.id,
+        currency="EUR",
+        items=[
+            OrderItem(
+                product="broadband",
+                option="monthly",
+                quantity=1,
+                configuration={"installation_address": "1 Main St"},
+            ),
+            OrderItem(product="router", option="purchase", quantity=2),
+        ],
+        payment_method="invoice",
+    )
+
+
+FLOW_SAMPLES: dict[str, FlowSample] = {
+    sample.flow: sample
+    for sample in (
+        FlowSample(
+            flow="prepaid_service",
+            make_request=_prepaid_request,
+            payloads={
+                "confirm": {},
+                "edit": {"duration_minutes": 90, "comment": "longer session"},
+                "cancel": {"reason": "changed plans"},
+                "pay": {"payment_method": "pm_card_visa"},
+                "mark_done": {},
+                "confirm_execution": {},
+                "open_claim": {"reason": "did not show up"},
+                "resolve_claim": {"outcome": "no_refund"},
+                "review": {"rating": 5, "text": "great"},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            variants={
+                "pay": [{"payment_method": DECLINE}],
+                "edit": [{"items": [{"name": "Massage", "quantity": 2, "unit_amount": 9000}]}],
+                "cancel": [{"reason": "provider ill"}],
+                "resolve_claim": [
+                    {"outcome": "full_refund"},
+                    {"outcome": "partial_refund", "amount": 3000},
+                ],
+            },
+        ),
+        FlowSample(
+            flow="account_order",
+            make_request=_account_request,
+            payloads={
+                "edit": {"notes": "call before delivery"},
+                "place": {},
+                "cancel": {"reason": "ordered by mistake"},
+                "approve": {"note": "credit checked"},
+                "return_to_draft": {"reason": "wrong address"},
+                "complete": {},
+                "send_email_receipt": {},
+                "reprint_receipt": {},
+            },
+            party_ids={Role.customer: ACCOUNT.id},
+            start_fields=lambda now: {"account": ACCOUNT.model_dump(mode="json")},
+            prepare_database=_store_account,
+        ),
+    )
+}

@@ -1,0 +1,364 @@
+"""Account order (seed 004_033fcf52ce38027c.txt): billing orders on customer accounts.
+
+Draft -> In progress (approval) -> Approved -> Completed; Cancelled (only from Draft).
+The people: the account's customer is the ``customer`` party (a self-service backend
+acts for it with a service key); the billing system's user, a CSR, is ``support``.
+Choices where the seed is silent:
+
+- The customer and support both create, edit, place and cancel a draft; only support
+  approves, returns an order to draft and completes it. A draft edit replaces each field
+  it names (items as a whole list); it restarts the draft's expiry.
+- Placing needs what completion needs: at least one item, every item's required
+  configuration, a payment method (409 naming each gap; the view lists them in
+  ``account.blocking``). With ``approval_required`` a placed order waits in In progress
+  for support's ``approve``, then support ``complete``s it; without, placing completes it
+  at once ("approved" is only a state when approval was required, as the seed says).
+- Support can send a placed or approved order back to draft with a reason (an order that
+  will not be approved would otherwise be stuck: it cannot be cancelled outside Draft).
+- The order date defaults to the day the order was created (UTC); it may be backdated to
+  the account's creation date (UTC) and never lies in the future. The API refuses bad
+  terms at creation (422); an edit with bad terms is refused (409) and changes nothing.
+- Products and prices come from the deployment's catalog pinned at start; unknown
+  products, options or configuration fields and a fixed price set by hand are refused.
+- Deadlines (policy): a draft untouched for ``draft_expiry`` (30 days) is cancelled as
+  abandoned; an order waiting for approval or completion for ``attention_after``
+  (3 days) is flagged for attention once (cleared when it moves on).
+- Completion fixes the receipt (amounts, lines, account) and emails it with HTML and PDF
+  attached. For ``receipt_window`` (90 days) the workflow stays open so ``send_email_receipt``
+  (a new email, new idempotency key, every time) and ``reprint_receipt`` (a counted copy;
+  the document itself is ``GET /orders/{id}/receipt``) work; then the workflow ends and
+  the receipt is served read-only from the read model.
+- Money: nothing is charged here; the bill-cycle run (``workflows/bill_cycle.py``)
+  invoices every completed order once, in the cycle of its completion month.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from models.account import (
+        ACCOUNT_ACTION_PAYLOADS,
+        AccountDetails,
+        AccountLine,
+        AccountOrderRequest,
+        AccountPolicy,
+        AccountSnapshot,
+        EditOrderPayload,
+        NotePayload,
+        ReasonPayload,
+        Receipt,
+        account_order_spec,
+        completion_gaps,
+        price_items,
+        receipt_text,
+        request_problems,
+    )
+    from models.common import LineItem
+    from models.flows import _hours
+    from models.money import format_amount
+    from models.orders import SYSTEM, Actor, OrderView, Party, Role, StartOrderInput
+    from workflows.base import Deadline, OrderWorkflow
+
+C, S = Role.customer, Role.support
+
+
+@workflow.defn(name="account_order")
+class AccountOrderWorkflow(OrderWorkflow):
+    """An order on a customer account: draft, place, approve, complete, receipts."""
+
+    payloads = ACCOUNT_ACTION_PAYLOADS
+
+    @workflow.init
+    def __init__(self, input: StartOrderInput) -> None:
+        # State is set here, not in run(): an Update can arrive with the first task.
+        super().__init__()
+        self._input = input
+        self._policy = AccountPolicy.model_validate(input.policy)
+        self.spec = account_order_spec(self._policy)
+        self._status = "draft"
+        request = self.req
+        # Started without a pinned account (not through the API): run() fails the order.
+        self._account = input.account or AccountSnapshot(
+            id=request.account_id,
+            name=request.account_id,
+            email="unknown@example.com",
+            created_at=self._created_at,
+        )
+        self._order_date: date = request.order_date or self._created_at.date()
+        self._draft_since: datetime = self._created_at
+        self._entered_at: datetime = self._created_at
+        self._placed_at: datetime | None = None
+        self._approved_at: datetime | None = None
+        self._completed_at: datetime | None = None
+        self._receipt: Receipt | None = None
+        self._flagged = False
+        self._emailed = 0
+        self._reprints = 0
+        self.created(input.created_by)
+
+    @workflow.run
+    async def run(self, input: StartOrderInput) -> OrderView:
+        """Run the order from draft to completed (plus the receipt window) or cancelled."""
+        if input.account is None:
+            raise ApplicationError(
+                "an account_order needs its account pinned at start (POST /orders does it)",
+                type="MissingAccount",
+                non_retryable=True,
+            )
+        return await self.run_order()
+
+    # ----- order data -----------------------------------------------------------------
+
+    @property
+    def req(self) -> AccountOrderRequest:
+        request = self._input.request
+        assert isinstance(request, AccountOrderRequest)
+        return request
+
+    def order_id(self) -> str:
+        return self._input.order_id
+
+    def customer_id(self) -> str:
+        return self._account.id
+
+    def party_actor(self, role: Role) -> Actor | None:
+        if role == C:
+            return Actor(role=C, id=self._account.id)
+        if role == S:
+            return Actor(role=S, id="support")
+        return None
+
+    def _priced(self) -> list[AccountLine]:
+        return price_items(self.req.items, self.req.currency, self._policy)[0]
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for line in self._priced())
+
+    def _gaps(self) -> list[str]:
+        problems = request_problems(
+            self.req.model_copy(update={"order_date": self._order_date}),
+            self._account,
+            self._policy,
+            workflow.now().date(),
+        )
+        return problems + completion_gaps(self._priced(), self.req.payment_method)
+
+    def _customer(self) -> list[tuple[str, str, str]]:
+        return [(C.value, str(self._account.email), self._account.name)]
+
+    def _context(self, **extra: str) -> dict[str, str]:
+        context = {
+            "order_id": self.order_id(),
+            "account_name": self._account.name,
+            "account_id": self._account.id,
+            "status": self.status,
+            "stage": self.spec.state(self.status).label,
+            "amount_total": format_amount(self.total, self.req.currency),
+            "order_date": self._order_date.isoformat(),
+            "payment_method": self.req.payment_method or "",
+            # Every template key is always present: a template may use any of them.
+            "reason": "",
+            "receipt_text": receipt_text(self._receipt) if self._receipt else "",
+        }
+        context.update(extra)
+        return context
+
+    def _notify_customer(self, event: str, receipt: Receipt | None = None, **extra: str) -> None:
+        before = len(self._emails)
+        self.notify(event, self._customer(), self._context(**extra))
+        if receipt is not None:
+            # The email activity attaches the receipt (HTML and PDF) to these emails.
+            for n in range(before, len(self._emails)):
+                self._emails[n] = self._emails[n].model_copy(update={"receipt": receipt})
+
+    # ----- rules ----------------------------------------------------------------------
+
+    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        spec = self.spec.action(action)
+        if spec is None:
+            return f"account_order has no action {action!r}"
+        if not spec.allows(actor.role, self.status):
+            return f"{actor.role} may not {action} an order in {self.status}"
+        if action == "edit" and isinstance(payload, EditOrderPayload):
+            problems = request_problems(
+                self._edited(payload), self._account, self._policy, workflow.now().date()
+            )
+            if problems:
+                return "; ".join(problems)
+        elif action in ("place", "complete"):
+            gaps = self._gaps()
+            if gaps:
+                return f"the order cannot be {action}d yet: " + "; ".join(gaps)
+        return None
+
+    def _edited(self, payload: EditOrderPayload) -> AccountOrderRequest:
+        changes = payload.model_dump(exclude_none=True, exclude={"items"})
+        if payload.items is not None:
+            changes["items"] = payload.items
+        changes.setdefault("order_date", self._order_date)
+        return self.req.model_copy(update=changes)
+
+    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        if action == "edit":
+            assert isinstance(payload, EditOrderPayload)
+            edited = self._edited(payload)
+            self._order_date = edited.order_date or self._order_date
+            self._input = self._input.model_copy(update={"request": edited})
+            self._draft_since = workflow.now()
+            fields = [name for name, value in payload if value is not None]
+            self.transition("draft", "edit", actor, "changed " + ", ".join(fields))
+        elif action == "place":
+            assert isinstance(payload, NotePayload)
+            self._place(actor, payload.note)
+        elif action == "cancel":
+            assert isinstance(payload, ReasonPayload)
+            self._cancel(actor, payload.reason)
+        elif action == "approve":
+            assert isinstance(payload, NotePayload)
+            self._approved_at = workflow.now()
+            self._enter("approved", "approve", actor, payload.note)
+            self._notify_customer("approved")
+        elif action == "return_to_draft":
+            assert isinstance(payload, ReasonPayload)
+            self._placed_at = self._approved_at = None
+            self._draft_since = workflow.now()
+            self._enter("draft", "return_to_draft", actor, payload.reason)
+            self._notify_customer("returned_to_draft", reason=payload.reason)
+        elif action == "complete":
+            assert isinstance(payload, NotePayload)
+            self._complete(actor, payload.note)
+        elif action == "send_email_receipt":
+            self._emailed += 1
+            self.transition("completed", action, actor, f"receipt emailed to {self._account.email}")
+            self._notify_customer("receipt", self._receipt)
+        elif action == "reprint_receipt":
+            self._reprints += 1
+            self.transition("completed", action, actor, f"receipt copy {self._reprints + 1}")
+
+    def _enter(self, status: str, action: str, actor: Actor, reason: str | None) -> None:
+        """Move to ``status``, restarting its waiting time and clearing an old flag."""
+        self._entered_at = workflow.now()
+        if self._flagged:
+            self._flagged = False
+            self.attention(None)
+        self.transition(status, action, actor, reason)
+
+    def _place(self, actor: Actor, note: str | None) -> None:
+        self._placed_at = workflow.now()
+        if self._policy.approval_required:
+            self._enter("in_progress", "place", actor, note)
+            self._notify_customer("placed")
+        else:
+            self._complete(actor, note or "placed; no approval required", action="place")
+
+    def _complete(self, actor: Actor, note: str | None, action: str = "complete") -> None:
+        now = workflow.now()
+        self._completed_at = now
+        self._receipt = Receipt(
+            order_id=self.order_id(),
+            account=self._account,
+            order_date=self._order_date,
+            completed_at=now,
+            currency=self.req.currency,
+            lines=self._priced(),
+            amount_total=self.total,
+            payment_method=self.req.payment_method or "",
+            notes=self.req.notes,
+        )
+        self._enter("completed", action, actor, note)
+        self._notify_customer("completed", self._receipt)
+
+    def _cancel(self, actor: Actor, reason: str) -> None:
+        self.transition("cancelled", "cancel", actor, reason)
+        self._notify_customer("cancelled", reason=reason)
+        self.finish()
+
+    # ----- deadlines ------------------------------------------------------------------
+
+    def deadlines(self) -> list[Deadline]:
+        p, status = self._policy, self.status
+        if status == "draft":
+            return [
+                Deadline(
+                    "draft_expiry",
+                    self._draft_since + p.draft_expiry,
+                    "the draft is cancelled as abandoned",
+                    self._draft_expired,
+                )
+            ]
+        if status in ("in_progress", "approved") and not self._flagged:
+            name = "approval" if status == "in_progress" else "completion"
+            return [
+                Deadline(
+                    name,
+                    self._entered_at + p.attention_after,
+                    "the order is flagged for attention",
+                    self._waited_too_long,
+                )
+            ]
+        if status == "completed" and self._completed_at is not None:
+            return [
+                Deadline(
+                    "receipt_window",
+                    self._completed_at + p.receipt_window,
+                    "receipt actions close; the receipt stays readable from the database",
+                    self._receipt_window_over,
+                )
+            ]
+        return []
+
+    async def _draft_expired(self) -> None:
+        days = _hours(self._policy.draft_expiry)
+        self._cancel(SYSTEM, f"draft abandoned: not placed within {days}")
+
+    async def _waited_too_long(self) -> None:
+        waiting = "approval" if self.status == "in_progress" else "completion"
+        self._flagged = True
+        self.attention(f"waiting for {waiting} for {_hours(self._policy.attention_after)}")
+
+    async def _receipt_window_over(self) -> None:
+        self.finish()
+
+    # ----- view -----------------------------------------------------------------------
+
+    def build_view(self, base: dict[str, Any]) -> OrderView:
+        lines = self._priced()
+        account = self._account
+        return OrderView(
+            **base,
+            customer=Party(id=account.id, name=account.name, email=account.email),
+            items=[
+                LineItem(
+                    name=f"{line.product_name} ({line.option_name})",
+                    quantity=line.quantity,
+                    unit_amount=line.unit_amount,
+                )
+                for line in lines
+            ],
+            currency=self.req.currency,
+            amount_total=sum(line.amount for line in lines),
+            account=AccountDetails(
+                account=account,
+                order_date=self._order_date,
+                payment_method=self.req.payment_method,
+                notes=self.req.notes,
+                lines=lines,
+                blocking=self._gaps() if self.status in ("draft", "approved") else [],
+                approval_required=self._policy.approval_required,
+                placed_at=self._placed_at,
+                approved_at=self._approved_at,
+                completed_at=self._completed_at,
+                receipt=self._receipt,
+                receipts_emailed=self._emailed,
+                receipt_reprints=self._reprints,
+            ),
+            request_fingerprint=self._input.request_fingerprint,
+        )
