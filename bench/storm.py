@@ -41,6 +41,8 @@ from models.policy import PrepaidPolicy
 
 MARGIN_SECONDS = 15.0
 START_CONCURRENCY = 50
+# Orders started whose first task has not run yet, at most (their deadlines would move).
+BACKLOG = 40
 ORDERS = "WorkflowType = 'prepaid_service'"
 
 
@@ -66,19 +68,45 @@ async def _wait_for(moment: float) -> None:
     await asyncio.sleep(max(0.0, moment - time.time()))
 
 
-async def paced(n: int, rate: float, start: Callable[[int], Awaitable[None]]) -> float:
+async def paced(
+    n: int,
+    rate: float,
+    start: Callable[[int], Awaitable[None]],
+    processed: Callable[[], Awaitable[int]] | None = None,
+) -> float:
     """Call ``start(i)`` for n workflows at ``rate`` per second at most; the seconds it took.
 
     Paced, so the worker keeps up with the first tasks: an order's window starts when its
-    first task runs, and a backlog would move its deadline after T.
+    first task runs, and a backlog would move its deadline after T. With ``processed``
+    (how many first tasks have run), starts also wait while more than BACKLOG are pending.
     """
     began = time.monotonic()
+    done = 0
+    finished = asyncio.Event()
+    progress = asyncio.Condition()
+
+    async def follow() -> None:
+        nonlocal done
+        while processed is not None and not finished.is_set():
+            count = await processed()
+            async with progress:
+                done = count
+                progress.notify_all()
+            await asyncio.sleep(0.5)
 
     async def one(i: int) -> None:
         await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+        if processed is not None:
+            async with progress:
+                await progress.wait_for(lambda: i - done <= BACKLOG)
         await start(i)
 
-    await gather_limited(n, START_CONCURRENCY, one)
+    follower = asyncio.create_task(follow())
+    try:
+        await gather_limited(n, START_CONCURRENCY, one)
+    finally:
+        finished.set()
+        await follower
     return time.monotonic() - began
 
 
@@ -93,6 +121,11 @@ async def orderclock_storm(
 
     async def start(i: int) -> None:
         window = timedelta(seconds=due - time.time())
+        if window < timedelta(seconds=1):
+            raise RuntimeError(
+                "the starts fell behind the common deadline (the worker could not keep up): "
+                "lower --start-rate"
+            )
         policy = PrepaidPolicy(confirm_window=window, same_day_confirm_window=window)
         await start_order(
             client,
@@ -103,7 +136,11 @@ async def orderclock_storm(
             customer=i % 1000,
         )
 
-    took = await paced(n, start_rate, start)
+    async def processed() -> int:
+        # An order's first task sets its deadline attribute.
+        return await _count(client, f"{ORDERS} AND OrderDeadline IS NOT NULL")
+
+    took = await paced(n, start_rate, start, processed)
     note = f"{n} starts took {took:.0f} s"
     if time.time() > due - 1:
         note += f"; the last start came {time.time() - due + 1:.0f} s too late"
