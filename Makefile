@@ -16,7 +16,7 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --frozen --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 
-## Start everything: Temporal dev server + Web UI, worker, API, local Stripe, SMTP sink.
+## Start everything: Temporal dev server + Web UI, worker, API, local Stripe and Salesforce, SMTP sink.
 dev: sync
 	.venv/bin/orderclock dev
 

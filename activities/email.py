@@ -3,7 +3,9 @@
 Templates live in ``activities/templates/<flow>/<event>.<role>.txt``: the first line is
 ``Subject: ...``, then a blank line, then the body, all in :class:`string.Template` syntax
 (``${order_id}``). No file for a (flow, event, role) means that role is not told about
-that event, so the activity answers ``skipped``.
+that event, so the activity answers ``skipped``. So does an email its flow's policy switches
+off (:class:`EmailSwitch`, e.g. a type not enabled for the order's onboarding flow); the
+policy is this worker's, read when the email is due, not the one pinned in the order.
 
 Errors follow Temporal's retry rules: an unreachable server or a temporary (4xx) answer
 raises a retryable error; a permanent (5xx) answer is an outcome (``failed``) that support
@@ -23,7 +25,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -48,6 +50,15 @@ def context_keys(flow: str) -> frozenset[str]:
     """The context keys the workflow of ``flow`` passes to its email templates."""
     entry = FLOWS.get(flow)
     return entry.context_keys if entry is not None else ALLOWED_CONTEXT_KEYS
+
+
+@runtime_checkable
+class EmailSwitch(Protocol):
+    """A flow policy that switches some of the flow's emails off."""
+
+    def email_skip_reason(self, event: str, context: Mapping[str, str]) -> str | None:
+        """Why this email is not sent (None: send it)."""
+        ...
 
 
 EMAIL_TEMPLATE_ERROR = "EmailTemplateError"
@@ -140,6 +151,7 @@ class EmailActivities:
         mail_from: str,
         timeout: float = 10.0,
         template_dir: Path | None = None,
+        policies: Mapping[str, object] | None = None,
     ) -> None:
         self._host = smtp_host
         self._port = smtp_port
@@ -149,6 +161,8 @@ class EmailActivities:
             raise ValueError(f"mail_from has no address: {mail_from!r}")
         self._timeout = timeout
         self.templates = load_templates(template_dir or TEMPLATE_DIR)
+        # Each flow's policy of this deployment, by flow name (the email switches).
+        self._policies = dict(policies or {})
 
     @classmethod
     def from_settings(cls, settings: Settings, template_dir: Path | None = None) -> EmailActivities:
@@ -159,11 +173,17 @@ class EmailActivities:
             mail_from=settings.mail_from,
             timeout=settings.smtp_timeout_seconds,
             template_dir=template_dir,
+            policies={flow: settings.policy_for(flow) for flow in FLOWS},
         )
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, input: SendEmailInput) -> SendEmailResult:
         """Render and send one email; a missing template means the role is not told."""
+        policy = self._policies.get(input.flow)
+        if isinstance(policy, EmailSwitch):
+            reason = policy.email_skip_reason(input.event, input.context)
+            if reason is not None:
+                return SendEmailResult(status=NotificationStatus.skipped, detail=reason)
         key = TemplateKey(flow=input.flow, event=input.event, role=str(input.recipient_role))
         template = self.templates.get(key)
         if template is None:

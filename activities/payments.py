@@ -81,7 +81,13 @@ NON_RETRYABLE_TYPES = frozenset(
 
 
 def stripe_failure(exc: stripe.StripeError) -> ApplicationError:
-    """The Temporal error for a Stripe error that is not a business outcome."""
+    """The Temporal error for a Stripe error that is not a business outcome.
+
+    Raise it ``from None``: its message and details name the Stripe error, and chaining
+    the SDK's exception (httpx and httpcore beneath it, each with its stack) made the
+    failure bigger than the 4 KB Temporal keeps of a pending activity's last failure; the
+    server then showed "Failure exceeds size limit." instead of the reason.
+    """
     error_type: str
     if isinstance(exc, stripe.AuthenticationError):
         error_type = STRIPE_AUTHENTICATION_ERROR
@@ -174,7 +180,7 @@ class PaymentActivities:
                 params, self._options(input.idempotency_key)
             )
         except stripe.StripeError as exc:
-            raise stripe_failure(exc) from exc
+            raise stripe_failure(exc) from None
         return CreateCustomerResult(customer_id=customer.id)
 
     @activity.defn(name=AUTHORISE_PAYMENT)
@@ -202,7 +208,7 @@ class PaymentActivities:
                 failure_message=exc.user_message or "card declined",
             )
         except stripe.StripeError as exc:
-            raise stripe_failure(exc) from exc
+            raise stripe_failure(exc) from None
         return _authorise_result(intent)
 
     @activity.defn(name=CAPTURE_PAYMENT)
@@ -217,7 +223,7 @@ class PaymentActivities:
             )
         except stripe.StripeError as exc:
             # A hold that expired or was cancelled is an invalid request: not retried.
-            raise stripe_failure(exc) from exc
+            raise stripe_failure(exc) from None
         if intent.status not in ("succeeded", "processing"):
             raise ApplicationError(
                 f"PaymentIntent {intent.id} is {intent.status} after capture",
@@ -245,7 +251,7 @@ class PaymentActivities:
         except stripe.InvalidRequestError as exc:
             intent = await self._canceled_already(input.payment_intent_id, exc)
         except stripe.StripeError as exc:
-            raise stripe_failure(exc) from exc
+            raise stripe_failure(exc) from None
         return CancelAuthorisationResult(payment_intent_id=intent.id, status=intent.status)
 
     async def _canceled_already(
@@ -263,9 +269,9 @@ class PaymentActivities:
             )
         except stripe.StripeError as exc:
             # Not knowing is not a refusal: a network error here is retried like any other.
-            raise stripe_failure(exc) from exc
+            raise stripe_failure(exc) from None
         if intent.status != "canceled":
-            raise stripe_failure(refusal) from refusal
+            raise stripe_failure(refusal) from None
         return intent
 
     @activity.defn(name=CHARGE_PAYMENT)
@@ -282,7 +288,7 @@ class PaymentActivities:
             activity.logger.info("charge for order %s declined: %s", input.order_id, exc.code)
             return _declined(exc)
         except stripe.StripeError as exc:
-            raise stripe_failure(exc) from exc
+            raise stripe_failure(exc) from None
         return _charge_result(intent)
 
     @activity.defn(name=REFUND_PAYMENT)
@@ -300,7 +306,7 @@ class PaymentActivities:
         except stripe.CardError as exc:
             return RefundResult(outcome=PaymentOutcome.failed, failure_message=exc.user_message)
         except stripe.StripeError as exc:
-            raise stripe_failure(exc) from exc
+            raise stripe_failure(exc) from None
         if refund.status in ("failed", "canceled"):
             return RefundResult(
                 outcome=PaymentOutcome.failed,

@@ -2,8 +2,9 @@
 
 The database drivers block, so each activity runs its transaction in a worker thread
 (``asyncio.to_thread``) and keeps the worker's event loop free; the activities stay
-``async`` so the worker needs no activity executor for them. Database errors are not
-caught: they fail the attempt and Temporal retries it, and every write is idempotent.
+``async`` so the worker needs no activity executor for them. A database error fails the
+attempt as a short retryable :data:`ORDER_DATABASE_ERROR` (see :func:`database_failure`)
+and Temporal retries it; every write is idempotent.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -26,6 +28,23 @@ from models.activities import (
 )
 
 PAYOUT_CONFLICT = "PayoutConflict"
+ORDER_DATABASE_ERROR = "OrderDatabaseError"
+
+
+def database_failure(err: SQLAlchemyError) -> ApplicationError:
+    """A retryable error naming the database problem in one line, to raise ``from None``.
+
+    SQLAlchemy's message carries the statement and its parameters (the order's view, with
+    names and emails, which Temporal would keep unencrypted in the failure) and chains the
+    driver's errors; together they made the failure bigger than the 4 KB Temporal keeps of
+    a pending activity's last failure ("Failure exceeds size limit." instead of the reason).
+    """
+    cause = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
+    lines = str(cause).strip().splitlines() or [""]
+    reason = lines[0][:300]
+    return ApplicationError(
+        f"order database: {type(cause).__name__}: {reason}", type=ORDER_DATABASE_ERROR
+    )
 
 
 class OrderRecordActivities:
@@ -37,7 +56,10 @@ class OrderRecordActivities:
     @activity.defn(name=RECORD_ORDER)
     async def record_order(self, input: RecordOrderInput) -> None:
         """Upsert the order's view; an older version than the stored one is ignored."""
-        stored = await asyncio.to_thread(self._record_order, input)
+        try:
+            stored = await asyncio.to_thread(self._record_order, input)
+        except SQLAlchemyError as err:
+            raise database_failure(err) from None
         if not stored:
             activity.logger.info(
                 "order %s: view version %d is older than the stored one; ignored",
@@ -53,6 +75,8 @@ class OrderRecordActivities:
         except PayoutConflictError as err:
             # A second key for one order is a bug in the caller; retrying cannot fix it.
             raise ApplicationError(str(err), type=PAYOUT_CONFLICT, non_retryable=True) from err
+        except SQLAlchemyError as err:
+            raise database_failure(err) from None
 
     def _record_order(self, input: RecordOrderInput) -> bool:
         with session_scope(self._engine) as session:

@@ -24,7 +24,7 @@ from api.deps import get_current_caller
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.ratelimit import RateLimiter
-from api.routes import accounts, flows, health, orders, webhooks
+from api.routes import accounts, callbacks, flows, health, orders, webhooks
 from codec import EncryptionCodec
 from codec.server import create_codec_app
 from config.settings import Settings, get_settings
@@ -80,15 +80,17 @@ def create_app(
     app.state.timeouts = timeouts or Timeouts()
     app.state.metrics = ApiMetrics()
     app.state.webhook_limiter = RateLimiter(settings.webhook_rate_per_minute)
+    app.state.callback_limiter = RateLimiter(settings.webhook_rate_per_minute)
     install_error_handlers(app)
     # Outermost last: the metrics time the whole request, log context included.
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    # Orders and flows need an API key; the webhook (Stripe's signature), the probes, the
-    # docs and the codec (its own token) authenticate their own way or not at all.
+    # Orders, flows and accounts need an API key; the webhook (Stripe's signature), the
+    # Salesforce callbacks (a shared secret), the probes, the docs and the codec (its own
+    # token) authenticate their own way or not at all.
     for router in (orders.router, flows.router, accounts.router, accounts.order_router):
         app.include_router(router, dependencies=[Depends(get_current_caller)])
-    for module in (webhooks, health):
+    for module in (webhooks, callbacks, health):
         app.include_router(module.router)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its

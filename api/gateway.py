@@ -7,20 +7,21 @@ Every Temporal failure that means something to a client is translated here into 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.enums.v1 import PendingActivityState, WorkflowExecutionStatus
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
@@ -50,10 +51,12 @@ from api.errors import (
     Unprocessable,
     is_connect_failure,
 )
+from api.schemas import OrderDetail, PendingActivity
 from config.settings import Settings
 from db.queries import get_order_view
 from models import errors, search
 from models.catalog import flow_spec
+from models.common import request_fingerprint
 from models.ids import order_workflow_id
 from models.orders import (
     ActionRequest,
@@ -64,8 +67,10 @@ from models.orders import (
     StartOrderInput,
     StripeEvent,
 )
+from models.shop import SALESFORCE_CALLBACK_UPDATE, SalesforceCallback, SalesforceCallbackResult
 
 log = logging.getLogger(__name__)
+UpdateResult = TypeVar("UpdateResult", bound=BaseModel)
 
 VIEW_QUERY = "view"
 STRIPE_EVENT_SIGNAL = "stripe_event"
@@ -100,14 +105,6 @@ _RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 def new_order_id() -> str:
     """A fresh order id (20 hex characters) for a request that did not bring one."""
     return uuid.uuid4().hex[:20]
-
-
-def request_fingerprint(request: CreateOrderRequest) -> str:
-    """SHA-256 of the request's canonical JSON: equal bodies give equal fingerprints."""
-    canonical = json.dumps(
-        request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _handle(client: Client, order_id: str) -> WorkflowHandle[Any, OrderView]:
@@ -210,6 +207,92 @@ def initial_search_attributes(
     )
 
 
+async def read_order(
+    client: Client, engine: Engine, order_id: str, *, timeouts: Timeouts
+) -> OrderDetail:
+    """The order's view (:func:`read_view`) with its pending activities, asked together."""
+    view, pending = await asyncio.gather(
+        read_view(client, engine, order_id, timeouts=timeouts),
+        pending_activities(client, order_id, timeouts=timeouts),
+    )
+    return OrderDetail.model_validate({**view.model_dump(), "pending": pending})
+
+
+async def pending_activities(
+    client: Client, order_id: str, *, timeouts: Timeouts
+) -> list[PendingActivity] | None:
+    """What Temporal knows of the order's activities in flight or waiting to retry.
+
+    Support sees "charge 85.00 EUR, attempt 4, last failure: ..." while a payment
+    provider is down. None when Temporal cannot be asked (the view still answers).
+    """
+    try:
+        workflow_id = order_workflow_id(order_id)
+        response = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+            ),
+            retry=True,
+            timeout=timeouts.rpc,
+        )
+    except (ValueError, RPCError, RuntimeError) as err:
+        log.info("pending activities of order %s unavailable: %s", order_id, err)
+        return None
+    infos = list(response.pending_activities)
+    if not infos:
+        return []
+    summaries = await _activity_summaries(
+        client, workflow_id, {info.activity_id for info in infos}, timeouts
+    )
+    return [_pending(info, summaries.get(info.activity_id)) for info in infos]
+
+
+async def _activity_summaries(
+    client: Client, workflow_id: str, activity_ids: set[str], timeouts: Timeouts
+) -> dict[str, str]:
+    """The summaries ("charge 85.00 EUR") the workflow gave these activities when it
+    scheduled them: they are in the history only (encrypted like every payload)."""
+    found: dict[str, str] = {}
+    try:
+        events = client.get_workflow_handle(workflow_id).fetch_history_events(
+            rpc_timeout=timeouts.rpc
+        )
+        async for event in events:
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_id not in activity_ids:
+                continue
+            if event.user_metadata.HasField("summary"):
+                (summary,) = await client.data_converter.decode(
+                    [event.user_metadata.summary], [str]
+                )
+                found[attributes.activity_id] = str(summary)
+    except Exception as err:  # a summary is a nicety: the activity type still names it
+        log.info("activity summaries of %s unavailable: %r", workflow_id, err)
+    return found
+
+
+def _pending(info: PendingActivityInfo, summary: str | None) -> PendingActivity:
+    state = PendingActivityState.Name(info.state).removeprefix("PENDING_ACTIVITY_STATE_")
+    return PendingActivity(
+        activity=summary or info.activity_type.name,
+        activity_type=info.activity_type.name,
+        state=state.lower(),
+        attempt=info.attempt,
+        maximum_attempts=info.maximum_attempts or None,
+        last_failure=info.last_failure.message if info.HasField("last_failure") else None,
+        last_attempt_at=_time(
+            info.last_attempt_complete_time, info.HasField("last_attempt_complete_time")
+        ),
+        next_attempt_at=_time(
+            info.next_attempt_schedule_time, info.HasField("next_attempt_schedule_time")
+        ),
+    )
+
+
+def _time(stamp: Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
+
+
 async def start_order(
     client: Client,
     engine: Engine,
@@ -230,6 +313,9 @@ async def start_order(
     request = request.model_copy(update={"order_id": order_id})
     fingerprint = request_fingerprint(request)
     policy = settings.policy_for(request.flow)
+    refusal = request.refusal(policy)
+    if refusal is not None:
+        raise Unprocessable(refusal)
     spec = flow_spec(request.flow, policy)
     assert spec is not None, f"{request.flow} is in CreateOrderRequest but not in the catalog"
     start = StartOrderInput(
@@ -239,6 +325,7 @@ async def start_order(
         policy=policy.model_dump(mode="json"),
         created_by=created_by,
         received_at=datetime.now(UTC),
+        activities=settings.activities,
         **(start_fields or {}),
     )
     attributes = initial_search_attributes(request, spec.initial)
@@ -280,11 +367,40 @@ async def run_action(
     """Send one action to the order's workflow as an Update; the new view on success."""
     if request.actor.role == Role.system:
         raise Unprocessable("the system role is reserved for orderclock itself")
+    return await _update(client, order_id, action, request, OrderView, timeouts=timeouts)
+
+
+async def send_salesforce_callback(
+    client: Client, callback: SalesforceCallback, *, timeouts: Timeouts
+) -> SalesforceCallbackResult:
+    """Deliver a Salesforce callback to its order (an Update: a refusal is the caller's 409)."""
+    return await _update(
+        client,
+        callback.order_id,
+        SALESFORCE_CALLBACK_UPDATE,
+        callback,
+        SalesforceCallbackResult,
+        timeouts=timeouts,
+    )
+
+
+async def _update(
+    client: Client,
+    order_id: str,
+    name: str,
+    argument: BaseModel,
+    result_type: type[UpdateResult],
+    *,
+    timeouts: Timeouts,
+) -> UpdateResult:
+    """Run the Update ``name`` on the order's workflow; Temporal's failures as API errors."""
     handle = _handle(client, order_id)
     try:
         async with asyncio.timeout(timeouts.action.total_seconds()):
-            view: OrderView = await handle.execute_update(action, request, result_type=OrderView)
-        return view
+            result: UpdateResult = await handle.execute_update(
+                name, argument, result_type=result_type
+            )
+        return result
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
@@ -293,11 +409,11 @@ async def run_action(
             raise _busy(order_id) from None
         if await _is_closed(client, handle.id, timeouts):
             raise Conflict(_closed_message(order_id)) from None
-        log.error("action %s on order %s failed unexpectedly: %r", action, order_id, cause)
-        raise ActionFailed(f"action {action} on order {order_id} failed: {cause}") from None
+        log.error("action %s on order %s failed unexpectedly: %r", name, order_id, cause)
+        raise ActionFailed(f"action {name} on order {order_id} failed: {cause}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise GatewayTimeout(
-            f"timed out waiting for action {action} on order {order_id}; it may still "
+            f"timed out waiting for action {name} on order {order_id}; it may still "
             f"complete: check GET /orders/{order_id}"
         ) from None
     except RPCError as err:

@@ -7,6 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from starlette.requests import Request
+
+from api.errors import TooManyRequests
+
 
 @dataclass
 class RateLimiter:
@@ -38,3 +42,13 @@ class RateLimiter:
 def retry_after(seconds: float) -> int:
     """Whole seconds for a Retry-After header (at least 1)."""
     return max(1, math.ceil(seconds))
+
+
+def limit(limiter: RateLimiter, request: Request, what: str) -> None:
+    """Raise 429 with Retry-After when the request's address has used up its bucket."""
+    caller = request.client.host if request.client else "unknown"
+    wait = limiter.take(caller)
+    if wait:
+        raise TooManyRequests(
+            f"too many {what} requests from this address", retry_after_seconds=retry_after(wait)
+        )

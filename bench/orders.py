@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from api.gateway import API_ACTOR, initial_search_attributes, request_fingerprint
+from api.gateway import API_ACTOR, initial_search_attributes
+from models.common import request_fingerprint
 from models.ids import order_workflow_id
 from models.orders import (
     ActionRequest,

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from temporalio.client import (
     Client,
     Schedule,
@@ -28,7 +27,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from cli.support import setting_problems
+from cli.support import EXIT_CONFIG, settings_without_secrets
 from config.settings import Settings
 from models.billing import BillCycleInput, BillCycleResult, _cycle
 
@@ -36,7 +35,6 @@ BILL_CYCLE_WORKFLOW = "bill_cycle"
 # A run missed while the cluster was down still happens within this window.
 CATCHUP_WINDOW = timedelta(days=7)
 EXIT_FAILED = 1
-EXIT_CONFIG = 2
 
 bill_cycle_app = typer.Typer(
     help="The account orders' bill-cycle run (invoices completed orders once per cycle).",
@@ -96,16 +94,6 @@ async def run_cycle(client: Client, settings: Settings, cycle: str) -> BillCycle
     return result
 
 
-def _settings() -> Settings:
-    try:
-        # No Stripe call is made here: placeholders keep Settings from asking for them.
-        return Settings(stripe_api_key="unused", stripe_webhook_secret="unused")
-    except ValidationError as error:
-        for line in setting_problems(error):
-            typer.echo(f"orderclock: {line}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-
-
 @bill_cycle_app.command("run")
 def run(
     cycle: Annotated[str, typer.Option(help="The cycle to invoice: a month, YYYY-MM (UTC).")],
@@ -119,7 +107,7 @@ def run(
     except ValueError as error:
         typer.echo(f"orderclock: {error}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    settings = _settings()
+    settings = settings_without_secrets()
 
     async def main() -> BillCycleResult:
         client = await connect(settings)

@@ -1,10 +1,12 @@
 """``orderclock dev``: the whole local stack as supervised child processes.
 
 Started in order, each one healthy before the next: the Temporal dev server (with its Web UI
-and a SQLite file), the local Stripe server, the SMTP sink, the database migration (in this
-process), the worker and the API; then the Stripe webhook is pointed at the API. A child that
-dies stops the stack with its last log lines; Ctrl-C or SIGTERM stops the children in reverse
-order and exits 0. Everything lives under the state directory, so a restart keeps the orders.
+and a SQLite file), the local Stripe server, the local Salesforce (an HTTPS REST stand-in
+with a certificate of its own, ``cli/salesforce_standin.py``), the SMTP sink, the database
+migration (in this process), the worker and the API; then the Stripe webhook is pointed at
+the API. A child that dies stops the stack with its last log lines; Ctrl-C or SIGTERM stops
+the children in reverse order and exits 0. Everything lives under the state directory, so a
+restart keeps the orders.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ HOST = "127.0.0.1"
 DEV_STRIPE_API_KEY = "sk_test_orderclock_dev"
 DEV_WEBHOOK_SECRET = "whsec_orderclock_dev"
 DEV_WEBHOOK_ID = "orderclock"
+DEV_SALESFORCE_TOKEN = "00Dorderclock!dev-session"
+DEV_SALESFORCE_CALLBACK_SECRET = "orderclock-dev-salesforce-secret"
+CALLBACK_PATH = "/callbacks/salesforce"
 WEBHOOK_PATH = "/webhooks/stripe"
 STRIPE_HEALTH_PATH = "/_config/health"
 READY_LINE = "ready: the stack is up; Ctrl-C stops it"
@@ -64,6 +69,7 @@ class DevPorts:
     api: int = 8000
     stripe: int = 8420
     smtp: int = 8025
+    salesforce: int = 8430
 
     def labelled(self) -> list[tuple[int, str, str]]:
         """(port, service, flag) for each port, for messages that name both."""
@@ -73,6 +79,7 @@ class DevPorts:
             (self.api, "the orderclock API", "--api-port"),
             (self.stripe, "the local Stripe server", "--stripe-port"),
             (self.smtp, "the SMTP sink", "--smtp-port"),
+            (self.salesforce, "the local Salesforce", "--salesforce-port"),
         ]
 
 
@@ -111,6 +118,11 @@ class DevPaths:
     def dev_api_key(self) -> Path:
         """The development admin API key in plaintext (mode 600), reused across restarts."""
         return self.state_dir / "dev-api-key"
+
+    @property
+    def salesforce(self) -> Path:
+        """The local Salesforce's certificates (``ca.pem`` is what clients trust) and records."""
+        return self.state_dir / "salesforce"
 
     @property
     def logs(self) -> Path:
@@ -195,7 +207,16 @@ def dev_environment(base: Mapping[str, str], ports: DevPorts, paths: DevPaths) -
         # Free ports for the worker's metrics, so several stacks can run on one machine.
         "ORDERCLOCK_WORKER_METRICS_PORT": str(free_port()),
         "ORDERCLOCK_WORKER_SDK_METRICS_PORT": str(free_port()),
+        "ORDERCLOCK_SALESFORCE_CALLBACK_SECRET": DEV_SALESFORCE_CALLBACK_SECRET,
     }
+    if "ORDERCLOCK_SALESFORCE_INSTANCE_URL" not in base:
+        # The local stand-in, unless the developer points the stack at a real Salesforce
+        # (then its token and CA bundle are the developer's too).
+        defaults |= {
+            "ORDERCLOCK_SALESFORCE_INSTANCE_URL": f"https://{HOST}:{ports.salesforce}",
+            "ORDERCLOCK_SALESFORCE_SESSION_TOKEN": DEV_SALESFORCE_TOKEN,
+            "ORDERCLOCK_SALESFORCE_CA_BUNDLE": str(paths.salesforce / "ca.pem"),
+        }
     env = dict(base)
     for name, value in defaults.items():
         env.setdefault(name, value)
@@ -551,6 +572,23 @@ class Supervisor:
 
         await self._wait(stripe, "HTTP", stripe_up, 30)
 
+        salesforce = self._start(
+            "the local Salesforce",
+            [
+                python,
+                "-m",
+                "cli.salesforce_standin",
+                "--port",
+                str(ports.salesforce),
+                "--state-dir",
+                str(paths.salesforce),
+                "--token",
+                DEV_SALESFORCE_TOKEN,
+            ],
+            "salesforce.log",
+        )
+        await self._wait(salesforce, "HTTPS", lambda: tcp_ready(ports.salesforce), 30)
+
         smtp = self._start(
             "the SMTP sink",
             [
@@ -660,6 +698,14 @@ class Supervisor:
             ("API key", f"{self.api_key} (admin, name {DEV_KEY_NAME}; Authorization: Bearer)"),
             ("Stripe (local)", f"http://{HOST}:{ports.stripe} (key {DEV_STRIPE_API_KEY})"),
             ("Stripe webhook", f"http://{HOST}:{ports.api}{WEBHOOK_PATH}"),
+            (
+                "Salesforce (local)",
+                f"https://{HOST}:{ports.salesforce} (CA {self.paths.salesforce}/ca.pem)",
+            ),
+            (
+                "Salesforce callbacks",
+                f"http://{HOST}:{ports.api}{CALLBACK_PATH} (X-Orderclock-Secret)",
+            ),
             ("SMTP sink", f"{HOST}:{ports.smtp}"),
             ("Mail dir", str(self.paths.maildir)),
             ("Database", settings.database_url),

@@ -16,8 +16,13 @@ from pydantic import ValidationError
 
 from cli.bill_cycle import bill_cycle_app
 from cli.keys import keys_app
-from cli.orders import orders_app
-from cli.support import ensure_sqlite_parent, setting_problems
+from cli.orders import EXIT_UNREACHABLE, orders_app
+from cli.support import (
+    EXIT_CONFIG,
+    ensure_sqlite_parent,
+    setting_problems,
+    settings_without_secrets,
+)
 from config.settings import STATE_DIR, Settings
 
 app = typer.Typer(
@@ -30,9 +35,6 @@ app = typer.Typer(
 app.add_typer(orders_app, name="orders", help="List, show and act on orders over the HTTP API.")
 app.add_typer(keys_app, name="keys", help="Create, revoke and list the HTTP API's keys.")
 app.add_typer(bill_cycle_app, name="bill-cycle", help="Run the account orders' bill cycle by hand.")
-
-# Exit code for a configuration problem, the same as for a usage error.
-EXIT_CONFIG = 2
 
 
 def load_settings() -> Settings:
@@ -93,12 +95,18 @@ def dev(
     api_port: Annotated[int, typer.Option(help="orderclock API port.")] = 8000,
     stripe_port: Annotated[int, typer.Option(help="Local Stripe server port.")] = 8420,
     smtp_port: Annotated[int, typer.Option(help="SMTP sink port.")] = 8025,
+    salesforce_port: Annotated[int, typer.Option(help="Local Salesforce (HTTPS) port.")] = 8430,
 ) -> None:
-    """Start the whole local stack (Temporal, Stripe, SMTP, worker, API) until Ctrl-C."""
+    """Start the local stack (Temporal, Stripe, Salesforce, SMTP, worker, API) until Ctrl-C."""
     from cli.dev import DevPorts, run_dev
 
     ports = DevPorts(
-        temporal=temporal_port, ui=ui_port, api=api_port, stripe=stripe_port, smtp=smtp_port
+        temporal=temporal_port,
+        ui=ui_port,
+        api=api_port,
+        stripe=stripe_port,
+        smtp=smtp_port,
+        salesforce=salesforce_port,
     )
     exit_now(run_dev(state_dir, ports))
 
@@ -167,19 +175,60 @@ def migrate(
 ) -> None:
     """Bring the order database's schema to the latest revision."""
     if database_url is None:
-        try:
-            # Migrations need no secrets: placeholders keep Settings from asking for them.
-            settings = Settings(stripe_api_key="unused", stripe_webhook_secret="unused")
-        except ValidationError as error:
-            for line in setting_problems(error):
-                typer.echo(f"orderclock: {line}", err=True)
-            raise typer.Exit(EXIT_CONFIG) from None
-        database_url = settings.database_url
+        database_url = settings_without_secrets().database_url
     from db.migrate import upgrade
 
     ensure_sqlite_parent(database_url)
     upgrade(database_url)
     typer.echo(f"database {database_url} is at the latest revision")
+
+
+@app.command()
+def reconcile(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report drift only; write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+) -> None:
+    """Rebuild the order database from the workflows' state and report what drifted.
+
+    Exit 0 when the database agrees with Temporal (nothing drifted, or all repaired), 1
+    when drift is left (a dry run, or a view that could not be read or written), 3 when
+    Temporal or the database cannot be reached.
+    """
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cli.reconcile import reconcile as run_reconcile
+    from db.engine import make_engine
+    from worker.main import TemporalUnreachable, connect
+
+    settings = settings_without_secrets()
+
+    async def main() -> int:
+        try:
+            client = await connect(settings)
+        except TemporalUnreachable as error:
+            typer.echo(f"orderclock: {error}", err=True)
+            return EXIT_UNREACHABLE
+        engine = make_engine(settings.database_url)
+        try:
+            report = await run_reconcile(client, engine, dry_run=dry_run)
+        except SQLAlchemyError as error:
+            reason = str(error).splitlines()[0]
+            typer.echo(f"orderclock: the order database is unreachable: {reason}", err=True)
+            return EXIT_UNREACHABLE
+        finally:
+            engine.dispose()
+        if as_json:
+            typer.echo(json.dumps(report.as_json(), indent=2))
+        else:
+            typer.echo("\n".join(report.lines()))
+        return report.exit_code
+
+    # A Temporal client was used: the same finalization hazard as the worker's.
+    exit_now(asyncio.run(main()))
 
 
 @app.command()

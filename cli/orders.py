@@ -353,10 +353,12 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
     if deadline:
         due = _parse_time(deadline["due_at"])
         assert due is not None
+        # Without a zone name (flows without an appointment) the API's local offset serves.
+        local = _parse_time(deadline.get("due_at_local") or deadline["due_at"]) or due
         lines += [
             f"  {deadline['name']} {time_left(due, now)}, then {deadline['on_expiry']}",
             f"  UTC   {_utc(due)}",
-            f"  local {_local(due, zone)}",
+            f"  local {_local(local, zone)}",
         ]
     else:
         lines.append("  none")
@@ -387,19 +389,25 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
     if view.get("last_payment_error"):
         lines.append(f"  last error: {view['last_payment_error']}")
 
+    pending = view.get("pending") or []
+    if pending:
+        lines += ["", "in progress (Temporal)"]
+        lines += [f"  {pending_line(p, now)}" for p in pending]
+
     mails = view.get("notifications") or []
     lines += ["", "emails"]
     lines += (
         [
             "  " + line
             for line in table(
-                ["TIME", "EVENT", "TO", "STATUS"],
+                ["TIME", "EVENT", "TO", "STATUS", "KEY"],
                 [
                     [
                         _short_time(n["at"]),
                         n["event"],
                         f"{n['recipient_role']} {n['to']}",
                         n["status"] + (f" ({n['detail']})" if n.get("detail") else ""),
+                        n["idempotency_key"],
                     ]
                     for n in mails
                 ],
@@ -433,6 +441,19 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
         else ["  none"]
     )
     return "\n".join(lines)
+
+
+def pending_line(pending: dict[str, Any], now: datetime) -> str:
+    """One side effect in flight: "charge 85.00 EUR: attempt 4, last failure: ..."."""
+    line = f"{pending['activity']}: attempt {pending['attempt']}"
+    if pending.get("maximum_attempts"):
+        line += f" of {pending['maximum_attempts']}"
+    if pending.get("last_failure"):
+        line += f", last failure: {' '.join(pending['last_failure'].split())}"
+    following = _parse_time(pending.get("next_attempt_at"))
+    if following is not None:
+        line += f", next attempt {time_left(following, now)}"
+    return line
 
 
 def _short_time(text: str) -> str:

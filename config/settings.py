@@ -9,12 +9,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.account import AccountPolicy
 from models.catalog import FLOWS
-from models.policy import PrepaidPolicy
+from models.dealer import DealerPolicy
+from models.installation import InstallationPolicy
+from models.policy import ActivityPolicy, PrepaidPolicy
+from models.shop import ShopPolicy
 
 STATE_DIR = Path(".orderclock")
 
@@ -60,7 +63,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Per client address, on endpoints that authenticate by signature (Stripe webhooks).
+    # Per client address, on endpoints that authenticate their own way (Stripe webhooks,
+    # Salesforce callbacks: each has its own buckets).
     webhook_rate_per_minute: int = 600
 
     # Prometheus endpoints of the worker: orderclock's own counters and the SDK's metrics.
@@ -71,12 +75,55 @@ class Settings(BaseSettings):
     # Each flow's deadline policy (models/catalog.py names the field of each flow); pinned
     # into every order when it starts.
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
+    # Retries and attempt timeouts of the engine's activities, pinned into each new order.
+    activities: ActivityPolicy = Field(default_factory=ActivityPolicy)
     account: AccountPolicy = Field(default_factory=AccountPolicy)
 
     # Account orders: the bill-cycle run, a Temporal Schedule (cron, UTC) that invoices
     # the completed account orders of the previous calendar month.
     bill_cycle_cron: str = "0 1 1 * *"
     bill_cycle_schedule_id: str = "orderclock-bill-cycle"
+    installation: InstallationPolicy = Field(default_factory=InstallationPolicy)
+    shop: ShopPolicy = Field(default_factory=ShopPolicy)
+
+    # Shop orders (flow shop_order): Salesforce's REST API and its callbacks. Unset, shop
+    # orders are never synced (each is flagged for manual entry after the patience) and
+    # POST /callbacks/salesforce answers 503. Authenticate with an OAuth access token, or
+    # with a user's password and security token (login through `salesforce_domain`).
+    salesforce_instance_url: str | None = Field(
+        default=None, description="https://<your domain>.my.salesforce.com"
+    )
+    salesforce_session_token: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_domain: str = "login"
+    salesforce_api_version: str = "59.0"
+    # The External ID field (on Account, Opportunity, Quote and Order) holding orderclock's
+    # customer id (Account) or order id (the others): what every upsert matches on.
+    salesforce_external_id_field: str = "Orderclock_Id__c"
+    # A CA bundle for an instance with a private certificate (the local stand-in); None
+    # trusts the system's CAs. REQUESTS_CA_BUNDLE is ignored on purpose (trust_env off).
+    salesforce_ca_bundle: Path | None = None
+    salesforce_timeout_seconds: float = 30.0
+    # Salesforce sends it in the X-Orderclock-Secret header of every callback.
+    salesforce_callback_secret: SecretStr | None = None
+
+    @field_validator(
+        "salesforce_instance_url",
+        "salesforce_session_token",
+        "salesforce_username",
+        "salesforce_password",
+        "salesforce_security_token",
+        "salesforce_callback_secret",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes an unset optional variable as an empty string.
+        return None if value == "" else value
+
+    dealer: DealerPolicy = Field(default_factory=DealerPolicy)
 
     def policy_for(self, flow: str) -> BaseModel:
         """This deployment's policy for ``flow``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from models.common import LineItem, LongText, ShortText, Strict
 
@@ -69,6 +69,18 @@ class ReviewPayload(Strict):
     text: LongText | None = None
 
 
+class ResendEmailPayload(Strict):
+    """Which email to send again: the idempotency key of a failed or skipped notification."""
+
+    notification: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+    ]
+
+
+# The engine's own actions, which every flow has (workflows/base.py carries them out).
+RESEND_EMAIL = "resend_email"
+ENGINE_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {RESEND_EMAIL: ResendEmailPayload}
+
 PREPAID_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
     "confirm": NoPayload,
     "edit": EditPayload,
@@ -81,4 +93,4 @@ PREPAID_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
     "review": ReviewPayload,
 }
 
-__all__ = ["PREPAID_ACTION_PAYLOADS", "ShortText"]
+__all__ = ["ENGINE_ACTION_PAYLOADS", "PREPAID_ACTION_PAYLOADS", "RESEND_EMAIL", "ShortText"]

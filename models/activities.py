@@ -5,10 +5,13 @@ Activity names are constants here so the workflow, the worker and test fakes agr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AwareDatetime, BaseModel, Field
 
 from models.account import Receipt
 from models.orders import NotificationStatus, OrderView, PaymentOutcome, Recipient, Strict
+from models.shop import ShopItem
 
 SEND_EMAIL = "send_email"
 CHARGE_PAYMENT = "charge_payment"
@@ -201,3 +204,42 @@ class InvoiceCyclePageResult(Strict):
     orders: int
     invoiced: int
     next_after: str | None = None
+
+
+# ----- shop_order: the Salesforce sync --------------------------------------------------
+
+SYNC_SALESFORCE_ORDER = "sync_salesforce_order"
+
+
+class SalesforceSyncInput(Strict):
+    """Upsert an order into Salesforce: Account (the customer), Opportunity, Quote or Order.
+
+    Every record is upserted by the external id field (``Settings.salesforce_external_id_field``)
+    with the customer's id (Account) or the order's id (the others), so a repeated call
+    updates what the first one created instead of creating it twice.
+    """
+
+    order_id: str
+    kind: str
+    customer_id: str
+    customer_name: str
+    customer_email: str
+    items: list[ShopItem]
+    currency: str
+    amount_total: int = Field(ge=0)
+    placed_at: AwareDatetime
+    payment_method: str
+    po_number: str | None = None
+    replaces: str | None = None
+    # "Quote" for a repair awaiting the customer's approval (EVAL included), else "Order".
+    record_type: Literal["Quote", "Order"]
+    stage: str
+
+
+class SalesforceSyncResult(Strict):
+    """The Salesforce ids of the order's records."""
+
+    account_id: str
+    opportunity_id: str
+    record_type: Literal["Quote", "Order"]
+    record_id: str

@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from models.account import CONTEXT_KEYS as ACCOUNT_CONTEXT_KEYS
-from models.account import AccountOrderRequest, AccountPolicy, account_order_spec
+from models import account, dealer, installation, shop
 from models.common import OrderRequest
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
@@ -66,11 +65,35 @@ FLOWS: dict[str, FlowEntry] = {
         ),
         FlowEntry(
             name="account_order",
-            request=AccountOrderRequest,
-            policy=AccountPolicy,
-            spec=account_order_spec,
+            request=account.AccountOrderRequest,
+            policy=account.AccountPolicy,
+            spec=account.account_order_spec,
             settings_field="account",
-            context_keys=ACCOUNT_CONTEXT_KEYS,
+            context_keys=account.CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="charge_box_installation",
+            request=installation.ChargeBoxInstallationRequest,
+            policy=installation.InstallationPolicy,
+            spec=installation.charge_box_installation_spec,
+            settings_field="installation",
+            context_keys=installation.CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="shop_order",
+            request=shop.ShopOrderRequest,
+            policy=shop.ShopPolicy,
+            spec=shop.shop_order_spec,
+            settings_field="shop",
+            context_keys=shop.CONTEXT_KEYS,
+        ),
+        FlowEntry(
+            name="dealer_order",
+            request=dealer.DealerOrderRequest,
+            policy=dealer.DealerPolicy,
+            spec=dealer.dealer_order_spec,
+            settings_field="dealer",
+            context_keys=dealer.CONTEXT_KEYS,
         ),
     )
 }

@@ -6,6 +6,8 @@ re-exports them, so ``from models.orders import Party`` keeps working.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from enum import StrEnum
 from typing import Annotated
 
@@ -21,6 +23,7 @@ from pydantic import (
 
 from models.clock import is_valid_zone
 from models.ids import ORDER_ID_PATTERN
+from models.money import format_amount
 
 
 class Strict(BaseModel):
@@ -103,6 +106,14 @@ def order_total(items: list[LineItem]) -> int:
     return sum(item.quantity * item.unit_amount for item in items)
 
 
+def item_lines(items: list[LineItem], currency: str) -> list[str]:
+    """Markdown list lines of an order's items, for the Web UI."""
+    return [
+        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
+        for item in items
+    ]
+
+
 class OrderRequest(Strict):
     """What every flow's ``POST /orders`` body has, and what the API asks of it."""
 
@@ -124,3 +135,19 @@ class OrderRequest(Strict):
     def web_details(self) -> list[str]:
         """The order's fixed details for the Web UI, as Markdown lines."""
         raise NotImplementedError
+
+    def refusal(self, policy: BaseModel) -> str | None:
+        """Why this deployment's ``policy`` refuses the request (the API answers 422)."""
+        return None
+
+
+def request_fingerprint(request: BaseModel) -> str:
+    """SHA-256 of the request's canonical JSON: equal bodies give equal fingerprints.
+
+    Here, not in the API, because a workflow that starts an order (the shop flow's priced
+    replacement of an EVAL order) fingerprints its request the same way.
+    """
+    canonical = json.dumps(
+        request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -13,9 +13,9 @@ from datetime import timedelta
 from functools import cache, lru_cache, wraps
 from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.actions import PREPAID_ACTION_PAYLOADS
+from models.actions import PREPAID_ACTION_PAYLOADS, RESEND_EMAIL, ResendEmailPayload
 from models.common import Role
 from models.policy import PrepaidPolicy
 
@@ -91,6 +91,15 @@ class FlowSpec(BaseModel):
     deadlines: list[DeadlineSpec]
     transitions: list[TransitionSpec]
 
+    @model_validator(mode="after")
+    def _with_engine_actions(self) -> FlowSpec:
+        # Every flow has the engine's own actions; adding them here means no flow lists
+        # them and GET /flows and the workflow's validator see the same list.
+        # (In place: the spec is frozen, and validation made the list this spec's own.)
+        names = {a.name for a in self.actions}
+        self.actions.extend(a for a in engine_actions(self.states) if a.name not in names)
+        return self
+
     def action(self, name: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.name == name), None)
 
@@ -110,6 +119,19 @@ def _schema_json(model: type[BaseModel]) -> str:
     # Generated once per process (it was most of the cost of building a spec); callers get
     # a fresh copy, so none can change another's.
     return json.dumps(model.model_json_schema())
+
+
+def engine_actions(states: list[StateSpec]) -> list[ActionSpec]:
+    """The actions ``workflows.base`` carries out for every flow, in any of its states."""
+    return [
+        ActionSpec(
+            name=RESEND_EMAIL,
+            description="Send a failed or skipped email again under a new idempotency key "
+            "(payload: the notification's idempotency key).",
+            states_by_role={Role.support: [s.name for s in states]},
+            payload_schema=json.loads(_schema_json(ResendEmailPayload)),
+        )
+    ]
 
 
 def action_spec(

@@ -29,9 +29,14 @@ from models.common import (
     ShortText,
     Strict,
     TimeZoneName,
+    item_lines,
     order_total,
 )
+from models.dealer import DealerDetails, DealerOrderRequest
+from models.installation import ChargeBoxInstallationRequest, InstallationDetails
 from models.money import format_amount
+from models.policy import ActivityPolicy
+from models.shop import ShopDetails, ShopOrderRequest
 
 __all__ = [
     "SYSTEM",
@@ -49,6 +54,7 @@ __all__ = [
     "ShortText",
     "Strict",
     "TimeZoneName",
+    "item_lines",
     "order_total",
 ]
 
@@ -93,18 +99,14 @@ class PrepaidServiceRequest(OrderRequest):
         return lines + item_lines(self.items, self.currency)
 
 
-def item_lines(items: list[LineItem], currency: str) -> list[str]:
-    """Markdown list lines of an order's items, for the Web UI."""
-    return [
-        f"- {item.quantity} x {item.name} @ {format_amount(item.unit_amount, currency)}"
-        for item in items
-    ]
-
-
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
 CreateOrderRequest = Annotated[
-    PrepaidServiceRequest | AccountOrderRequest,
+    PrepaidServiceRequest
+    | ChargeBoxInstallationRequest
+    | ShopOrderRequest
+    | DealerOrderRequest
+    | AccountOrderRequest,
     Field(discriminator="flow"),
 ]
 
@@ -284,6 +286,9 @@ class OrderView(Strict):
     )
     # Each flow's own part of the view (None for the other flows).
     account: AccountDetails | None = None
+    installation: InstallationDetails | None = None
+    shop: ShopDetails | None = None
+    dealer: DealerDetails | None = None
     request_fingerprint: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -304,6 +309,8 @@ class StartOrderInput(Strict):
     policy: dict[str, Any]
     created_by: Actor
     received_at: AwareDatetime | None = None
+    # Optional so orders started before it existed replay with the defaults they ran with.
+    activities: ActivityPolicy | None = None
     # The account an account_order belongs to, resolved and pinned by the API.
     account: AccountSnapshot | None = None
 

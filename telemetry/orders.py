@@ -32,6 +32,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -203,7 +204,13 @@ class _RecordOrderCounter(ActivityInboundInterceptor):
         ):
             return await super().execute_activity(input)
         view = record.view
-        before = await asyncio.to_thread(read_stored, self._root.engine, view.order_id)
+        try:
+            before = await asyncio.to_thread(read_stored, self._root.engine, view.order_id)
+        except SQLAlchemyError as err:
+            # The write itself will fail the same way and say so; counting waits for the
+            # retry (at most once, as everywhere here).
+            activity.logger.warning("order %s: database unreadable: %s", view.order_id, err)
+            return await super().execute_activity(input)
         result = await super().execute_activity(input)
         try:
             count_new(self._root.metrics, view, before)

@@ -16,4 +16,6 @@ pytest_plugins = [
     "tests.fixtures.stripe",
     "tests.fixtures.smtp",
     "tests.fixtures.devstack",
+    "tests.fixtures.salesforce",
+    "tests.fixtures.stack",
 ]

@@ -39,6 +39,8 @@ from models.orders import NotificationStatus, OrderView, PaymentOutcome
 DECLINE = "pm_card_chargeDeclined"
 NEEDS_3DS = "pm_card_threeDSecure2Required"
 BROKEN = "pm_provider_down"
+# The provider fails the first charge with this card (unknown outcome), then answers.
+FLAKY = "pm_provider_flaky"
 # Authorises once, then declines (a card cancelled while its first hold was running).
 ONCE = "pm_card_authorises_once"
 
@@ -56,17 +58,26 @@ class FakeActivities:
         self.payouts: list[RecordPayoutInput] = []
         self.views: dict[str, OrderView] = {}
         self.records: defaultdict[str, int] = defaultdict(int)
+        # Addresses the fake SMTP server refuses for good (a 550: the email is ``failed``).
+        self.refused_addresses: set[str] = set()
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, input: SendEmailInput) -> SendEmailResult:
         self.emails.append(input)
+        if input.to_address in self.refused_addresses:
+            return SendEmailResult(
+                status=NotificationStatus.failed, detail="550 5.1.1 Mailbox unavailable"
+            )
         return SendEmailResult(status=NotificationStatus.sent, message_id=input.idempotency_key)
 
     @activity.defn(name=CHARGE_PAYMENT)
     async def charge_payment(self, input: ChargeInput) -> ChargeResult:
         self.charges.append(input)
         pi = f"pi_{len(self.charges)}"
-        if input.payment_method == BROKEN:
+        flaky_first = input.payment_method == FLAKY and not any(
+            c.payment_method == FLAKY for c in self.charges[:-1]
+        )
+        if input.payment_method == BROKEN or flaky_first:
             raise ApplicationError("bad key", type="StripeAuthenticationError", non_retryable=True)
         if input.payment_method == DECLINE:
             return ChargeResult(

@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 from db.accounts import create_account, get_account
 from db.engine import session_scope
 from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
+from models.dealer import DealerOrderRequest
+from models.installation import CardPayment, ChargeBoxInstallationRequest
 from models.orders import (
     Appointment,
     LineItem,
@@ -25,8 +27,14 @@ from models.orders import (
     PrepaidServiceRequest,
     Role,
 )
-from tests.fakes import DECLINE, FakeActivities
+from models.shop import ShopItem, ShopOrderRequest
+from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
+from tests.workflows.shop import FakeSalesforce
 
+# The engine's actions on a sample order (whose emails the fakes always send: refused).
+ENGINE_ACTION_SAMPLES: dict[str, dict[str, Any]] = {
+    "resend_email": {"notification": "sample:email-created-customer:1"},
+}
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
 
@@ -50,6 +58,11 @@ class FlowSample:
     prepare_database: Callable[[Engine], None] = field(default=lambda engine: None)
     # More payloads per action for the random tests (declines, refunds, other choices).
     variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The engine's own actions are every flow's: no sample lists them itself.
+        for action, payload in ENGINE_ACTION_SAMPLES.items():
+            self.payloads.setdefault(action, payload)
 
 
 def _prepaid_request(now: datetime) -> OrderRequest:
@@ -104,6 +117,52 @@ def _account_request(now: datetime) -> OrderRequest:
     )
 
 
+def _installation_request(now: datetime) -> OrderRequest:
+    return ChargeBoxInstallationRequest(
+        flow="charge_box_installation",
+        customer=CUSTOMER,
+        installation_partner=PROVIDER,
+        items=[LineItem(name="Charge box", quantity=1, unit_amount=89900)],
+        currency="EUR",
+        time_zone="Europe/Copenhagen",
+        payment=CardPayment(method="card", payment_method="pm_card_visa"),
+    )
+
+
+def _shop_request(now: datetime) -> OrderRequest:
+    return ShopOrderRequest(
+        flow="shop_order",
+        customer=CUSTOMER,
+        items=[ShopItem(sku="WID-1", name="Widget", quantity=2, unit_amount=2450)],
+        currency="EUR",
+        payment=None,
+    )
+
+
+def _shop_activities(fakes: FakeActivities) -> list[Any]:
+    return [FakeSalesforce().sync_order]
+
+
+def _dealer_request(now: datetime) -> OrderRequest:
+    return DealerOrderRequest.model_validate(
+        {
+            "flow": "dealer_order",
+            "manufacturer": {"id": "oem-1", "name": "Otto OEM", "email": "oem@example.com"},
+            "dealer": {
+                "id": "dealer-1",
+                "name": "Dora Dealer",
+                "email": "dora@example.com",
+                "country": "DE",
+                "time_zone": "Europe/Berlin",
+            },
+            "customer": CUSTOMER.model_dump(),
+            "items": [{"name": "Wallbox", "quantity": 1, "unit_amount": 12000}],
+            "currency": "EUR",
+            "payment": {"method": "card", "payment_method": "pm_card_visa"},
+        }
+    )
+
+
 FLOW_SAMPLES: dict[str, FlowSample] = {
     sample.flow: sample
     for sample in (
@@ -148,6 +207,68 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
             party_ids={Role.customer: ACCOUNT.id},
             start_fields=lambda now: {"account": ACCOUNT.model_dump(mode="json")},
             prepare_database=_store_account,
+        ),
+        FlowSample(
+            flow="charge_box_installation",
+            make_request=_installation_request,
+            payloads={
+                "fulfil": {"note": "installed and activated"},
+                "schedule": {"at": "2099-01-01T10:00:00+01:00"},
+                "unschedule": {"reason": "installer ill"},
+                "resend_order_confirmation": {},
+                "initiate_installation": {},
+                "update_payment_method": {"payment_method": "pm_card_mastercard"},
+                "cancel": {"reason": "changed their mind"},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            variants={
+                # Hours after the tests start (the server's clock starts at the wall clock's
+                # now), so a random program's waits can reach it; and one in the past.
+                "schedule": [
+                    {"at": (datetime.now(UTC) + timedelta(hours=6)).isoformat()},
+                    {"at": "2020-01-01T10:00:00+00:00"},
+                ],
+                "update_payment_method": [
+                    {"payment_method": DECLINE},
+                    {"payment_method": NEEDS_3DS},
+                ],
+                "fulfil": [{}],
+                "unschedule": [{}],
+            },
+        ),
+        FlowSample(
+            flow="shop_order",
+            make_request=_shop_request,
+            payloads={
+                "pay": {"payment_method": "pm_card_visa"},
+                "cancel": {"reason": "customer called"},
+                "mark_entered": {"reference": "OPP-1"},
+            },
+            party_ids={Role.customer: CUSTOMER.id},
+            extra_activities=_shop_activities,
+            variants={
+                "pay": [{"payment_method": DECLINE}, {"po_number": "PO-7"}],
+                "cancel": [{"reason": "out of stock"}],
+            },
+        ),
+        FlowSample(
+            flow="dealer_order",
+            make_request=_dealer_request,
+            payloads={
+                "accept": {},
+                "confirm": {"note": "stock checked"},
+                "capture_payment": {},
+                "mark_shipped": {"tracking_numbers": ["1Z999AA10123456784"], "carrier": "UPS"},
+                "refund": {"reason": "returned"},
+                "cancel": {"reason": "out of stock"},
+                "archive": {},
+                "unarchive": {},
+            },
+            party_ids={Role.customer: CUSTOMER.id, Role.provider: "dealer-1"},
+            variants={
+                "mark_shipped": [{"tracking_numbers": ["JD01", "JD02", "JD03"]}],
+                "refund": [{"reason": "damaged in transit"}],
+            },
         ),
     )
 }

@@ -24,5 +24,6 @@ def test_sample_payloads_fit_every_action(flow: str) -> None:
     assert getattr(request, "flow") == flow  # noqa: B009
     workflow = WORKFLOWS[flow]
     for action in spec.actions:
-        payload_model = workflow.payloads[action.name]
+        payload_model = workflow.payload_model(action.name)
+        assert payload_model is not None, action.name
         payload_model.model_validate(sample.payloads[action.name])

@@ -17,6 +17,7 @@ from activities.billing import BillingActivities
 from activities.email import EmailActivities
 from activities.payments import PaymentActivities
 from activities.records import OrderRecordActivities
+from activities.salesforce import SalesforceActivities
 from config import Settings
 from db.engine import make_engine
 from telemetry.orders import OrderMetrics, OrderMetricsInterceptor
@@ -49,6 +50,7 @@ def default_activities(settings: Settings) -> list[Callable[..., Any]]:
     engine = make_engine(settings.database_url)
     records = OrderRecordActivities(engine)
     billing = BillingActivities(engine)
+    salesforce = SalesforceActivities.from_settings(settings)
     return [
         email.send_email,
         payments.create_customer,
@@ -60,6 +62,7 @@ def default_activities(settings: Settings) -> list[Callable[..., Any]]:
         records.record_order,
         records.record_payout,
         billing.invoice_cycle_page,
+        salesforce.sync_order,
     ]
 
 

@@ -78,7 +78,7 @@ class AccountOrderWorkflow(OrderWorkflow):
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
-        super().__init__()
+        super().__init__(input.activities)
         self._input = input
         self._policy = AccountPolicy.model_validate(input.policy)
         self.spec = account_order_spec(self._policy)

@@ -17,6 +17,7 @@ now, what it does, which deadlines run). The engine gives every flow the same su
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from models import errors, search
+    from models.actions import ENGINE_ACTION_PAYLOADS, ResendEmailPayload
     from models.activities import (
         RECORD_ORDER,
         SEND_EMAIL,
@@ -53,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         StripeEvent,
         Transition,
     )
+    from models.policy import ActivityPolicy
     from workflows.payments import PaymentLedger, cause_message
 
 # Read-model writes retry until the database is back: the order must reach it eventually.
@@ -60,12 +63,16 @@ RECORD_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 # Mail gives up after a bounded budget and is recorded as failed; support can resend it.
+# The budget is the order's pinned ActivityPolicy; its defaults are these numbers.
+EMAIL_MAX_INTERVAL = timedelta(minutes=1)
 EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=1),
+    maximum_interval=EMAIL_MAX_INTERVAL,
     maximum_attempts=6,
     non_retryable_error_types=["TemplateError"],
 )
+# A resent email's key: the first email's key plus ``:resend-<n>``.
+RESEND_SUFFIX = ":resend-"
 HUMAN_ROLES = (Role.customer, Role.provider, Role.support)
 # Patch: queued emails are sent together, not one after the other (orders started before
 # it replay the sequential outbox).
@@ -101,7 +108,9 @@ class OrderWorkflow:
     # A flow that takes payments sets its ledger; holds are then renewed by the engine.
     ledger: PaymentLedger | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, activities: ActivityPolicy | None = None) -> None:
+        # Pinned at start (None: an order from before it existed, run with the defaults).
+        self.activity_policy = activities or ActivityPolicy()
         self._lock = asyncio.Lock()
         self._status = ""
         self._history: list[Transition] = []
@@ -123,6 +132,10 @@ class OrderWorkflow:
         self._last_search: dict[str, Any] = {}
         # Set once the run loop is over: the outbox coroutines drain and return.
         self._stop = False
+        # Emails whose last attempt failed or was skipped, by key: what resend_email sends.
+        self._undelivered: dict[str, SendEmailInput] = {}
+        self._resent_as: dict[str, str] = {}
+        self._resends: dict[str, int] = {}
 
     # ----- what a flow supplies -------------------------------------------------------
 
@@ -163,17 +176,17 @@ class OrderWorkflow:
         request, payload = self._decode(name, args)
         async with self._lock:
             # The state may have moved between validation and now (another Update ran).
-            reason = self.check(name, request.actor, payload)
+            reason = self._check(name, request.actor, payload)
             if reason is not None:
                 raise reject(reason)
-            await self.apply(name, request.actor, payload)
+            await self._apply(name, request.actor, payload)
         return self.view()
 
     @act.validator
     def validate_act(self, name: str, args: Sequence[RawValue]) -> None:
         """Reject an action that is unknown, malformed or not allowed now for this actor."""
         request, payload = self._decode(name, args)
-        reason = self.check(name, request.actor, payload)
+        reason = self._check(name, request.actor, payload)
         if reason is not None:
             raise reject(reason)
 
@@ -192,7 +205,7 @@ class OrderWorkflow:
             await self.on_stripe_event(event)
 
     def _decode(self, name: str, args: Sequence[RawValue]) -> tuple[ActionRequest, BaseModel]:
-        model = self.payloads.get(name)
+        model = self.payload_model(name)
         if model is None or self.spec.action(name) is None:
             raise reject(f"{self.spec.name} has no action {name!r}", errors.UNKNOWN_ACTION)
         if len(args) != 1:
@@ -386,6 +399,15 @@ class OrderWorkflow:
         """The deadline the order's view, search attributes and emails name."""
         return self._next_deadline(shown=True)
 
+    def _email_retry(self) -> RetryPolicy:
+        interval = self.activity_policy.email_retry_interval
+        return dataclasses.replace(
+            EMAIL_RETRY,
+            initial_interval=interval,
+            maximum_interval=max(EMAIL_MAX_INTERVAL, interval),
+            maximum_attempts=self.activity_policy.email_max_attempts,
+        )
+
     async def _drain_emails(self) -> None:
         while True:
             await workflow.wait_condition(lambda: bool(self._emails) or self._stop)
@@ -414,7 +436,7 @@ class OrderWorkflow:
                 email,
                 result_type=SendEmailResult,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=EMAIL_RETRY,
+                retry_policy=self._email_retry(),
                 summary=f"email {email.event} to {email.recipient_role}",
             )
         except ActivityError as exc:
@@ -424,6 +446,8 @@ class OrderWorkflow:
     def _notified(
         self, email: SendEmailInput, status: NotificationStatus, detail: str | None
     ) -> None:
+        if status != NotificationStatus.sent:
+            self._undelivered[email.idempotency_key] = email
         self._notifications.append(
             NotificationRecord(
                 idempotency_key=email.idempotency_key,
@@ -451,6 +475,59 @@ class OrderWorkflow:
                 summary=f"record order ({self._status})",
             )
 
+    # ----- the engine's own actions (every flow has them) -----------------------------
+    # models.flows adds their ActionSpecs to every FlowSpec, so GET /flows lists them and
+    # _decode knows them; they are checked and applied here, never by a flow.
+
+    @classmethod
+    def payload_model(cls, action: str) -> type[BaseModel] | None:
+        """The payload model of one of the flow's actions or of the engine's own."""
+        return cls.payloads.get(action) or ENGINE_ACTION_PAYLOADS.get(action)
+
+    def _check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        if action in ENGINE_ACTION_PAYLOADS:
+            return self._engine_check(action, actor, payload)
+        return self.check(action, actor, payload)
+
+    async def _apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        if action in ENGINE_ACTION_PAYLOADS:
+            assert isinstance(payload, ResendEmailPayload)
+            self._resend_email(action, actor, payload.notification)
+        else:
+            await self.apply(action, actor, payload)
+
+    def _engine_check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        spec = self.spec.action(action)
+        if spec is None or not spec.allows(actor.role, self._status):
+            return f"{actor.role} may not {action} an order in {self._status}"
+        if self._finished:
+            return "the order is finished; its emails can no longer be sent"
+        if isinstance(payload, ResendEmailPayload):
+            return self._resend_refusal(payload.notification)
+        return None if self._undelivered else "no email of this order failed or was skipped"
+
+    def _resend_refusal(self, key: str) -> str | None:
+        """Why the email ``key`` cannot be resent now (None if it can)."""
+        if key in self._undelivered:
+            return None
+        if key in self._resent_as:
+            return f"email {key} was resent already, as {self._resent_as[key]}"
+        if any(e.idempotency_key == key for e in self._emails):
+            return f"email {key} is still being sent"
+        if any(n.idempotency_key == key for n in self._notifications):
+            return f"email {key} was sent; only a failed or skipped email can be resent"
+        return f"this order has no email {key!r}"
+
+    def _resend_email(self, action: str, actor: Actor, key: str) -> None:
+        """Queue a failed or skipped email again, under a new key derived from the first."""
+        email = self._undelivered.pop(key)
+        first = key.partition(RESEND_SUFFIX)[0]
+        self._resends[first] = self._resends.get(first, 0) + 1
+        new_key = f"{first}{RESEND_SUFFIX}{self._resends[first]}"
+        self._resent_as[key] = new_key
+        self._emails.append(email.model_copy(update={"idempotency_key": new_key}))
+        self.transition(self._status, action, actor, f"email {key} resent as {new_key}")
+
     # ----- views ----------------------------------------------------------------------
 
     def allowed_actions(self) -> dict[Role, list[str]]:
@@ -461,7 +538,7 @@ class OrderWorkflow:
             if actor is None:
                 continue
             allowed[role] = [
-                a.name for a in self.spec.actions if self.check(a.name, actor, None) is None
+                a.name for a in self.spec.actions if self._check(a.name, actor, None) is None
             ]
         return allowed
 

@@ -60,6 +60,8 @@ PAYMENT_RETRY = RetryPolicy(
     ],
 )
 PAYMENT_TIMEOUT = timedelta(minutes=2)
+# One Stripe request; the deployment may shorten it (ActivityPolicy.payment_attempt_timeout).
+PAYMENT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 # Stripe keeps an uncaptured card PaymentIntent for 7 days; renew well before.
 HOLD_VALIDITY = timedelta(days=7)
 HOLD_RENEWAL_MARGIN = timedelta(hours=12)
@@ -74,9 +76,17 @@ class PaymentError(Exception):
 class PaymentLedger:
     """The payments of one order; lives in the workflow and is replayed with it."""
 
-    def __init__(self, order_id: str, currency: str, changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        order_id: str,
+        currency: str,
+        changed: Callable[[], None],
+        attempt_timeout: timedelta = PAYMENT_ATTEMPT_TIMEOUT,
+    ) -> None:
         self.order_id = order_id
         self.currency = currency
+        # How long one request may run before Temporal retries it under the same key.
+        self.attempt_timeout = attempt_timeout
         self.records: list[PaymentRecord] = []
         self._changed = changed
         self._charge_seq = 1
@@ -85,8 +95,13 @@ class PaymentLedger:
         self.client_secret: str | None = None
         self.last_error: str | None = None
         self.in_flight = False
+        # The card of a charge or authorisation whose outcome is unknown (the provider did
+        # not answer): its key is kept, and Stripe replays a key only with the same request,
+        # so the next attempt must use this card until one settles it.
+        self.unknown_method: str | None = None
         self._hold_since: datetime | None = None
         self._held = 0
+        self._pending_method: str | None = None
 
     # ----- totals -----------------------------------------------------------------------
 
@@ -115,6 +130,16 @@ class PaymentLedger:
     def refundable(self) -> int:
         return self.captured - self.refunded
 
+    def method_refusal(self, payment_method: str) -> str | None:
+        """Why an attempt with ``payment_method`` must wait (None if it may go ahead)."""
+        if self.unknown_method is not None and payment_method != self.unknown_method:
+            return (
+                f"the outcome of the last payment with {self.unknown_method} is not known "
+                "(the payment provider could not be reached); retry with the same payment "
+                "method to settle it before using another"
+            )
+        return None
+
     def hold_expires_at(self) -> datetime | None:
         """When the current hold must be renewed (None when nothing is held)."""
         if self._hold_since is None or self._held == 0:
@@ -126,6 +151,7 @@ class PaymentLedger:
     async def charge(self, amount: int, payment_method: str) -> ChargeResult:
         """Take ``amount`` at once. A decline is returned; an unknown outcome raises."""
         key = idempotency_key(self.order_id, "charge", self._charge_seq)
+        self._pending_method = payment_method
         request = ChargeInput(
             idempotency_key=key,
             order_id=self.order_id,
@@ -142,6 +168,7 @@ class PaymentLedger:
     ) -> AuthoriseResult:
         """Hold ``amount`` on the card (manual capture)."""
         key = idempotency_key(self.order_id, "authorise", self._charge_seq)
+        self._pending_method = payment_method
         request = AuthoriseInput(
             idempotency_key=key,
             order_id=self.order_id,
@@ -166,16 +193,18 @@ class PaymentLedger:
                 activity,
                 request,
                 result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
                 schedule_to_close_timeout=PAYMENT_TIMEOUT,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"{verb} {format_amount(amount, self.currency)}",
             )
         except ActivityError as exc:
             self.last_error = cause_message(exc)
+            self.unknown_method = self._pending_method
             raise PaymentError(self.last_error) from None
         finally:
             self.in_flight = False
+        self.unknown_method = None
         return result
 
     def _settle_attempt(
@@ -261,7 +290,7 @@ class PaymentLedger:
                 activity,
                 request,
                 result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=summary,
             )
@@ -332,7 +361,7 @@ class PaymentLedger:
                     currency=self.currency,
                 ),
                 result_type=RefundResult,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self.attempt_timeout,
                 retry_policy=PAYMENT_RETRY,
                 summary=f"refund {format_amount(amount, self.currency)}",
             )

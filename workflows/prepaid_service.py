@@ -85,7 +85,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first workflow
         # task, and its validator runs before run() starts.
-        super().__init__()
+        super().__init__(input.activities)
         self._input = input
         self._policy = PrepaidPolicy.model_validate(input.policy)
         self.spec = prepaid_service_spec(self._policy)
@@ -97,7 +97,12 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         self._claim: Claim | None = None
         self._review: Review | None = None
         self._payout: Payout | None = None
-        self.ledger = PaymentLedger(input.order_id, input.request.currency, self.changed)
+        self.ledger = PaymentLedger(
+            input.order_id,
+            input.request.currency,
+            self.changed,
+            attempt_timeout=self.activity_policy.payment_attempt_timeout,
+        )
         # One list: the engine's view and the read model show the ledger's records.
         self._payments = self.ledger.records
         self._start_passed = False
@@ -219,6 +224,8 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         elif action == "pay":
             if self.ledger.in_flight:
                 return "a payment for this order is already in progress"
+            if isinstance(payload, PayPayload):
+                return self.ledger.method_refusal(payload.payment_method)
         elif action == "mark_done":
             if not started:
                 return "the appointment has not started yet"

@@ -6,8 +6,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 # Pure, side-effect-free modules shared with activities and the API: passing them through
 # keeps one copy of each model class, and email_validator is imported lazily by pydantic
-# while a workflow decodes its input.
-PASSTHROUGH = ("models", "email_validator", "idna")
+# while a workflow decodes its input. holidays (models/business_days.py) imports parts of
+# itself lazily; inside the sandbox that would load a second copy, restricted.
+PASSTHROUGH = ("models", "email_validator", "idna", "holidays")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -24,7 +24,7 @@ from api.deps import (
     TimeoutsDep,
 )
 from api.routes.accounts import account_start_fields
-from api.schemas import ErrorBody, OrderPage
+from api.schemas import ErrorBody, OrderDetail, OrderPage
 from db.queries import list_orders as query_orders
 from models.account import AccountOrderRequest
 from models.orders import ActionRequest, CreateOrderRequest, OrderView
@@ -110,15 +110,16 @@ def list_orders(
 
 @router.get(
     "/{order_id}",
-    response_model=OrderView,
+    response_model=OrderDetail,
     responses=_errors(404, 503),
     openapi_extra=key_roles_doc(EVERY_KEY),
 )
 async def get_order(
     order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
-) -> OrderView:
-    """The order's live view (the read model's copy when no worker can answer)."""
-    return await gateway.read_view(client, engine, order_id, timeouts=timeouts)
+) -> OrderDetail:
+    """The order's live view (the read model's copy when no worker can answer), with the
+    side effects Temporal is still running or retrying for it (``pending``)."""
+    return await gateway.read_order(client, engine, order_id, timeouts=timeouts)
 
 
 @router.post(

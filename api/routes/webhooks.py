@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api import gateway
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import BadRequest, PayloadTooLarge, TooManyRequests
-from api.ratelimit import retry_after
+from api.errors import BadRequest, PayloadTooLarge
+from api.ratelimit import limit
 from api.schemas import ErrorBody, WebhookResult
 from models.ids import ORDER_ID_PATTERN
 from models.orders import StripeEvent
@@ -116,12 +116,7 @@ async def stripe_webhook(
 ) -> WebhookResult:
     """Receive a Stripe event, verify its signature and forward it to its order."""
     # Checked before the body is read or verified: forged floods cost nearly nothing.
-    caller = request.client.host if request.client else "unknown"
-    wait = request.app.state.webhook_limiter.take(caller)
-    if wait:
-        raise TooManyRequests(
-            "too many webhook requests from this address", retry_after_seconds=retry_after(wait)
-        )
+    limit(request.app.state.webhook_limiter, request, "webhook")
     body = await _read_body(request, MAX_WEBHOOK_BYTES)
     if not stripe_signature:
         raise BadRequest("missing Stripe-Signature header")

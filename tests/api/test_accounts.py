@@ -19,7 +19,7 @@ from db.billing import invoice_page
 from db.engine import session_scope
 from models.account import AccountPolicy
 from models.billing import cycle_of
-from tests.api.conftest import api_client, make_key, make_settings
+from tests.api.conftest import api_client, eventually, make_key, make_settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -193,6 +193,12 @@ async def test_account_order_from_draft_to_receipt_and_invoice(
     # The bill cycle of the completion month invoices it; the order lists its invoice.
     assert (await api.get(f"/orders/{order_id}/invoices")).json() == []
     cycle = cycle_of(datetime.fromisoformat(placed.json()["closed_at"]))
+    # The cycle bills what the read model holds: wait for the order's completed row.
+    listed = await eventually(
+        lambda: api.get("/orders", params={"customer_id": account["id"]}),
+        lambda r: [o["status"] for o in r.json()["items"]] == ["completed"],
+    )
+    assert [o["status"] for o in listed.json()["items"]] == ["completed"], listed.text
     with session_scope(api_engine) as session:
         invoice_page(session, cycle, None, 5000)
     invoices = (await api.get(f"/orders/{order_id}/invoices")).json()

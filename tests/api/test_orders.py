@@ -264,6 +264,22 @@ async def test_malformed_action_requests_are_422(
     assert isinstance(response.json()["detail"], list)
 
 
+async def test_get_lists_what_temporal_still_runs_for_the_order(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+) -> None:
+    body = await order_body(time_env)
+    await create(api, body)
+
+    async def detail() -> dict[str, Any]:
+        found: dict[str, Any] = (await api.get(f"/orders/{body['order_id']}")).json()
+        return found
+
+    # Nothing left running once the order's emails and records are done.
+    idle = await eventually(detail, lambda d: d["pending"] == [])
+    assert idle["pending"] == []
+    assert idle["status"] == "confirmation"
+
+
 async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
     response = await act(api, "no-such-order", "confirm", {"role": "support", "id": "agent"})
     assert response.status_code == 404

@@ -120,3 +120,15 @@ def test_temporal_command_binds_loopback_and_persists(tmp_path: Path) -> None:
 def test_a_port_given_twice_is_refused() -> None:
     with pytest.raises(DevError, match=r"port 1001 is given to both .* and the SMTP sink"):
         check_ports(DevPorts(temporal=1001, ui=1002, api=1003, stripe=1004, smtp=1001))
+
+
+def test_reconcile_without_temporal_says_so(tmp_path: Path) -> None:
+    (closed,) = free_ports(1)
+    env = clean_environment() | {
+        "ORDERCLOCK_TEMPORAL_ADDRESS": f"127.0.0.1:{closed}",
+        "ORDERCLOCK_DATABASE_URL": f"sqlite:///{tmp_path / 'orders.db'}",
+    }
+    result = run_orderclock("reconcile", "--dry-run", env=env, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert f"cannot reach Temporal at 127.0.0.1:{closed}" in result.stderr
+    assert "Traceback" not in result.stderr

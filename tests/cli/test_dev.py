@@ -60,6 +60,7 @@ def assert_all_stopped(stack: DevStack) -> None:
     assert set(pids) == {
         "the Temporal dev server",
         "the local Stripe server",
+        "the local Salesforce",
         "the SMTP sink",
         "the worker",
         "the API",
@@ -69,6 +70,7 @@ def assert_all_stopped(stack: DevStack) -> None:
     for port in (stack.ports.temporal, stack.ports.ui, stack.ports.api, stack.ports.stripe):
         assert port_problem(port) is None, f"port {port} still taken"
     assert port_problem(stack.ports.smtp) is None
+    assert port_problem(stack.ports.salesforce) is None
 
 
 # --- one stack for the session (the devstack fixture) -------------------------------------
@@ -197,6 +199,7 @@ def test_a_dead_child_stops_the_stack_naming_it(tmp_path: Path) -> None:
         ("api", "the orderclock API", "--api-port"),
         ("stripe", "the local Stripe server", "--stripe-port"),
         ("smtp", "the SMTP sink", "--smtp-port"),
+        ("salesforce", "the local Salesforce", "--salesforce-port"),
     ],
 )
 def test_a_taken_port_is_named_with_its_service(

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.orders import pending_line
 from tests.fixtures.devstack import DevStack, clean_environment, free_ports, orderclock_command
 
 
@@ -295,3 +296,23 @@ def test_api_url_from_environment(fake_api: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "none of 0 orders"
+
+
+def test_pending_line_names_attempt_failure_and_next_try() -> None:
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    pending = {
+        "activity": "charge 85.00 EUR",
+        "activity_type": "charge_payment",
+        "state": "scheduled",
+        "attempt": 4,
+        "maximum_attempts": None,
+        "last_failure": "APIConnectionError: connection refused",
+        "next_attempt_at": (now + timedelta(seconds=8)).isoformat(),
+    }
+    assert pending_line(pending, now) == (
+        "charge 85.00 EUR: attempt 4, last failure: APIConnectionError: connection refused, "
+        "next attempt in 8s"
+    )
+    assert pending_line({**pending, "maximum_attempts": 6, "next_attempt_at": None}, now) == (
+        "charge 85.00 EUR: attempt 4 of 6, last failure: APIConnectionError: connection refused"
+    )

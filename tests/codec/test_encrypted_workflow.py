@@ -65,7 +65,8 @@ async def encrypted_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 def test_detector_sees_plaintext_in_a_recorded_unencrypted_history() -> None:
-    # The check below is only worth something if it finds the names where they are stored.
+    # The check below is only worth something if it finds the names where they are stored
+    # (PERSONAL are the prepaid test order's parties).
     prepaid = next(path for path in HISTORIES if path.name.startswith("prepaid_service."))
     assert plaintext_found(prepaid.read_text()) == PERSONAL
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.records import PAYOUT_CONFLICT, OrderRecordActivities
+from activities.records import ORDER_DATABASE_ERROR, PAYOUT_CONFLICT, OrderRecordActivities
 from db.engine import make_engine
 from db.queries import get_order_view, transitions_of
 from db.tables import NotificationRow, OrderRow, PaymentRow, PayoutRow
@@ -184,14 +184,19 @@ async def test_concurrent_records_in_any_order_keep_the_newest(engine: Engine) -
         assert [t.seq for t in transitions_of(session, "ord-1")] == list(range(8))
 
 
-async def test_database_errors_propagate(tmp_path: Path) -> None:
-    # An unmigrated database: the attempt fails with the driver's error, for Temporal to retry.
+async def test_database_errors_fail_the_attempt_for_a_retry(tmp_path: Path) -> None:
+    # An unmigrated database: the attempt fails, retryable, naming the driver's error in one
+    # line, without the statement or its parameters (the view's names and emails).
     engine = make_engine(f"sqlite:///{tmp_path}/empty.db")
     try:
-        with pytest.raises(sa.exc.OperationalError):
+        with pytest.raises(ApplicationError) as failed:
             await _record(OrderRecordActivities(engine), make_view())
     finally:
         engine.dispose()
+    assert failed.value.type == ORDER_DATABASE_ERROR
+    assert not failed.value.non_retryable
+    assert failed.value.message == "order database: OperationalError: no such table: orders"
+    assert failed.value.__cause__ is None
 
 
 def _payout(key: str = "ord-1:payout:1", order_id: str = "ord-1") -> RecordPayoutInput:
@@ -245,8 +250,12 @@ async def test_second_payout_key_for_an_order_is_refused(engine: Engine) -> None
 
 async def test_payout_of_an_unrecorded_order_fails_to_retry(engine: Engine) -> None:
     # The foreign key holds the payout back until record_order has written the order.
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(ApplicationError) as failed:
         await _record_payout(OrderRecordActivities(engine), _payout(order_id="ord-9"))
+    assert failed.value.type == ORDER_DATABASE_ERROR
+    assert not failed.value.non_retryable
+    assert "foreign key" in failed.value.message.lower()
+    assert "[SQL:" not in failed.value.message
 
 
 async def test_key_repeated_within_one_view_keeps_its_last_state(engine: Engine) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from models import errors
 from models.catalog import FLOWS
 from models.ids import order_workflow_id
 from models.orders import (
@@ -179,6 +180,43 @@ class Harness(FlowHarness):
     async def to_execution(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
         await self.to_payment(handle)
         return await self.act(handle, "pay", Role.customer)
+
+
+Act = Callable[[WorkflowHandle[Any, OrderView], str, Role], Awaitable[OrderView]]
+
+
+async def assert_actions_by_role(
+    h: FlowHarness,
+    build: Callable[[], Awaitable[WorkflowHandle[Any, OrderView]]],
+    expected: dict[Role, set[str]],
+    actions: Iterable[str],
+    act: Act,
+) -> None:
+    """An order ``build`` makes allows each role exactly ``expected``.
+
+    Every other action of ``actions`` is refused (409 with a reason) without changing the
+    order, and every allowed one goes through (each on a fresh order from ``build``).
+    """
+    order = await build()
+    before = await h.view(order)
+    assert {role: set(allowed) for role, allowed in before.allowed_actions.items()} == expected
+    actions = list(actions)
+    for role in expected:
+        for action in actions:
+            if action in expected[role]:
+                continue
+            with pytest.raises(Rejected) as rejected:
+                await act(order, action, role)
+            assert rejected.value.kind == errors.NOT_ALLOWED, (action, role)
+            assert rejected.value.message
+    after = await h.view(order)
+    assert after.version == before.version, "a rejected action changed the order"
+    assert after.history == before.history
+    for role, allowed in expected.items():
+        for action in sorted(allowed):
+            view = await act(await build(), action, role)
+            assert view.history[-1].action == action
+            assert view.history[-1].actor.role == role
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ import pytest
 
 from models import errors
 from models.orders import PaymentOutcome, Role, StripeEvent
-from tests.fakes import BROKEN, DECLINE, NEEDS_3DS
+from tests.fakes import DECLINE, FLAKY, NEEDS_3DS
 from tests.workflows.conftest import Harness, Rejected
 from workflows.prepaid_service import PrepaidServiceWorkflow
 
@@ -37,18 +37,24 @@ async def test_provider_error_flags_the_order_and_keeps_the_key(harness: Harness
     order = await harness.start()
     await harness.to_payment(order)
     with pytest.raises(Rejected) as rejected:
-        await harness.act(order, "pay", C, {"payment_method": BROKEN})
+        await harness.act(order, "pay", C, {"payment_method": FLAKY})
     assert rejected.value.kind == errors.PAYMENT_UNAVAILABLE
     view = await harness.view(order)
     assert view.status == "payment"
     assert view.needs_attention
     assert view.attention_reason is not None and "bad key" in view.attention_reason
-    view = await harness.act(order, "pay", C)
+    # The key is kept, and Stripe replays a key only with the same request: another card
+    # must wait until a retry with this one settles the unknown outcome.
+    with pytest.raises(Rejected) as other_card:
+        await harness.act(order, "pay", C, {"payment_method": "pm_card_visa"})
+    assert other_card.value.kind == errors.NOT_ALLOWED
+    assert f"the last payment with {FLAKY} is not known" in other_card.value.message
+    view = await harness.act(order, "pay", C, {"payment_method": FLAKY})
     assert view.status == "execution"
     assert not view.needs_attention
-    # The outcome of the failed attempt was unknown: the retry reused its key.
-    keys = [c.idempotency_key for c in harness.fakes.charges]
-    assert keys == [f"{view.order_id}:charge:1", f"{view.order_id}:charge:1"]
+    # The outcome of the failed attempt was unknown: the retry reused its key and card.
+    sent = [(c.idempotency_key, c.payment_method) for c in harness.fakes.charges]
+    assert sent == [(f"{view.order_id}:charge:1", FLAKY)] * 2
 
 
 async def test_three_d_secure_completes_from_the_webhook(harness: Harness) -> None:

@@ -146,14 +146,21 @@ class Run:
         return final if final is not None else await self.harness.view(handle)
 
     async def settled(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
-        """The view once the database holds exactly it (the read-model invariant)."""
+        """The view once the database holds exactly it (the read-model invariant).
+
+        An order whose next deadline is already due is still moving on its own (a card
+        pre-authorised at placement is such a deadline): it has not settled yet.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_SECONDS
         while True:
             view = await self.view(handle)
             with Session(self.engine) as session:
                 stored = get_order_view(session, view.order_id)
-            if stored == view:
+            due = view.next_deadline is not None and view.next_deadline.due_at <= (
+                await self.harness.now()
+            )
+            if stored == view and not due:
                 return view
             if loop.time() > deadline:
                 assert stored is not None, "the order never reached the database"

@@ -1,0 +1,77 @@
+"""Salesforce callbacks: a shared secret, a rate limit, then an Update on the order.
+
+Salesforce (an outbound message, a Flow's HTTP callout or Apex) posts one event per
+request, with the deployment's shared secret in the ``X-Orderclock-Secret`` header. Like
+the Stripe webhook, the caller is rate limited per address before anything else is read,
+then authenticated (constant-time compare), then the body is validated. The event goes to
+the order's workflow as the Update ``salesforce_callback``, so the answer tells Salesforce
+whether it applied: 200 applied or duplicate (the same ``event_id`` again), 404 unknown
+order, 409 not applicable now (with the reason), 422 malformed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from pydantic import ValidationError
+
+from api import gateway
+from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
+from api.errors import ApiError, Unavailable, Unprocessable
+from api.ratelimit import limit
+from api.routes.webhooks import _read_body
+from api.schemas import ErrorBody
+from models.shop import SalesforceCallback, SalesforceCallbackResult
+
+router = APIRouter(prefix="/callbacks", tags=["callbacks"])
+
+SECRET_HEADER = "X-Orderclock-Secret"
+MAX_CALLBACK_BYTES = 16 * 1024
+
+
+class SecretRejected(ApiError):
+    """A missing or wrong shared secret (401)."""
+
+    status_code = 401
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+    return f"{where}: {first.get('msg')}"
+
+
+@router.post(
+    "/salesforce",
+    response_model=SalesforceCallbackResult,
+    responses={code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)},
+)
+async def salesforce_callback(
+    request: Request,
+    client: TemporalClientDep,
+    settings: SettingsDep,
+    timeouts: TimeoutsDep,
+    x_orderclock_secret: Annotated[str | None, Header()] = None,
+) -> SalesforceCallbackResult:
+    """Apply a Salesforce event (evaluation complete, quote approved/declined, shipped)."""
+    # Before the secret is checked or the body read: guessing floods cost nearly nothing.
+    limit(request.app.state.callback_limiter, request, "callback")
+    secret = settings.salesforce_callback_secret
+    if secret is None:
+        raise Unavailable(
+            "Salesforce callbacks are not configured: set ORDERCLOCK_SALESFORCE_CALLBACK_SECRET"
+        )
+    if not x_orderclock_secret:
+        raise SecretRejected(f"missing {SECRET_HEADER} header")
+    if not hmac.compare_digest(x_orderclock_secret.encode(), secret.get_secret_value().encode()):
+        raise SecretRejected(f"wrong {SECRET_HEADER}")
+    body = await _read_body(request, MAX_CALLBACK_BYTES)
+    try:
+        callback = SalesforceCallback.model_validate(json.loads(body))
+    except ValueError as err:
+        detail = _first_error(err) if isinstance(err, ValidationError) else f"not JSON: {err}"
+        raise Unprocessable(f"invalid callback: {detail}") from None
+    return await gateway.send_salesforce_callback(client, callback, timeouts=timeouts)

@@ -1,0 +1,111 @@
+"""Business days: weekends and public holidays of a country (and subdivision), in a zone.
+
+Pure and deterministic for a given version of the ``holidays`` package (pinned in
+uv.lock), so workflow code may call it (``models`` is passed through the sandbox, like
+``models/clock.py``): a replayed order computes the same deadline.
+
+"N business days after T" (:func:`add_business_days`):
+
+- T is seen in the zone's local time; a business day is a local calendar date that is
+  neither a weekend day of the country (Saturday and Sunday in most, Friday and Saturday
+  in some: the ``holidays`` package knows) nor one of its public holidays (national, plus
+  the subdivision's when one is given; observed days included, e.g. a US holiday on a
+  Saturday observed on the Friday);
+- T on a business day: the same local wall-clock time N business days later (Friday
+  15:00 + 1 is Monday 15:00, Tuesday 15:00 when Monday is a holiday);
+- T on a weekend day or holiday: counting starts at 00:00 of the next business day, so
+  the deadline is 00:00 of the business day after N business days (a Saturday order has
+  all of Monday: due Tuesday 00:00);
+- the local time is kept across a daylight-saving change (15:00 CET before Easter is
+  15:00 CEST after it); a local time that does not exist on the due day moves forward
+  by the gap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+import holidays.countries
+
+# Every country's calendar class is imported here, outside the workflow sandbox: looking
+# one up by code at run time would import its module inside it.
+
+# How far a search for the next business day may go (no country has a longer run of
+# weekend and holidays; a bound keeps a bad calendar from looping for ever).
+_MAX_GAP_DAYS = 60
+
+
+# Read once at import, outside any workflow: request validation runs inside the sandbox
+# too (a workflow decoding its input).
+_SUPPORTED: dict[str, tuple[str, ...]] = {
+    code: tuple(subs) for code, subs in holidays.list_supported_countries().items()
+}
+
+
+def _supported() -> dict[str, tuple[str, ...]]:
+    return _SUPPORTED
+
+
+def country_code(code: str) -> str:
+    """The ISO 3166-1 alpha-2 code as the holiday calendar knows it (raises ValueError)."""
+    upper = code.strip().upper()
+    if len(upper) != 2 or upper not in _supported():
+        raise ValueError(f"no holiday calendar for country {code!r} (ISO 3166-1 alpha-2)")
+    return upper
+
+
+def subdivision_code(country: str, subdivision: str) -> str:
+    """The subdivision's code as the country's calendar spells it (raises ValueError)."""
+    known = _supported()[country_code(country)]
+    wanted = subdivision.strip()
+    for code in known:
+        if code.casefold() == wanted.casefold():
+            return code
+    listed = ", ".join(known) if known else "none"
+    raise ValueError(f"{country} has no subdivision {subdivision!r} (known: {listed})")
+
+
+class BusinessCalendar:
+    """The business days of one country (and subdivision)."""
+
+    def __init__(self, country: str, subdivision: str | None = None) -> None:
+        country = country_code(country)
+        subdiv = subdivision_code(country, subdivision) if subdivision else None
+        calendar: type[holidays.HolidayBase] = getattr(holidays.countries, country)
+        self._holidays = calendar(subdiv=subdiv)
+
+    def is_business_day(self, day: date) -> bool:
+        """Neither a weekend day of the country nor one of its public holidays."""
+        return bool(self._holidays.is_working_day(day))
+
+    def next_business_day(self, day: date) -> date:
+        """The first business day after ``day``."""
+        for offset in range(1, _MAX_GAP_DAYS + 1):
+            candidate = day + timedelta(days=offset)
+            if self.is_business_day(candidate):
+                return candidate
+        raise ValueError(f"no business day within {_MAX_GAP_DAYS} days after {day}")
+
+    def add(self, start: datetime, days: int, zone: str) -> datetime:
+        """``days`` business days after ``start`` in ``zone`` (see the module's rules), in UTC."""
+        if start.tzinfo is None:
+            raise ValueError("naive datetime")
+        if days < 0:
+            raise ValueError("days must not be negative")
+        tz = ZoneInfo(zone)
+        local = start.astimezone(tz)
+        day, at = local.date(), local.time().replace(fold=0)
+        if not self.is_business_day(day):
+            day, at = self.next_business_day(day), time(0)
+        for _ in range(days):
+            day = self.next_business_day(day)
+        return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def add_business_days(
+    start: datetime, days: int, *, zone: str, country: str, subdivision: str | None = None
+) -> datetime:
+    """``days`` business days after ``start`` in ``zone`` for ``country`` (UTC result)."""
+    return BusinessCalendar(country, subdivision).add(start, days, zone)

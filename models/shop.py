@@ -1,0 +1,506 @@
+"""The online store order synced to Salesforce (seed 001): request, policy, payloads, view, spec.
+
+Pure models (no I/O); the workflow is ``workflows/shop_order.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from models.common import (
+    Currency,
+    LineItem,
+    LongText,
+    MinorUnits,
+    OrderId,
+    OrderRequest,
+    Party,
+    Role,
+    ShortText,
+    Strict,
+)
+from models.flows import (
+    ActionSpec,
+    DeadlineSpec,
+    FlowSpec,
+    StateSpec,
+    TransitionSpec,
+    spec_per_policy,
+)
+from models.money import format_amount
+
+FLOW = "shop_order"
+# The Update Salesforce's callbacks arrive as (api/routes/callbacks.py).
+SALESFORCE_CALLBACK_UPDATE = "salesforce_callback"
+
+OrderKind = Literal["product", "repair", "repair_eval"]
+
+
+class ShopItem(Strict):
+    """One line of a store order: a product (or repair product) by SKU."""
+
+    sku: ShortText
+    name: ShortText
+    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
+    unit_amount: MinorUnits
+
+
+class CardPayment(Strict):
+    """A Stripe PaymentMethod (``pm_...``): the order total is authorised (held)."""
+
+    method: Literal["card"] = "card"
+    payment_method: ShortText
+
+
+class PurchaseOrderPayment(Strict):
+    """Paid by purchase order: nothing is charged; an invoice is due after shipping."""
+
+    method: Literal["purchase_order"] = "purchase_order"
+    po_number: ShortText
+
+
+ShopPayment = Annotated[CardPayment | PurchaseOrderPayment, Field(discriminator="method")]
+
+
+class ShopOrderRequest(OrderRequest):
+    """Body of ``POST /orders`` for a store order (flow ``shop_order``).
+
+    ``payment`` is what the customer gave at the payment page; without it (or when the
+    card is declined) the order is ``incomplete`` until the customer pays (action ``pay``).
+    """
+
+    flow: Literal["shop_order"]
+    customer: Party
+    kind: OrderKind = Field(
+        default="product",
+        description="product; repair (a priced repair: the customer approves its quote in "
+        "Salesforce); repair_eval (a zero-price EVAL repair awaiting evaluation)",
+    )
+    items: Annotated[list[ShopItem], Field(min_length=1, max_length=100)]
+    payment: ShopPayment | None = None
+    replaces: OrderId | None = Field(
+        default=None,
+        description="Set by orderclock on the priced order that replaces a zero-price EVAL "
+        "order whose quote the customer approved (its quote is approved already).",
+    )
+
+    @model_validator(mode="after")
+    def _prices(self) -> ShopOrderRequest:
+        total = self.total()
+        if self.kind == "repair_eval":
+            if len(self.items) != 1 or self.items[0].quantity != 1 or total != 0:
+                raise ValueError("a repair_eval order is one zero-price EVAL item (quantity 1)")
+        elif total <= 0:
+            raise ValueError(f"a {self.kind} order needs a total above zero")
+        if self.replaces is not None and self.kind != "repair":
+            raise ValueError("only a repair order replaces an EVAL order")
+        return self
+
+    def customer_ref(self) -> str:
+        return self.customer.id
+
+    def total(self) -> int:
+        return sum(item.quantity * item.unit_amount for item in self.items)
+
+    def web_summary(self) -> str:
+        amount = format_amount(self.total(), self.currency)
+        return f"{self.flow} · {self.kind} · {self.customer.name} ({self.customer.id}) · {amount}"
+
+    def web_details(self) -> list[str]:
+        lines = [
+            f"**Flow** {self.flow} ({self.kind})",
+            f"**Customer** {self.customer.name} ({self.customer.id})",
+        ]
+        if self.replaces:
+            lines.append(f"**Replaces** {self.replaces} (zero-price EVAL order)")
+        lines.append("**Items**")
+        return lines + [
+            f"- {i.quantity} x {i.sku} {i.name} @ {format_amount(i.unit_amount, self.currency)}"
+            for i in self.items
+        ]
+
+    def line_items(self) -> list[LineItem]:
+        """The items as the engine's view shows them."""
+        return [
+            LineItem(name=i.name, quantity=i.quantity, unit_amount=i.unit_amount)
+            for i in self.items
+        ]
+
+
+def replacement_order_id(order_id: str) -> str:
+    """The id of the priced order that replaces the EVAL order ``order_id``: ``<id>-r1``.
+
+    Derived, so the start is deterministic; an id too long for ``-r1`` is shortened with
+    a digest of the whole id, so two EVAL orders never share a replacement.
+    """
+    candidate = f"{order_id}-r1"
+    if len(candidate) <= 64:
+        return candidate
+    digest = hashlib.sha256(order_id.encode()).hexdigest()[:12]
+    return f"{order_id[:48]}-{digest}-r1"
+
+
+class ShopPolicy(BaseModel):
+    """Deadlines of the shop order flow (seed 001), pinned into each order at start."""
+
+    sync_patience: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="How long an order may stay in 'order placed' before it is flagged for "
+        "a CSR to enter it in Salesforce by hand (the sync keeps retrying).",
+    )
+    sync_retry_initial: timedelta = Field(
+        default=timedelta(minutes=1),
+        description="Pause after the first failed Salesforce sync; doubles after each failure.",
+    )
+    sync_retry_max: timedelta = Field(
+        default=timedelta(minutes=30), description="The longest pause between sync attempts."
+    )
+    incomplete_window: timedelta = Field(
+        default=timedelta(hours=72),
+        description="An order without satisfactory payment this long after creation is "
+        "cancelled automatically.",
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> ShopPolicy:
+        for name in ("sync_patience", "sync_retry_initial", "sync_retry_max", "incomplete_window"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"{name} must be positive")
+        if self.sync_retry_max < self.sync_retry_initial:
+            raise ValueError("sync_retry_max must not be shorter than sync_retry_initial")
+        return self
+
+
+# ----- actions ---------------------------------------------------------------------------
+
+
+class ShopPayPayload(Strict):
+    """A new card (``payment_method``) or a purchase order number (``po_number``)."""
+
+    payment_method: ShortText | None = None
+    po_number: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ShopPayPayload:
+        if (self.payment_method is None) == (self.po_number is None):
+            raise ValueError("give exactly one of payment_method and po_number")
+        return self
+
+    def payment(self) -> CardPayment | PurchaseOrderPayment:
+        if self.payment_method is not None:
+            return CardPayment(payment_method=self.payment_method)
+        assert self.po_number is not None
+        return PurchaseOrderPayment(po_number=self.po_number)
+
+
+class ShopCancelPayload(Strict):
+    """An administrator's cancellation always carries a reason."""
+
+    reason: LongText
+
+
+class MarkEnteredPayload(Strict):
+    """A CSR entered the order in Salesforce by hand: its reference there, and a note."""
+
+    reference: ShortText | None = None
+    note: LongText | None = None
+
+
+SHOP_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
+    "pay": ShopPayPayload,
+    "cancel": ShopCancelPayload,
+    "mark_entered": MarkEnteredPayload,
+}
+
+
+# ----- Salesforce callbacks --------------------------------------------------------------
+
+CallbackEvent = Literal["evaluation_complete", "quote_approved", "quote_declined", "shipped"]
+# Where each callback applies (anything else is 409).
+CALLBACK_STATES: dict[str, tuple[str, ...]] = {
+    "evaluation_complete": ("awaiting_evaluation",),
+    "quote_approved": ("awaiting_customer_approval",),
+    "quote_declined": ("awaiting_customer_approval",),
+    "shipped": ("in_process", "awaiting_payment"),
+}
+
+
+class SalesforceCallback(Strict):
+    """One event from Salesforce about an order (``POST /callbacks/salesforce``).
+
+    ``event_id`` is Salesforce's id of the event: a callback delivered twice is applied once.
+    """
+
+    event_id: ShortText
+    event: CallbackEvent
+    order_id: OrderId
+    repair_price: Annotated[int, Field(gt=0, le=10**12)] | None = Field(
+        default=None, description="evaluation_complete: the repair's price in minor units."
+    )
+    currency: Currency | None = Field(
+        default=None, description="The repair price's currency; must be the order's."
+    )
+    tracking_number: ShortText | None = None
+    carrier: ShortText | None = None
+    note: LongText | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> SalesforceCallback:
+        if self.event == "evaluation_complete" and self.repair_price is None:
+            raise ValueError("evaluation_complete needs repair_price")
+        if self.event != "evaluation_complete" and self.repair_price is not None:
+            raise ValueError("only evaluation_complete takes repair_price")
+        if self.event != "shipped" and (self.tracking_number or self.carrier):
+            raise ValueError("only shipped takes tracking_number and carrier")
+        return self
+
+
+class SalesforceCallbackResult(Strict):
+    """What a callback did: applied now, or a duplicate of one applied before."""
+
+    order_id: str
+    event_id: str
+    outcome: Literal["applied", "duplicate"]
+    status: str
+
+
+# ----- the view ---------------------------------------------------------------------------
+
+
+class SalesforceSync(Strict):
+    """The order's state in Salesforce as orderclock knows it."""
+
+    state: Literal["not_sent", "pending", "synced", "entered_manually", "stopped"] = "not_sent"
+    attempts: int = 0
+    last_error: str | None = None
+    last_attempt_at: AwareDatetime | None = None
+    next_attempt_at: AwareDatetime | None = None
+    account_id: str | None = None
+    opportunity_id: str | None = None
+    record_type: Literal["Quote", "Order"] | None = None
+    record_id: str | None = None
+    synced_at: AwareDatetime | None = None
+    reference: str | None = Field(
+        default=None, description="The CSR's Salesforce reference for an order entered by hand."
+    )
+
+
+class Shipment(Strict):
+    """Salesforce said the order shipped."""
+
+    shipped_at: AwareDatetime
+    tracking_number: str | None = None
+    carrier: str | None = None
+
+
+class ShopDetails(Strict):
+    """The shop flow's own part of ``OrderView``."""
+
+    kind: OrderKind
+    skus: list[str]
+    payment_method: Literal["card", "purchase_order"] | None = None
+    po_number: str | None = None
+    payment_in_progress: bool = False
+    salesforce: SalesforceSync
+    quoted_amount: int | None = Field(
+        default=None, description="The repair price Salesforce's evaluation set (EVAL orders)."
+    )
+    quote_decision: Literal["approved", "declined"] | None = None
+    shipment: Shipment | None = None
+    replaces: str | None = Field(default=None, description="The EVAL order this one replaces.")
+    replaced_by: str | None = Field(
+        default=None, description="The priced order started when this EVAL's price was agreed."
+    )
+
+
+CONTEXT_KEYS = frozenset(
+    {
+        "order_id",
+        "customer_name",
+        "status",
+        "stage",
+        "amount_total",
+        "items_summary",
+        "payment_summary",
+        "reason",
+        "quote_amount",
+        "tracking",
+        "replacement_order_id",
+    }
+)
+
+
+# ----- the flow ---------------------------------------------------------------------------
+
+OPEN = [
+    "incomplete",
+    "order_placed",
+    "awaiting_customer_approval",
+    "awaiting_evaluation",
+    "awaiting_payment",
+    "in_process",
+]
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
+
+
+@spec_per_policy(ShopPolicy)
+def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
+    """The shop order flow (seed 001) under a policy."""
+    p = policy or ShopPolicy()
+    c, s = Role.customer, Role.support
+
+    def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
+        schema = SHOP_ACTION_PAYLOADS[name].model_json_schema()
+        return ActionSpec(
+            name=name, description=description, states_by_role=states, payload_schema=schema
+        )
+
+    def state(name: str, label: str, description: str, terminal: bool = False) -> StateSpec:
+        return StateSpec(name=name, label=label, description=description, terminal=terminal)
+
+    return FlowSpec(
+        name=FLOW,
+        title="Online store order synced to Salesforce",
+        source="001_b334d84970aa33c7.txt",
+        description=(
+            "An online store order: authorised (or a purchase order) it is placed and sent "
+            "to Salesforce (opportunity and quote/order), then follows Salesforce's "
+            "callbacks (evaluation complete, quote approved/declined, shipped) to completed. "
+            "An order Salesforce has not taken within the patience is flagged for a CSR."
+        ),
+        initial="incomplete",
+        states=[
+            state(
+                "incomplete",
+                "Incomplete",
+                "No satisfactory payment yet (none given, or the card was declined); never "
+                "sent to Salesforce. The customer may pay again.",
+            ),
+            state(
+                "order_placed",
+                "Order Placed",
+                "Card authorised (or purchase order given); being sent to Salesforce. Should "
+                "last minutes: past the patience the order is flagged for manual entry.",
+            ),
+            state(
+                "awaiting_customer_approval",
+                "Awaiting Customer Approval",
+                "A repair's quote in Salesforce waits for the customer's approval.",
+            ),
+            state(
+                "awaiting_evaluation",
+                "Awaiting Evaluation",
+                "A zero-price EVAL repair waits until Salesforce marks the evaluation complete.",
+            ),
+            state(
+                "awaiting_payment",
+                "Awaiting Payment",
+                "Paid by purchase order: fulfilled, then invoiced after shipping.",
+            ),
+            state("in_process", "In Process", "In Salesforce and being fulfilled."),
+            state("completed", "Completed", "Fulfilled and shipped.", terminal=True),
+            state(
+                "cancelled",
+                "Cancelled",
+                "Cancelled by an administrator, by the system (no payment in time), or "
+                "because a zero-price repair's price changed (a priced order replaces it).",
+                terminal=True,
+            ),
+        ],
+        actions=[
+            act(
+                "pay",
+                "Give a new card (authorised for the total) or a purchase order number.",
+                {c: ["incomplete"]},
+            ),
+            act(
+                "cancel",
+                "Cancel with a reason (releases the card hold).",
+                {s: list(OPEN)},
+            ),
+            act(
+                "mark_entered",
+                "A CSR entered the order in Salesforce by hand: it moves on, the sync stops.",
+                {s: ["order_placed"]},
+            ),
+        ],
+        deadlines=[
+            DeadlineSpec(
+                name="payment",
+                state="incomplete",
+                default=p.incomplete_window,
+                starts="when the order is created",
+                on_expiry="the order is cancelled automatically",
+            ),
+            DeadlineSpec(
+                name="salesforce_sync",
+                state="order_placed",
+                default=p.sync_patience,
+                starts="when the order is placed",
+                on_expiry="the order is flagged needs-attention for manual entry in "
+                "Salesforce; the sync keeps retrying",
+            ),
+            DeadlineSpec(
+                name="salesforce_retry",
+                state="order_placed",
+                default=p.sync_retry_initial,
+                starts=f"after a failed sync (doubling up to {_minutes(p.sync_retry_max)})",
+                on_expiry="the sync is tried again",
+            ),
+        ],
+        transitions=[
+            TransitionSpec(source="incomplete", target="incomplete", label="pay (declined)"),
+            TransitionSpec(source="incomplete", target="order_placed", label="pay"),
+            TransitionSpec(source="incomplete", target="cancelled", label="cancel / timeout"),
+            TransitionSpec(
+                source="order_placed",
+                target="awaiting_evaluation",
+                label="synced / mark_entered (EVAL)",
+            ),
+            TransitionSpec(
+                source="order_placed",
+                target="awaiting_customer_approval",
+                label="synced / mark_entered (repair)",
+            ),
+            TransitionSpec(
+                source="order_placed", target="awaiting_payment", label="synced / mark_entered (PO)"
+            ),
+            TransitionSpec(
+                source="order_placed", target="in_process", label="synced / mark_entered"
+            ),
+            TransitionSpec(source="order_placed", target="cancelled", label="cancel"),
+            TransitionSpec(
+                source="awaiting_evaluation",
+                target="awaiting_customer_approval",
+                label="evaluation_complete",
+            ),
+            TransitionSpec(source="awaiting_evaluation", target="cancelled", label="cancel"),
+            TransitionSpec(
+                source="awaiting_customer_approval", target="in_process", label="quote_approved"
+            ),
+            TransitionSpec(
+                source="awaiting_customer_approval",
+                target="awaiting_payment",
+                label="quote_approved (PO)",
+            ),
+            TransitionSpec(
+                source="awaiting_customer_approval",
+                target="cancelled",
+                label="quote_approved (EVAL: price changed) / quote_declined / cancel",
+            ),
+            TransitionSpec(source="in_process", target="completed", label="shipped (capture)"),
+            TransitionSpec(source="in_process", target="cancelled", label="cancel"),
+            TransitionSpec(
+                source="awaiting_payment", target="completed", label="shipped (invoice due)"
+            ),
+            TransitionSpec(source="awaiting_payment", target="cancelled", label="cancel"),
+        ],
+    )

@@ -1,0 +1,46 @@
+"""Prepaid orders for the fault tests: requests, parties, and what the order should show."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from models.orders import Actor, PrepaidServiceRequest, Role
+
+CUSTOMER = Actor(role=Role.customer, id="cus-faults")
+PROVIDER = Actor(role=Role.provider, id="pro-faults")
+SUPPORT = Actor(role=Role.support, id="agent-faults")
+AMOUNT = 8500
+
+
+def actor_json(who: Actor) -> dict[str, Any]:
+    """An action's ``actor`` as the API takes it."""
+    return {"role": who.role.value, "id": who.id}
+
+
+def order_id(prefix: str) -> str:
+    """A fresh order id that says which test made it."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def prepaid_body(oid: str, starts_in: timedelta = timedelta(days=3)) -> dict[str, Any]:
+    """A ``POST /orders`` body for a prepaid service order of 85.00 EUR."""
+    return {
+        "order_id": oid,
+        "flow": "prepaid_service",
+        "customer": {"id": CUSTOMER.id, "name": "Cleo Customer", "email": "cleo@example.com"},
+        "provider": {"id": PROVIDER.id, "name": "Piet Provider", "email": "piet@example.com"},
+        "items": [{"name": "Massage", "quantity": 1, "unit_amount": AMOUNT}],
+        "currency": "EUR",
+        "appointment": {
+            "start": (datetime.now(UTC) + starts_in).isoformat(),
+            "duration_minutes": 60,
+            "time_zone": "Europe/Berlin",
+        },
+    }
+
+
+def prepaid_request(oid: str, starts_in: timedelta = timedelta(days=3)) -> PrepaidServiceRequest:
+    """The same order as a request model, for the gateway."""
+    return PrepaidServiceRequest.model_validate(prepaid_body(oid, starts_in))

@@ -1,0 +1,135 @@
+"""The dealer order flow's harness: orders placed by an OEM with a German dealer by default."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from models.dealer import DealerOrderRequest, DealerPolicy
+from models.orders import Actor, OrderView, Role
+from tests.fakes import FakeActivities
+from tests.workflows.conftest import FlowHarness, flow_worker
+
+C, P, S = Role.customer, Role.provider, Role.support
+Handle = WorkflowHandle[Any, OrderView]
+DEALER_ID = "dealer-1"
+CUSTOMER_ID = "cus-1"
+MANUFACTURER_ID = "oem-1"
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "accept": {},
+    "confirm": {"note": "stock checked"},
+    "capture_payment": {},
+    "mark_shipped": {"tracking_numbers": ["1Z999AA10123456784", "1Z999AA10123456785"]},
+    "refund": {"reason": "returned"},
+    "cancel": {"reason": "out of stock"},
+    "archive": {},
+    "unarchive": {},
+}
+
+
+def card(payment_method: str = "pm_card_visa") -> dict[str, Any]:
+    return {"method": "card", "payment_method": payment_method}
+
+
+ON_ACCOUNT: dict[str, Any] = {"method": "on_account", "account_reference": "PO-7"}
+
+
+def dealer_request(
+    *,
+    payment: dict[str, Any] | None = None,
+    country: str = "DE",
+    zone: str = "Europe/Berlin",
+    subdivision: str | None = None,
+    amount: int = 12000,
+    manufacturer_id: str = MANUFACTURER_ID,
+    dealer_id: str = DEALER_ID,
+) -> DealerOrderRequest:
+    """A dealer order request (order id left to the harness)."""
+    dealer: dict[str, Any] = {
+        "id": dealer_id,
+        "name": "Dora Dealer",
+        "email": "dora@example.com",
+        "country": country,
+        "time_zone": zone,
+    }
+    if subdivision is not None:
+        dealer["subdivision"] = subdivision
+    return DealerOrderRequest.model_validate(
+        {
+            "flow": "dealer_order",
+            "manufacturer": {"id": manufacturer_id, "name": "Otto OEM", "email": "oem@example.com"},
+            "dealer": dealer,
+            "customer": {"id": CUSTOMER_ID, "name": "Cleo Customer", "email": "cleo@example.com"},
+            "items": [{"name": "Wallbox", "quantity": 1, "unit_amount": amount}],
+            "currency": "EUR",
+            "payment": payment or card(),
+        }
+    )
+
+
+def dealer_body(order_id: str, **fields: Any) -> dict[str, Any]:
+    """A ``POST /orders`` body of :func:`dealer_request` with ``order_id``."""
+    body = dealer_request(**fields).model_dump(mode="json", exclude_none=True)
+    return {"order_id": order_id, **body}
+
+
+class DealerHarness(FlowHarness):
+    """Start dealer orders and act on them as the dealer, support or the customer."""
+
+    async def start(
+        self,
+        request: DealerOrderRequest | None = None,
+        policy: DealerPolicy | None = None,
+        *,
+        settle: bool = True,
+        **fields: Any,
+    ) -> Handle:
+        """Place an order; with ``settle`` wait until its card is pre-authorised (or not)."""
+        handle = await self.start_request(request or dealer_request(**fields), policy)
+        if settle:
+            await self.settled(handle)
+        return handle
+
+    async def settled(self, handle: Handle, seconds: float = 10.0) -> OrderView:
+        """The view once the order no longer waits for its card's pre-authorisation."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            view = await self.view(handle)
+            assert view.dealer is not None
+            if view.dealer.review_step != "authorising":
+                return view
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("the card pre-authorisation did not finish")
+            await asyncio.sleep(0.02)
+
+    async def act(
+        self,
+        handle: Handle,
+        action: str,
+        role: Role = P,
+        payload: dict[str, Any] | None = None,
+        actor_id: str | None = None,
+    ) -> OrderView:
+        if actor_id is None:
+            actor_id = {C: CUSTOMER_ID, P: DEALER_ID}.get(role, "agent-1")
+        payload = PAYLOADS[action] if payload is None else payload
+        return await self.act_as(handle, action, Actor(role=role, id=actor_id), payload)
+
+    async def confirmed(self, handle: Handle) -> OrderView:
+        await self.act(handle, "accept")
+        return await self.act(handle, "confirm")
+
+
+@contextlib.asynccontextmanager
+async def dealer_harness(
+    env: WorkflowEnvironment, task_queue: str, fakes: FakeActivities | None = None
+) -> AsyncIterator[DealerHarness]:
+    """A worker of every flow with fake activities (``fakes``' own), and the harness on it."""
+    fakes = fakes or FakeActivities()
+    async with flow_worker(env, task_queue, fakes.all()):
+        yield DealerHarness(env, task_queue, fakes)

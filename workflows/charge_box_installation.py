@@ -1,0 +1,538 @@
+"""Charge box installation (seed 000_f314a135c80c2c25.txt).
+
+Pending -> Scheduled -> Fulfilled, and Cancelled. The order waits while the installation
+partner installs and activates the charge box; support fulfils it (now, or at a scheduled
+time that fulfils it by itself), and fulfilling processes the payment. Choices where the
+seed is silent:
+
+- Parties: the seed's installation partner is the ``provider`` (it is sent the
+  installation request and every change of the schedule, and has no actions: it tells
+  support when the box is active); the Spirii Business users are ``support``. The seed
+  lets "either the Customer or one of your users" define the time, so the customer may
+  schedule, move and unschedule the fulfilment too, and give a new card; fulfilling,
+  resending emails and cancelling ("the customer cancels prior to installation": they
+  tell support) are support's.
+- Payment: a card (a Stripe PaymentMethod) is charged once, at fulfilment, and not held
+  from creation: the seed processes the payment when the order is fulfilled, and an
+  installation can take weeks, so a hold would have to be renewed every ~6.5 days (a new
+  pending charge on the customer's statement each time, each able to fail). The price of
+  that choice is that a bad card shows only at fulfilment, hence the rules below. Invoice
+  or other payment is recorded as an invoice due at fulfilment, with no Stripe call. An
+  order of 0 is fulfilled without a payment.
+- A decline when support fulfils now: 409 with the reason; the order stays pending or
+  scheduled (its timer keeps running), is flagged, and the customer is asked for another
+  card. A decline when the scheduled time fires: the order returns to pending (the
+  schedule is spent), flagged, and the customer is told; support retries after the
+  customer gives a new card (``update_payment_method``), or schedules again. A payment
+  provider that cannot be reached is no decline: support's fulfil answers 503 and flags
+  the order; at the scheduled time the order stays scheduled, flagged, and tries again
+  every ``payment_retry_interval`` with the same idempotency key (it cannot charge twice)
+  until it succeeds or a person steps in. Until an attempt settles, the card cannot be
+  changed (the retry must repeat the same request under the same key).
+- A card that needs the customer's authentication (3-D Secure) keeps the order where it
+  was, flagged, with the client secret in the view; the Stripe webhook completes the
+  fulfilment (or reports the failure). While it waits, fulfilling is refused; a new card
+  or a cancellation first voids the waiting PaymentIntent, so it cannot succeed later on
+  an order that no longer expects it.
+- Scheduling: a time that is not in the future is refused (409 with the reason, times
+  shown in the order's zone); scheduling again moves the time (the old timer is
+  cancelled, never fires); the same time again is refused. Unscheduling returns to
+  pending. There is no upper bound: an activation may be planned far ahead.
+- Emails: each is one email type (``InstallationEmail``), sent only if enabled for the
+  order's onboarding flow (policy ``onboarding_flows``). The switch is read by the
+  worker when the email is due, not pinned into the order: a deployment that enables a
+  type sends it from then on, on running orders too, and a skipped email resent later
+  (the engine's ``resend_email``) is judged again. A disabled type is recorded as
+  ``skipped`` with "email type X is not enabled for onboarding flow Y". The two manual
+  actions the seed names, ``resend_order_confirmation`` and ``initiate_installation``,
+  are support's explicit decision to send that email now and bypass the switch (support
+  cannot change a deployment setting to unstick one order); they are recorded in the
+  order's history.
+- Flags are cleared when the order is fulfilled or cancelled, when a new schedule or an
+  unschedule replaces a pending retry, and when the customer gives a new card while a
+  schedule will charge it (pending, the flag says "fulfil again").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from models import errors
+    from models.actions import CancelPayload
+    from models.activities import (
+        CANCEL_AUTHORISATION,
+        CancelAuthorisationInput,
+        CancelAuthorisationResult,
+    )
+    from models.clock import to_zone
+    from models.ids import idempotency_key
+    from models.installation import (
+        AUTOMATIC,
+        INSTALLATION_ACTION_PAYLOADS,
+        MANUAL,
+        CardPayment,
+        ChargeBoxInstallationRequest,
+        FulfilPayload,
+        InstallationDetails,
+        InstallationPolicy,
+        SchedulePayload,
+        UnschedulePayload,
+        UpdatePaymentMethodPayload,
+        charge_box_installation_spec,
+    )
+    from models.money import format_amount
+    from models.orders import (
+        SYSTEM,
+        Actor,
+        OrderView,
+        PaymentKind,
+        PaymentOutcome,
+        Role,
+        StartOrderInput,
+        StripeEvent,
+    )
+    from workflows.base import Deadline, OrderWorkflow, reject
+    from workflows.payments import (
+        PAYMENT_RETRY,
+        PAYMENT_TIMEOUT,
+        PaymentError,
+        PaymentLedger,
+        cause_message,
+    )
+
+C, P, S = Role.customer, Role.provider, Role.support
+# The installation partner's templates are named after it, not after the role.
+PARTNER = "installation_partner"
+OPEN = ("pending", "scheduled")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a fulfilment did not go through: an error type of ``models.errors`` and a message."""
+
+    kind: str
+    message: str
+
+
+@workflow.defn(name="charge_box_installation")
+class ChargeBoxInstallationWorkflow(OrderWorkflow):
+    """A charge box installation: pending, scheduled, fulfilled (payment processed)."""
+
+    payloads = INSTALLATION_ACTION_PAYLOADS
+    ledger: PaymentLedger
+
+    @workflow.init
+    def __init__(self, input: StartOrderInput) -> None:
+        # State is set here, not in run(): an Update can arrive with the first workflow
+        # task, and its validator runs before run() starts.
+        super().__init__(input.activities)
+        self._input = input
+        self._policy = InstallationPolicy.model_validate(input.policy)
+        self.spec = charge_box_installation_spec(self._policy)
+        self._status = "pending"
+        payment = self.req.payment
+        self._card: str | None = (
+            payment.payment_method if isinstance(payment, CardPayment) else None
+        )
+        self._fulfil_at: datetime | None = None
+        self._scheduled_by: Role | None = None
+        # The scheduled time passed but the payment provider was unreachable: retrying.
+        self._retrying = False
+        self._fulfilled_at: datetime | None = None
+        self.ledger = PaymentLedger(
+            input.order_id,
+            input.request.currency,
+            self.changed,
+            attempt_timeout=self.activity_policy.payment_attempt_timeout,
+        )
+        self._payments = self.ledger.records
+        self.created(input.created_by)
+        self.notify("order_confirmation", [self._customer()], self._context())
+        self.notify("installation_request", [self._partner()], self._context())
+
+    @workflow.run
+    async def run(self, input: StartOrderInput) -> OrderView:
+        """Run the order until it is fulfilled or cancelled."""
+        return await self.run_order()
+
+    # ----- order data -----------------------------------------------------------------
+
+    @property
+    def req(self) -> ChargeBoxInstallationRequest:
+        request = self._input.request
+        assert isinstance(request, ChargeBoxInstallationRequest)
+        return request
+
+    def order_id(self) -> str:
+        return self._input.order_id
+
+    def customer_id(self) -> str:
+        return str(self.req.customer.id)
+
+    def zone(self) -> str:
+        return str(self.req.time_zone)
+
+    @property
+    def total(self) -> int:
+        return self.req.total()
+
+    def party_actor(self, role: Role) -> Actor:
+        if role == C:
+            return Actor(role=C, id=self.req.customer.id)
+        if role == P:
+            return Actor(role=P, id=self.req.installation_partner.id)
+        return Actor(role=role, id="support")
+
+    def _customer(self) -> tuple[str, str, str]:
+        return (C, str(self.req.customer.email), self.req.customer.name)
+
+    def _partner(self) -> tuple[str, str, str]:
+        partner = self.req.installation_partner
+        return (PARTNER, str(partner.email), partner.name)
+
+    def _both(self) -> list[tuple[str, str, str]]:
+        return [self._customer(), self._partner()]
+
+    def _local(self, moment: datetime) -> str:
+        return f"{to_zone(moment, self.zone()):%Y-%m-%d %H:%M} {self.zone()}"
+
+    def _amount(self, amount: int) -> str:
+        return format_amount(amount, self.req.currency)
+
+    def _payment_text(self) -> str:
+        payment = self.req.payment
+        if isinstance(payment, CardPayment):
+            return "card"
+        return payment.method + (f" (reference {payment.reference})" if payment.reference else "")
+
+    def _charge_text(self, whose: str = "your") -> str:
+        """What fulfilling takes, in words."""
+        if self.total == 0:
+            return "nothing to pay"
+        if self._card is not None:
+            return f"{self._amount(self.total)} charged to {whose} card"
+        return f"{self._amount(self.total)} to be paid by {self._payment_text()}"
+
+    def _context(self, **extra: str) -> dict[str, str]:
+        req = self.req
+        context = {
+            "order_id": self.order_id(),
+            "customer_name": req.customer.name,
+            "partner_name": req.installation_partner.name,
+            "onboarding_flow": req.onboarding_flow,
+            "status": self.status,
+            "stage": self.spec.state(self.status).label,
+            "amount_total": self._amount(self.total),
+            "items": "; ".join(f"{item.quantity} x {item.name}" for item in req.items),
+            "payment": self._payment_text(),
+            "installation_address": req.installation_address or "(not given)",
+            "scheduled_local": self._local(self._fulfil_at) if self._fulfil_at else "",
+            # Every template key is always present: a template may use any of them.
+            "previous_local": "",
+            "charged": "",
+            "reason": "",
+            "note": "",
+            "trigger": AUTOMATIC,
+        }
+        context.update(extra)
+        return context
+
+    def _awaiting_authentication(self) -> bool:
+        records = self.ledger.records
+        return bool(
+            records
+            and records[-1].kind == PaymentKind.charge
+            and records[-1].outcome == PaymentOutcome.requires_action
+        )
+
+    # ----- rules ----------------------------------------------------------------------
+
+    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        spec = self.spec.action(action)
+        if spec is None:
+            return f"{self.spec.name} has no action {action!r}"
+        status = self.status
+        if not spec.allows(actor.role, status):
+            return f"{actor.role} may not {action} an order that is {status}"
+        if action in ("fulfil", "cancel", "update_payment_method") and self.ledger.in_flight:
+            return "a payment for this order is in progress"
+        if action == "fulfil" and self._awaiting_authentication():
+            return (
+                f"the payment of {self._amount(self.total)} waits for the customer's "
+                "authentication (3-D Secure); the order is fulfilled once they confirm it"
+            )
+        if action == "update_payment_method" and self._card is None:
+            return f"this order is paid by {self._payment_text()}, not by card"
+        if action == "update_payment_method" and self.ledger.unknown_method is not None:
+            # The retry must send the same card under the same key, or Stripe refuses it.
+            return (
+                "the outcome of the last charge is not known (the payment provider could "
+                "not be reached); the card can change once a retry of the fulfilment settles it"
+            )
+        if action == "schedule" and isinstance(payload, SchedulePayload):
+            return self._schedule_refusal(payload.at)
+        return None
+
+    def _schedule_refusal(self, at: datetime) -> str | None:
+        now = workflow.now()
+        if at <= now:
+            return (
+                f"the fulfilment time {self._local(at)} is in the past (it is "
+                f"{self._local(now)}); choose a later time"
+            )
+        if self.status == "scheduled" and at == self._fulfil_at and not self._retrying:
+            return f"the fulfilment is already scheduled for {self._local(at)}"
+        return None
+
+    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        if action == "fulfil":
+            assert isinstance(payload, FulfilPayload)
+            refusal = await self._fulfil(actor, payload.note)
+            if refusal is not None:
+                raise reject(refusal.message, refusal.kind)
+        elif action == "schedule":
+            assert isinstance(payload, SchedulePayload)
+            self._schedule(actor, payload)
+        elif action == "unschedule":
+            assert isinstance(payload, UnschedulePayload)
+            self._unschedule(actor, payload.reason)
+        elif action == "resend_order_confirmation":
+            self.transition(self.status, action, actor, "sent again at support's request")
+            self.notify("order_confirmation", [self._customer()], self._context(trigger=MANUAL))
+        elif action == "initiate_installation":
+            self.transition(self.status, action, actor, "installation request sent again")
+            self.notify("installation_request", [self._partner()], self._context(trigger=MANUAL))
+        elif action == "update_payment_method":
+            assert isinstance(payload, UpdatePaymentMethodPayload)
+            await self._update_card(actor, payload.payment_method)
+        elif action == "cancel":
+            assert isinstance(payload, CancelPayload)
+            await self._cancel(actor, payload.reason)
+
+    def deadlines(self) -> list[Deadline]:
+        if self.status != "scheduled" or self._fulfil_at is None:
+            return []
+        if self._retrying:
+            name, on_expiry = "fulfilment_retry", "the scheduled fulfilment is tried again"
+        else:
+            name, on_expiry = "scheduled_fulfilment", "the order is fulfilled"
+            if self.total > 0:
+                on_expiry += f" and {self._charge_text('the')}"
+        return [Deadline(name, self._fulfil_at, on_expiry, self._scheduled_time_reached)]
+
+    # ----- actions --------------------------------------------------------------------
+
+    def _schedule(self, actor: Actor, payload: SchedulePayload) -> None:
+        previous = self._fulfil_at if self.status == "scheduled" else None
+        if self._retrying:
+            self.attention(None)
+        self._fulfil_at, self._scheduled_by, self._retrying = payload.at, actor.role, False
+        reason = f"fulfilment at {self._local(payload.at)}"
+        if previous is not None:
+            reason += f" (was {self._local(previous)})"
+        if payload.note:
+            reason += f": {payload.note}"
+        self.transition("scheduled", "schedule", actor, reason)
+        self.notify(
+            "rescheduled" if previous is not None else "scheduled",
+            self._both(),
+            self._context(
+                previous_local=self._local(previous) if previous is not None else "",
+                note=payload.note or "",
+            ),
+        )
+
+    def _unschedule(self, actor: Actor, why: str | None) -> None:
+        assert self._fulfil_at is not None
+        previous = self._local(self._fulfil_at)
+        if self._retrying:
+            self.attention(None)
+        self._fulfil_at, self._scheduled_by, self._retrying = None, None, False
+        reason = why or f"the fulfilment at {previous} was cancelled"
+        self.transition("pending", "unschedule", actor, reason)
+        self.notify(
+            "unscheduled", self._both(), self._context(previous_local=previous, reason=reason)
+        )
+
+    async def _fulfil(self, actor: Actor, note: str | None) -> Refusal | None:
+        """Process the payment and fulfil; why not, when it did not go through (flagged)."""
+        if self.total > 0 and self._card is not None:
+            try:
+                result = await self.ledger.charge(self.total, self._card)
+            except PaymentError as exc:
+                # The outcome is unknown: the ledger keeps the key (and card) for the next try.
+                self.attention(f"the payment provider failed at fulfilment: {exc}")
+                message = f"payment could not be processed: {exc}"
+                return Refusal(errors.PAYMENT_UNAVAILABLE, message)
+            if result.outcome == PaymentOutcome.declined:
+                reason = self.ledger.last_error or "card declined"
+                self._payment_failed(reason)
+                return Refusal(errors.PAYMENT_DECLINED, f"payment declined: {reason}")
+            if result.outcome == PaymentOutcome.requires_action:
+                self._payment_failed("your bank asks you to confirm the payment (3-D Secure)")
+                message = (
+                    f"the payment of {self._amount(self.total)} needs the customer's "
+                    "authentication (3-D Secure); the order is fulfilled once they confirm it"
+                )
+                return Refusal(errors.PAYMENT_DECLINED, message)
+        elif self.total > 0:
+            self.ledger.invoice_due(self.total, f"due at fulfilment: {self._payment_text()}")
+        self._complete(actor, note)
+        return None
+
+    def _payment_failed(self, reason: str) -> None:
+        self.attention(
+            f"card payment at fulfilment failed: {reason}; the customer was asked for "
+            "another card (update_payment_method), then fulfil again"
+        )
+        self.notify("payment_failed", [self._customer()], self._context(reason=reason))
+
+    def _complete(self, actor: Actor, note: str | None) -> None:
+        self._fulfilled_at = workflow.now()
+        self._fulfil_at, self._retrying = None, False
+        if self._needs_attention:
+            self.attention(None)
+        self.transition("fulfilled", "fulfil", actor, note)
+        self.notify(
+            "fulfilled", self._both(), self._context(charged=self._charge_text(), note=note or "")
+        )
+        self.finish()
+
+    async def _update_card(self, actor: Actor, payment_method: str) -> None:
+        if self._awaiting_authentication():
+            refusal = await self._void_waiting_payment("the customer gave another card")
+            if refusal is not None:
+                raise reject(refusal.message, refusal.kind)
+        self._card = payment_method
+        self.transition(self.status, "update_payment_method", actor, "new card for the payment")
+        if self._needs_attention:
+            if self.status == "scheduled":
+                self.attention(None)  # the scheduled fulfilment charges the new card
+            else:
+                self.attention("the customer gave a new card after a failed payment: fulfil again")
+
+    async def _cancel(self, actor: Actor, reason: str) -> None:
+        if self._awaiting_authentication():
+            refusal = await self._void_waiting_payment("the order was cancelled")
+            if refusal is not None:
+                raise reject(refusal.message, refusal.kind)
+        self._fulfil_at, self._retrying = None, False
+        if self._needs_attention:
+            self.attention(None)
+        self.transition("cancelled", "cancel", actor, reason)
+        self.notify("cancelled", self._both(), self._context(reason=reason))
+        self.finish()
+
+    async def _void_waiting_payment(self, why: str) -> Refusal | None:
+        """Cancel the PaymentIntent that waits for authentication, so it can never succeed."""
+        intent = self.ledger.payment_intent
+        assert intent is not None
+        key = idempotency_key(self.order_id(), "void", len(self.ledger.records) + 1)
+        try:
+            await workflow.execute_activity(
+                CANCEL_AUTHORISATION,
+                CancelAuthorisationInput(
+                    idempotency_key=key, order_id=self.order_id(), payment_intent_id=intent
+                ),
+                result_type=CancelAuthorisationResult,
+                start_to_close_timeout=PAYMENT_TIMEOUT / 4,
+                schedule_to_close_timeout=PAYMENT_TIMEOUT,
+                retry_policy=PAYMENT_RETRY,
+                summary=f"void payment {intent} waiting for authentication",
+            )
+        except ActivityError as exc:
+            message = (
+                f"the payment waiting for authentication could not be voided: {cause_message(exc)}"
+            )
+            self.attention(message)
+            return Refusal(errors.PAYMENT_UNAVAILABLE, message)
+        # The same fact as Stripe's own webhook: the waiting attempt is over.
+        self.ledger.on_event(
+            StripeEvent(
+                event_id=key,
+                type="payment_intent.canceled",
+                payment_intent_id=intent,
+                failure_message=f"voided: {why}",
+            )
+        )
+        return None
+
+    async def on_stripe_event(self, event: StripeEvent) -> None:
+        """Complete (or fail) a fulfilment whose card payment waited for 3-D Secure."""
+        if self.status not in OPEN or self.ledger.on_event(event) != PaymentKind.charge:
+            return
+        if self.ledger.records[-1].outcome == PaymentOutcome.succeeded:
+            self._complete(SYSTEM, "the customer confirmed the payment (3-D Secure)")
+        else:
+            self._payment_failed(self.ledger.last_error or "authentication failed")
+
+    # ----- deadlines ------------------------------------------------------------------
+
+    async def _scheduled_time_reached(self) -> None:
+        assert self._fulfil_at is not None
+        at = self._local(self._fulfil_at)
+        if self._awaiting_authentication():
+            self._back_to_pending(
+                f"the scheduled fulfilment at {at} found the payment waiting for the "
+                "customer's authentication"
+            )
+            return
+        by = self._scheduled_by or S
+        refusal = await self._fulfil(SYSTEM, f"scheduled fulfilment at {at} (set by {by})")
+        if refusal is None:
+            return
+        if refusal.kind == errors.PAYMENT_UNAVAILABLE:
+            self._fulfil_at = workflow.now() + self._policy.payment_retry_interval
+            self._retrying = True
+            self.attention(
+                f"{refusal.message} at the scheduled fulfilment; trying again at "
+                f"{self._local(self._fulfil_at)}"
+            )
+            return
+        self._back_to_pending(f"the scheduled fulfilment at {at} failed: {refusal.message}")
+
+    def _back_to_pending(self, reason: str) -> None:
+        self._fulfil_at, self._scheduled_by, self._retrying = None, None, False
+        self.transition("pending", "fulfil", SYSTEM, reason)
+
+    # ----- view -----------------------------------------------------------------------
+
+    def build_view(self, base: dict[str, Any]) -> OrderView:
+        req = self.req
+        waiting = self._awaiting_authentication()
+        invoiced = sum(r.amount for r in self.ledger.records if r.kind == PaymentKind.invoice)
+        return OrderView(
+            **base,
+            customer=req.customer,
+            provider=req.installation_partner,
+            items=req.items,
+            currency=req.currency,
+            amount_total=self.total,
+            amount_paid=self.ledger.captured,
+            payment_client_secret=self.ledger.client_secret if waiting else None,
+            last_payment_error=self.ledger.last_error,
+            request_fingerprint=self._input.request_fingerprint,
+            installation=InstallationDetails(
+                onboarding_flow=req.onboarding_flow,
+                time_zone=req.time_zone,
+                installation_address=req.installation_address,
+                payment_type=req.payment.method,
+                payment_method=self._card,
+                scheduled_for=self._fulfil_at,
+                scheduled_for_local=(
+                    to_zone(self._fulfil_at, self.zone()) if self._fulfil_at else None
+                ),
+                scheduled_by=self._scheduled_by,
+                awaiting_authentication=waiting,
+                fulfilled_at=self._fulfilled_at,
+                amount_invoiced=invoiced,
+            ),
+        )

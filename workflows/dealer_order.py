@@ -1,0 +1,566 @@
+"""Dealer (OEM) order (seed 002_8beac19d53e7d865.txt).
+
+A manufacturer (OEM) places an order with one of its dealers for a customer; the dealer
+processes it in an admin interface with six tabs: New, Paid, Shipped, Refunded,
+Cancelled, Archived. The statuses are those tabs (``new``, ``paid``, ``shipped``,
+``refunded``, ``cancelled``), so ``GET /orders?flow=dealer_order&status=<tab>`` lists a
+tab; Archived is the engine's flag (``GET /orders?archived=true``), which hides an order
+from every other tab.
+
+Parties: the dealer is the ``provider`` (accepts, confirms, captures, ships, refunds,
+cancels, archives); ``support`` may do all of that too, and alone may unarchive. The
+customer (the buyer) takes no action: the customer is told. The manufacturer takes no
+action either: it receives the order-confirmation failure (email recipient
+``manufacturer``).
+
+Choices where the seed is silent:
+
+- Payment by card: the ``pm_...`` of the request is pre-authorised when the order is
+  placed (the ``card_authorisation`` deadline, due at once). An action sent meanwhile
+  waits for it (the pre-authorisation holds the order's lock) and is then checked against
+  its outcome, so a client may act right after creating the order; while the payment
+  provider is unreachable the dealer may accept, confirm or cancel, but not capture or
+  ship. A decline, or a card that needs the customer's
+  authentication (3-D Secure, which an order placed by a manufacturer's system cannot
+  ask for), cancels the order at once (status ``cancelled``, the reason in its history,
+  the customer told): ``POST /orders`` answers 201 as soon as the order is accepted for
+  processing, and the outcome is on ``GET /orders/{id}`` a moment later. A payment
+  provider that cannot be reached flags the order and the pre-authorisation is tried
+  again every ``authorisation_retry`` (10 min), with the same idempotency key. Payment
+  on account needs no hold.
+- The business-day deadline counts from the moment the dealer can act (placement on
+  account; the card's hold in place otherwise): ``confirm_business_days`` (1, or the
+  manufacturer's own number of ``manufacturer_business_days``) business days of the
+  dealer's country (and subdivision) in the dealer's time zone, as
+  ``models/business_days.py`` defines them: the same local time N business days later,
+  or 00:00 of the business day after N when placed on a weekend day or holiday. It is
+  computed once and kept: a policy change never moves it.
+- Accepting does not meet the deadline: the seed asks for "reviewed and confirmed", so
+  only ``confirm`` (after ``accept``) does. At expiry the order-confirmation failure goes
+  to the manufacturer once (and the dealer is told), the history records it and the order
+  is flagged; it stays New, and accepting and confirming still work (confirming clears
+  the flag).
+- Processing (capture, ship) needs the order accepted and confirmed. ``capture_payment``
+  is for card orders only (on account, the dealer's external business system collects).
+  ``mark_shipped`` takes one or more distinct tracking numbers; it captures a card
+  payment not captured yet, or records for an on-account order that the external system
+  must invoice and collect (an ``invoice`` payment record).
+- ``refund`` refunds everything captured, once (the Refunded tab has no refund); the
+  seed allows only whole-order refunds, so the payload has no amount. On account nothing
+  was captured: the order is marked refunded and ``credit_due`` says the external system
+  must credit the invoice. A refund the payment provider fails is recorded, flags the
+  order and answers 503; the order stays in its tab and the refund can be repeated.
+- ``cancel`` of a New order releases the card hold; of a Paid order it refunds the
+  captured payment in full ("release of the pre-authorisation hold and credit card
+  charge"). A shipped order is not cancelled: it is refunded.
+- Holds outlive Stripe's 7 days: the engine renews the hold of an order kept open longer;
+  if the card refuses the renewal the order is flagged and capturing is refused (cancel
+  it).
+- Archive: from Shipped, Refunded and Cancelled. An archived order is read-only until
+  support unarchives it. ``archive_after`` (30 days) after an order reached one of those
+  tabs it is archived (if it is not yet) and its workflow ends; its view stays readable.
+- Emails: the dealer on placement (with the confirmation deadline) and on the failure;
+  the manufacturer on the failure; the customer on confirmation, shipment (tracking
+  numbers), refund and cancellation; the dealer on a cancellation it did not make itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from models import errors
+    from models.actions import CancelPayload
+    from models.business_days import add_business_days
+    from models.clock import to_zone
+    from models.dealer import (
+        DEALER_ACTION_PAYLOADS,
+        CardPayment,
+        DealerDetails,
+        DealerOrderRequest,
+        DealerPolicy,
+        NotePayload,
+        RefundPayload,
+        ReviewStep,
+        ShipPayload,
+        dealer_order_spec,
+        payment_label,
+    )
+    from models.money import format_amount
+    from models.orders import (
+        SYSTEM,
+        Actor,
+        OrderView,
+        PaymentOutcome,
+        Role,
+        StartOrderInput,
+        order_total,
+    )
+    from workflows.base import Deadline, OrderWorkflow, reject
+    from workflows.payments import PaymentError, PaymentLedger
+
+C, P, S = Role.customer, Role.provider, Role.support
+CUSTOMER, DEALER, MANUFACTURER = "customer", "provider", "manufacturer"
+
+
+@workflow.defn(name="dealer_order")
+class DealerOrderWorkflow(OrderWorkflow):
+    """A manufacturer's order processed by its dealer: confirm, capture, ship, refund."""
+
+    payloads = DEALER_ACTION_PAYLOADS
+    ledger: PaymentLedger
+
+    @workflow.init
+    def __init__(self, input: StartOrderInput) -> None:
+        # State is set here, not in run(): an Update can arrive with the first task.
+        super().__init__(input.activities)
+        self._input = input
+        self._policy = DealerPolicy.model_validate(input.policy)
+        self.spec = dealer_order_spec(self._policy)
+        self._status = "new"
+        self.ledger = PaymentLedger(
+            input.order_id,
+            self.req.currency,
+            self.changed,
+            attempt_timeout=self.activity_policy.payment_attempt_timeout,
+        )
+        self._payments = self.ledger.records
+        payment = self.req.payment
+        self._card: CardPayment | None = payment if isinstance(payment, CardPayment) else None
+        self._business_days = self._policy.business_days_for(self.req.manufacturer.id)
+        # Card orders wait for the hold; the first attempt is due at once.
+        self._authorising = self._card is not None
+        self._authorise_at: datetime = workflow.now()
+        self._confirm_due: datetime | None = None
+        self._accepted_at: datetime | None = None
+        self._confirmed_at: datetime | None = None
+        self._failed_at: datetime | None = None
+        self._tracking: list[str] = []
+        self._carrier: str | None = None
+        self._shipped_at: datetime | None = None
+        self._collection: Literal["card", "external_system"] | None = None
+        self._credit_due = False
+        self._completed_at: datetime | None = None
+        # The attention reason this flow set (the engine may set its own, e.g. a lapsed hold).
+        self._flagged: str | None = None
+        self.created(input.created_by)
+        if not self._authorising:
+            self._ready()
+
+    @workflow.run
+    async def run(self, input: StartOrderInput) -> OrderView:
+        """Run the order from placement until it is archived and closed."""
+        return await self.run_order()
+
+    # ----- order data -----------------------------------------------------------------
+
+    @property
+    def req(self) -> DealerOrderRequest:
+        request = self._input.request
+        assert isinstance(request, DealerOrderRequest)
+        return request
+
+    def order_id(self) -> str:
+        return self._input.order_id
+
+    def customer_id(self) -> str:
+        return self.req.customer.id
+
+    def zone(self) -> str:
+        return str(self.req.dealer.time_zone)
+
+    @property
+    def total(self) -> int:
+        return order_total(self.req.items)
+
+    def party_actor(self, role: Role) -> Actor:
+        if role == C:
+            return Actor(role=C, id=self.req.customer.id)
+        if role == P:
+            return Actor(role=P, id=self.req.dealer.id)
+        return Actor(role=role, id="support")
+
+    def _to(self, *who: str) -> list[tuple[str, str, str]]:
+        parties = {
+            CUSTOMER: self.req.customer,
+            DEALER: self.req.dealer,
+            MANUFACTURER: self.req.manufacturer,
+        }
+        return [(name, str(parties[name].email), parties[name].name) for name in who]
+
+    def _local(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        return f"{to_zone(moment, self.zone()):%Y-%m-%d %H:%M} {self.zone()}"
+
+    def _context(self, **extra: str) -> dict[str, str]:
+        req = self.req
+        context = {
+            "order_id": self.order_id(),
+            "customer_name": req.customer.name,
+            "dealer_name": req.dealer.name,
+            "manufacturer_name": req.manufacturer.name,
+            "status": self.status,
+            "stage": self.spec.state(self.status).label,
+            "amount_total": format_amount(self.total, req.currency),
+            "payment": payment_label(req.payment),
+            "items": "; ".join(f"{item.quantity} x {item.name}" for item in req.items),
+            "business_days": str(self._business_days),
+            "confirm_due_local": self._local(self._confirm_due),
+            "tracking_numbers": ", ".join(self._tracking),
+            "carrier": self._carrier or "",
+            # Every template key is always present: a template may use any of them.
+            "reason": "",
+            "refund_amount": "",
+            "note": "",
+        }
+        context.update(extra)
+        return context
+
+    def _review_step(self) -> ReviewStep | None:
+        if self.status != "new":
+            return None
+        if self._authorising:
+            return "authorising"
+        if self._accepted_at is None:
+            return "awaiting_acceptance"
+        if self._confirmed_at is None:
+            return "awaiting_confirmation"
+        return "confirmed"
+
+    # ----- rules ----------------------------------------------------------------------
+
+    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+        spec = self.spec.action(action)
+        if spec is None:
+            return f"dealer_order has no action {action!r}"
+        status = self.status
+        if not spec.allows(actor.role, status):
+            return f"{actor.role} may not {action} an order in {status}"
+        if action == "unarchive":
+            return None if self._archived else "the order is not archived"
+        if self._archived:
+            return (
+                "the order is archived already"
+                if action == "archive"
+                else ("the order is archived; support can unarchive it")
+            )
+        if action == "accept" and self._accepted_at is not None:
+            return "the order has been accepted already"
+        if action == "confirm":
+            if self._accepted_at is None:
+                return "accept the order before confirming it"
+            if self._confirmed_at is not None:
+                return "the order has been confirmed already"
+        if action in ("capture_payment", "mark_shipped"):
+            return self._why_not_process(action)
+        return None
+
+    def _why_not_process(self, action: str) -> str | None:
+        if self.status == "new" and self._confirmed_at is None:
+            return "accept and confirm the order before processing it"
+        if self._authorising:
+            return "the card is not pre-authorised yet (the payment provider is unreachable)"
+        if self._card is None:
+            if action == "capture_payment":
+                return (
+                    "paid on account: the external business system collects the payment; "
+                    "mark the order shipped"
+                )
+            return None
+        if self.ledger.captured == 0 and self.ledger.held == 0:
+            return (
+                f"the card hold lapsed ({self.ledger.last_error or 'not renewed'}); "
+                "cancel the order"
+            )
+        return None
+
+    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        if self._authorising and self._authorise_at <= workflow.now():
+            # The action came with the order's first task, before the placement's
+            # pre-authorisation ran: run it now; its outcome may refuse the action.
+            await self._authorise()
+            reason = self.check(action, actor, payload)
+            if reason is not None:
+                raise reject(reason)
+        if action == "accept":
+            assert isinstance(payload, NotePayload)
+            self._accepted_at = workflow.now()
+            self.transition("new", "accept", actor, payload.note)
+        elif action == "confirm":
+            assert isinstance(payload, NotePayload)
+            self._confirm(actor, payload.note)
+        elif action == "capture_payment":
+            await self._capture()
+            self.transition("paid", "capture_payment", actor)
+        elif action == "mark_shipped":
+            assert isinstance(payload, ShipPayload)
+            await self._ship(actor, payload)
+        elif action == "refund":
+            assert isinstance(payload, RefundPayload)
+            await self._refund(actor, payload.reason)
+        elif action == "cancel":
+            assert isinstance(payload, CancelPayload)
+            await self._cancel(actor, payload.reason)
+        elif action in ("archive", "unarchive"):
+            self._archived = action == "archive"
+            self.transition(self.status, action, actor)
+
+    def deadlines(self) -> list[Deadline]:
+        found: list[Deadline] = []
+        if self.status == "new":
+            if self._authorising:
+                found.append(
+                    Deadline(
+                        "card_authorisation",
+                        self._authorise_at,
+                        "the card is pre-authorised; a decline cancels the order",
+                        self._authorise,
+                    )
+                )
+            elif (
+                self._confirm_due is not None
+                and self._confirmed_at is None
+                and self._failed_at is None
+            ):
+                found.append(
+                    Deadline(
+                        "confirmation",
+                        self._confirm_due,
+                        "an order-confirmation failure goes to the manufacturer; the order "
+                        "stays open",
+                        self._confirmation_failed,
+                    )
+                )
+        elif self._completed_at is not None:
+            found.append(
+                Deadline(
+                    "archive",
+                    self._completed_at + self._policy.archive_after,
+                    "the order is closed" if self._archived else "the order is archived and closed",
+                    self._close,
+                )
+            )
+        return found
+
+    # ----- flags ----------------------------------------------------------------------
+
+    def _flag(self, reason: str) -> None:
+        self._flagged = reason
+        self.attention(reason)
+
+    def _unavailable(self, what: str, failure: str) -> ApplicationError:
+        """Flag a money movement the payment provider failed; the action answers 503.
+
+        What failed is recorded (the ledger's records, the flag), the order keeps its
+        status, and repeating the action tries again.
+        """
+        self._flag(f"{what} failed: {failure}")
+        return reject(f"{what} failed: {failure}; try again", errors.PAYMENT_UNAVAILABLE)
+
+    def _unflag(self) -> None:
+        """Clear the flag this flow set (not one the engine set since)."""
+        if self._flagged is not None and self._attention_reason == self._flagged:
+            self.attention(None)
+        self._flagged = None
+
+    # ----- placement ------------------------------------------------------------------
+
+    def _ready(self) -> None:
+        """The dealer can act: the business-day clock starts and the dealer is told."""
+        dealer = self.req.dealer
+        # The calendar classes are imported outside the sandbox (models/business_days.py);
+        # building one reads its translation catalogue through ``locale``, which touches
+        # holiday names only, never their dates.
+        with workflow.unsafe.sandbox_unrestricted():
+            self._confirm_due = add_business_days(
+                workflow.now(),
+                self._business_days,
+                zone=self.zone(),
+                country=dealer.country,
+                subdivision=dealer.subdivision,
+            )
+        self.notify("placed", self._to(DEALER), self._context())
+
+    async def _authorise(self) -> None:
+        assert self._card is not None
+        try:
+            result = await self.ledger.authorise(self.total, self._card.payment_method)
+        except PaymentError as exc:
+            # Unknown outcome: the ledger keeps the key, so the retry cannot hold twice.
+            self._authorise_at = workflow.now() + self._policy.authorisation_retry
+            self._flag(
+                f"card pre-authorisation failed ({exc}); retried at "
+                f"{self._local(self._authorise_at)}"
+            )
+            return
+        self._authorising = False
+        self._unflag()
+        if result.outcome == PaymentOutcome.succeeded:
+            self._ready()
+            self.changed()
+            return
+        if result.outcome == PaymentOutcome.requires_action:
+            reason = (
+                "the card needs the customer's authentication (3-D Secure), which a "
+                "dealer order cannot ask for"
+            )
+        else:
+            reason = f"card declined at placement: {self.ledger.last_error}"
+        self._cancelled(SYSTEM, reason)
+
+    # ----- actions --------------------------------------------------------------------
+
+    def _confirm(self, actor: Actor, note: str | None) -> None:
+        self._confirmed_at = workflow.now()
+        self._unflag()
+        late = self._failed_at is not None
+        reason = "confirmed after the deadline" + (f": {note}" if note else "") if late else note
+        self.transition("new", "confirm", actor, reason)
+        self.notify("confirmed", self._to(CUSTOMER), self._context(note=note or ""))
+
+    async def _capture(self) -> None:
+        try:
+            await self.ledger.capture()
+        except PaymentError as exc:
+            raise self._unavailable("card capture", str(exc)) from None
+        self._unflag()
+
+    async def _ship(self, actor: Actor, payload: ShipPayload) -> None:
+        if self._card is not None:
+            if self.ledger.captured == 0:
+                await self._capture()
+            self._collection = "card"
+        else:
+            self.ledger.invoice_due(
+                self.total, "on account: the external business system invoices and collects"
+            )
+            self._collection = "external_system"
+        self._tracking = list(payload.tracking_numbers)
+        self._carrier = payload.carrier
+        self._shipped_at = self._completed_at = workflow.now()
+        self.transition("shipped", "mark_shipped", actor, f"tracking {', '.join(self._tracking)}")
+        self.notify("shipped", self._to(CUSTOMER), self._context())
+
+    async def _refund_all(self, why: str) -> int:
+        """Refund everything captured; a failure is recorded, flagged and answered 503."""
+        amount = self.ledger.refundable
+        if amount == 0:
+            return 0
+        refunded = await self.ledger.refund(amount, why)
+        if refunded != amount:
+            failure = self.ledger.last_error or "refund failed"
+            raise self._unavailable(
+                f"refund of {format_amount(amount, self.req.currency)}", failure
+            )
+        self._unflag()
+        return refunded
+
+    async def _refund(self, actor: Actor, reason: str) -> None:
+        if self._card is not None:
+            refunded = format_amount(await self._refund_all("order"), self.req.currency)
+        else:
+            self._credit_due = True
+            refunded = "to be credited on your account"
+        self._completed_at = workflow.now()
+        self.transition("refunded", "refund", actor, reason)
+        self.notify(
+            "refunded", self._to(CUSTOMER), self._context(reason=reason, refund_amount=refunded)
+        )
+
+    async def _cancel(self, actor: Actor, reason: str) -> None:
+        refunded = 0
+        if self.status == "paid":
+            refunded = await self._refund_all("cancel")
+        else:
+            try:
+                await self.ledger.release_hold()
+            except PaymentError as exc:
+                raise self._unavailable("releasing the card hold", str(exc)) from None
+            self._unflag()
+        self._cancelled(actor, reason, refunded)
+
+    def _cancelled(self, actor: Actor, reason: str, refunded: int = 0) -> None:
+        self._completed_at = workflow.now()
+        self.transition("cancelled", "cancel", actor, reason)
+        if refunded:
+            money = f"{format_amount(refunded, self.req.currency)} refunded to your card"
+        elif self._card is not None and self._confirm_due is not None:
+            money = "nothing was charged; the hold on your card is released"
+        else:
+            money = "nothing was charged"
+        context = self._context(reason=reason, refund_amount=money)
+        # The dealer is told of a cancellation it did not make, once it knew of the order.
+        told = self._confirm_due is not None and actor.role != P
+        self.notify(
+            "cancelled", self._to(CUSTOMER, DEALER) if told else self._to(CUSTOMER), context
+        )
+
+    # ----- deadlines ------------------------------------------------------------------
+
+    async def _confirmation_failed(self) -> None:
+        self._failed_at = workflow.now()
+        days = self._business_days
+        reason = (
+            f"not confirmed within {days} business day{'s' if days != 1 else ''} "
+            f"(due {self._local(self._confirm_due)}): order-confirmation failure sent to "
+            f"{self.req.manufacturer.name}"
+        )
+        self.transition("new", "confirmation_failed", SYSTEM, reason)
+        self._flag(reason)
+        self.notify(
+            "confirmation_failed", self._to(MANUFACTURER, DEALER), self._context(reason=reason)
+        )
+
+    async def _close(self) -> None:
+        if not self._archived:
+            self._archived = True
+            days = self._policy.archive_after.total_seconds() / 86400
+            self.transition(
+                self.status, "archive", SYSTEM, f"archived automatically after {days:g} days"
+            )
+        self.finish()
+
+    # ----- view -----------------------------------------------------------------------
+
+    def build_view(self, base: dict[str, Any]) -> OrderView:
+        req = self.req
+        archive_at = self._completed_at + self._policy.archive_after if self._completed_at else None
+        return OrderView(
+            **base,
+            customer=req.customer,
+            provider=req.dealer.party(),
+            items=req.items,
+            currency=req.currency,
+            amount_total=self.total,
+            awaiting=P if self.status == "new" and self._confirmed_at is None else None,
+            amount_paid=self.ledger.captured,
+            amount_held=self.ledger.held,
+            amount_refunded=self.ledger.refunded,
+            last_payment_error=self.ledger.last_error,
+            request_fingerprint=self._input.request_fingerprint,
+            dealer=DealerDetails(
+                manufacturer=req.manufacturer,
+                dealer=req.dealer,
+                payment_method=req.payment.method,
+                account_reference=getattr(req.payment, "account_reference", None),
+                review_step=self._review_step(),
+                business_days=self._business_days,
+                confirmation_due_at=self._confirm_due,
+                accepted_at=self._accepted_at,
+                confirmed_at=self._confirmed_at,
+                confirmation_failed_at=self._failed_at,
+                tracking_numbers=self._tracking,
+                carrier=self._carrier,
+                shipped_at=self._shipped_at,
+                collection=self._collection,
+                credit_due=self._credit_due,
+                archive_at=archive_at,
+            ),
+        )
