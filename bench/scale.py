@@ -245,8 +245,8 @@ async def list_backend(backend: str, rows: int, runs: int, admin_url: str) -> li
 async def run(
     n: int, rows: int, runs: int, admin_url: str, sqlite_file: bool = False
 ) -> list[Figure]:
-    """Worker RSS with n open orders; list latency with ``rows`` read-model rows."""
-    figures = await worker_rss(n, runs, sqlite_file)
+    """Worker RSS with n open orders (none when n is 0); list latency with ``rows`` rows."""
+    figures = await worker_rss(n, runs, sqlite_file) if n > 0 else []
     for backend in ("sqlite", "postgresql"):
         figures += await list_backend(backend, rows, runs, admin_url)
     return figures
