@@ -3,6 +3,10 @@
 The app's lifespan (or the caller of ``create_app``) puts the settings, the Temporal
 client and the database engine on ``app.state``; routes receive them through these
 aliases, so a test can hand in its own without patching anything.
+
+The dependencies that only read ``app.state`` are ``async``: FastAPI runs a plain function
+in its thread pool, and a thread hop for each of them cost every action measurable time
+(bench/latency.py). Those that block on the database stay plain functions.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ from config.settings import Settings
 from db.keys import KeyRole, lookup
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_temporal_client(request: Request) -> Client:
+async def get_temporal_client(request: Request) -> Client:
     """The app's Temporal client."""
     client: Client | None = getattr(request.app.state, "temporal_client", None)
     if client is None:
@@ -37,7 +41,7 @@ def get_temporal_client(request: Request) -> Client:
     return client
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The read model's database engine."""
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is None:
@@ -51,7 +55,7 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-def get_timeouts(request: Request) -> Timeouts:
+async def get_timeouts(request: Request) -> Timeouts:
     """How long the API waits on Temporal."""
     timeouts: Timeouts = request.app.state.timeouts
     return timeouts
