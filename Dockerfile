@@ -23,6 +23,11 @@ RUN uv sync --frozen --no-dev --no-install-project
 # hatchling reads as the project's readme, deploy/), so a new package needs no edit here.
 COPY . ./
 RUN uv sync --frozen --no-dev
+# The project's own bytecode (uv compiles only the dependencies). A worker imports the
+# workflow modules afresh for every workflow it loads into its sandbox; without .pyc files
+# (PYTHONDONTWRITEBYTECODE, and /app is not writable by the user below) each load compiled
+# them from source, about 20 ms of CPU per workflow (see README, Performance).
+RUN python -m compileall -q -x '/\.venv/' .
 
 # A home directory, because the temporal CLI (used by the search-attribute set-up) looks for
 # its configuration there.

@@ -3,6 +3,10 @@
 The app's lifespan (or the caller of ``create_app``) puts the settings, the Temporal
 client and the database engine on ``app.state``; routes receive them through these
 aliases, so a test can hand in its own without patching anything.
+
+The dependencies that only read ``app.state`` are ``async``: FastAPI runs a plain function
+in its thread pool, and a thread hop for each of them cost every action measurable time
+(bench/latency.py). Those that block on the database stay plain functions.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ from config.settings import Settings
 from db.keys import KeyRole, lookup
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_temporal_client(request: Request) -> Client:
+async def get_temporal_client(request: Request) -> Client:
     """The app's Temporal client."""
     client: Client | None = getattr(request.app.state, "temporal_client", None)
     if client is None:
@@ -42,12 +46,16 @@ def get_temporal_client(request: Request) -> Client:
     return client
 
 
-def get_engine(request: Request) -> Engine:
-    """The read model's database engine."""
+def _engine_of(request: Request) -> Engine:
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is None:
         raise Unavailable("the API has no order database")
     return engine
+
+
+async def get_engine(request: Request) -> Engine:
+    """The read model's database engine."""
+    return _engine_of(request)
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
@@ -56,7 +64,7 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-def get_timeouts(request: Request) -> Timeouts:
+async def get_timeouts(request: Request) -> Timeouts:
     """How long the API waits on Temporal."""
     timeouts: Timeouts = request.app.state.timeouts
     return timeouts
@@ -72,7 +80,7 @@ def authenticate(request: Request) -> Caller:
     scheme, key = get_authorization_scheme_param(request.headers.get("Authorization"))
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
-    with Session(get_engine(request)) as session:
+    with Session(_engine_of(request)) as session:
         row = lookup(session, key)
     if row is None:
         raise Unauthorized("the API key is unknown or has been revoked")
@@ -97,14 +105,14 @@ class KeyProtectedRoute(APIRoute):
         return authenticated
 
 
-def get_current_caller(
+async def get_current_caller(
     request: Request,
     # Declares the Bearer scheme in the OpenAPI document; the key itself is read above.
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """The caller :class:`KeyProtectedRoute` authenticated (or authenticated now)."""
     caller: Caller | None = getattr(request.state, "caller", None)
-    return caller if caller is not None else authenticate(request)
+    return caller if caller is not None else await run_in_threadpool(authenticate, request)
 
 
 def key_protected_router(*, prefix: str, tags: list[str | Enum]) -> APIRouter:
@@ -118,7 +126,7 @@ def key_protected_router(*, prefix: str, tags: list[str | Enum]) -> APIRouter:
     )
 
 
-def single_valued_query(request: Request) -> None:
+async def single_valued_query(request: Request) -> None:
     """422 for a query parameter given twice (``?status=a&status=b``): which one was meant?"""
     # FastAPI would silently keep the last value of a parameter that takes one.
     seen: set[str] = set()

@@ -194,6 +194,20 @@ async def read_view(
     return stored
 
 
+def initial_search_attributes(
+    request: CreateOrderRequest, initial_status: str
+) -> TypedSearchAttributes:
+    """The search attributes an order starts with (the workflow keeps them up to date)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(search.ORDER_STATUS, initial_status),
+            SearchAttributePair(search.ORDER_FLOW, request.flow),
+            SearchAttributePair(search.ORDER_CUSTOMER, request.customer_ref()),
+            SearchAttributePair(search.ORDER_NEEDS_ATTENTION, False),
+        ]
+    )
+
+
 async def read_order(
     client: Client, engine: Engine, order_id: str, *, timeouts: Timeouts
 ) -> OrderDetail:
@@ -316,14 +330,7 @@ async def start_order(
         activities=settings.activities,
         **(start_fields or {}),
     )
-    attributes = TypedSearchAttributes(
-        [
-            SearchAttributePair(search.ORDER_STATUS, spec.initial),
-            SearchAttributePair(search.ORDER_FLOW, request.flow),
-            SearchAttributePair(search.ORDER_CUSTOMER, request.customer_ref()),
-            SearchAttributePair(search.ORDER_NEEDS_ATTENTION, False),
-        ]
-    )
+    attributes = initial_search_attributes(request, spec.initial)
     created = True
     try:
         # The workflow type is the flow's name (workflows/registry.py).

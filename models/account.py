@@ -34,6 +34,7 @@ from models.flows import (
     StateSpec,
     TransitionSpec,
     action_spec,
+    spec_per_policy,
 )
 from models.flows import _hours as hours
 from models.money import format_amount
@@ -452,6 +453,7 @@ CONTEXT_KEYS = frozenset(
 # ----- the flow's description --------------------------------------------------------------
 
 
+@spec_per_policy(AccountPolicy)
 def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
     """The account order flow (seed 004) under a policy."""
     p = policy or AccountPolicy()

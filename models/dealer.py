@@ -33,6 +33,7 @@ from models.flows import (
     FlowSpec,
     StateSpec,
     TransitionSpec,
+    spec_per_policy,
 )
 from models.money import format_amount
 
@@ -276,6 +277,7 @@ _PROCESSING = ["new", "paid"]
 _COMPLETED = ["shipped", "refunded", "cancelled"]
 
 
+@spec_per_policy(DealerPolicy)
 def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
     """The dealer order flow (seed 002) under a policy."""
     p = policy or DealerPolicy()

@@ -7,17 +7,32 @@ itself (whose turn it is, whether the appointment has started, ...).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import timedelta
+from functools import cache, lru_cache, wraps
+from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.actions import PREPAID_ACTION_PAYLOADS, RESEND_EMAIL, ResendEmailPayload
 from models.common import Role
 from models.policy import PrepaidPolicy
 
+PolicyT = TypeVar("PolicyT", bound=BaseModel)
+PolicyC = TypeVar("PolicyC", bound=BaseModel, contravariant=True)
+
+
+class SpecBuilder(Protocol[PolicyC]):
+    """A flow's spec under a policy (the flow's default policy when None)."""
+
+    def __call__(self, policy: PolicyC | None = None) -> FlowSpec: ...
+
 
 class StateSpec(BaseModel):
     """One status of a flow."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     label: str
@@ -27,6 +42,8 @@ class StateSpec(BaseModel):
 
 class ActionSpec(BaseModel):
     """One action: who may take it in which states, and its payload's JSON schema."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     description: str
@@ -40,6 +57,8 @@ class ActionSpec(BaseModel):
 class DeadlineSpec(BaseModel):
     """One deadline: when it runs, how long by default, and what happens at expiry."""
 
+    model_config = ConfigDict(frozen=True)
+
     name: str
     state: str
     default: timedelta
@@ -50,6 +69,8 @@ class DeadlineSpec(BaseModel):
 class TransitionSpec(BaseModel):
     """An edge of the state diagram."""
 
+    model_config = ConfigDict(frozen=True)
+
     source: str
     target: str
     label: str
@@ -57,6 +78,8 @@ class TransitionSpec(BaseModel):
 
 class FlowSpec(BaseModel):
     """A whole flow."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     title: str
@@ -72,10 +95,9 @@ class FlowSpec(BaseModel):
     def _with_engine_actions(self) -> FlowSpec:
         # Every flow has the engine's own actions; adding them here means no flow lists
         # them and GET /flows and the workflow's validator see the same list.
+        # (In place: the spec is frozen, and validation made the list this spec's own.)
         names = {a.name for a in self.actions}
-        self.actions = self.actions + [
-            a for a in engine_actions(self.states) if a.name not in names
-        ]
+        self.actions.extend(a for a in engine_actions(self.states) if a.name not in names)
         return self
 
     def action(self, name: str) -> ActionSpec | None:
@@ -92,6 +114,13 @@ class FlowSpec(BaseModel):
         return "\n".join(lines)
 
 
+@cache
+def _schema_json(model: type[BaseModel]) -> str:
+    # Generated once per process (it was most of the cost of building a spec); callers get
+    # a fresh copy, so none can change another's.
+    return json.dumps(model.model_json_schema())
+
+
 def engine_actions(states: list[StateSpec]) -> list[ActionSpec]:
     """The actions ``workflows.base`` carries out for every flow, in any of its states."""
     return [
@@ -100,7 +129,7 @@ def engine_actions(states: list[StateSpec]) -> list[ActionSpec]:
             description="Send a failed or skipped email again under a new idempotency key "
             "(payload: the notification's idempotency key).",
             states_by_role={Role.support: [s.name for s in states]},
-            payload_schema=ResendEmailPayload.model_json_schema(),
+            payload_schema=json.loads(_schema_json(ResendEmailPayload)),
         )
     ]
 
@@ -112,7 +141,7 @@ def action_spec(
     states: dict[Role, list[str]],
 ) -> ActionSpec:
     """An action of a flow, its payload's JSON schema taken from the flow's payload models."""
-    schema = payloads[name].model_json_schema()
+    schema: dict[str, object] = json.loads(_schema_json(payloads[name]))
     return ActionSpec(
         name=name, description=description, states_by_role=states, payload_schema=schema
     )
@@ -125,6 +154,30 @@ def _hours(delta: timedelta) -> str:
     return f"{hours:g} h"
 
 
+def spec_per_policy(
+    policy_type: type[PolicyT],
+) -> Callable[[Callable[[PolicyT], FlowSpec]], SpecBuilder[PolicyT]]:
+    """Build a flow's spec once per distinct policy and share it (the spec models are frozen).
+
+    Every order workflow builds its flow's spec when it starts or comes back into the
+    worker's cache; a copy per cached workflow cost about 44 KB and a few milliseconds.
+    """
+
+    def decorate(build: Callable[[PolicyT], FlowSpec]) -> SpecBuilder[PolicyT]:
+        @lru_cache(maxsize=64)
+        def built(policy_json: str) -> FlowSpec:
+            return build(policy_type.model_validate_json(policy_json))
+
+        @wraps(build)
+        def spec(policy: PolicyT | None = None) -> FlowSpec:
+            return built((policy if policy is not None else policy_type()).model_dump_json())
+
+        return spec
+
+    return decorate
+
+
+@spec_per_policy(PrepaidPolicy)
 def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
     """The prepaid service booking flow (seed 003) under a deadline policy."""
     p = policy or PrepaidPolicy()

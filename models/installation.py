@@ -27,7 +27,14 @@ from models.common import (
     item_lines,
     order_total,
 )
-from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
+from models.flows import (
+    ActionSpec,
+    DeadlineSpec,
+    FlowSpec,
+    StateSpec,
+    TransitionSpec,
+    spec_per_policy,
+)
 from models.money import format_amount
 
 FLOW = "charge_box_installation"
@@ -272,6 +279,7 @@ CONTEXT_KEYS = frozenset(
 # ----- the spec ----------------------------------------------------------------------------
 
 
+@spec_per_policy(InstallationPolicy)
 def charge_box_installation_spec(policy: InstallationPolicy | None = None) -> FlowSpec:
     """The charge box installation flow (seed 000) under a policy."""
     p = policy or InstallationPolicy()

@@ -30,6 +30,7 @@ from models.flows import (
     FlowSpec,
     StateSpec,
     TransitionSpec,
+    spec_per_policy,
 )
 from models.money import format_amount
 
@@ -353,6 +354,7 @@ def _minutes(delta: timedelta) -> str:
     return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
 
 
+@spec_per_policy(ShopPolicy)
 def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
     """The shop order flow (seed 001) under a policy."""
     p = policy or ShopPolicy()

@@ -28,6 +28,10 @@ from workflows.sandbox import workflow_runner
 
 log = logging.getLogger("orderclock.worker")
 
+# Bounded workflow cache: memory stays flat however many orders are open (an order that
+# is not cached is replayed from its history when it next has work).
+MAX_CACHED_WORKFLOWS = 2000
+
 
 class TemporalUnreachable(RuntimeError):
     """The worker could not connect to Temporal at start."""
@@ -72,8 +76,7 @@ def build_worker(
         activities=list(activities if activities is not None else default_activities(settings)),
         workflow_runner=workflow_runner(),
         interceptors=list(interceptors),
-        # Bounded cache: memory stays flat however many orders are open.
-        max_cached_workflows=2000,
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
     )
 
 

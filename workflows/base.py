@@ -74,6 +74,9 @@ EMAIL_RETRY = RetryPolicy(
 # A resent email's key: the first email's key plus ``:resend-<n>``.
 RESEND_SUFFIX = ":resend-"
 HUMAN_ROLES = (Role.customer, Role.provider, Role.support)
+# Patch: queued emails are sent together, not one after the other (orders started before
+# it replay the sequential outbox).
+EMAILS_TOGETHER = "emails-together"
 
 
 @dataclass
@@ -410,34 +413,53 @@ class OrderWorkflow:
             await workflow.wait_condition(lambda: bool(self._emails) or self._stop)
             if not self._emails:
                 return
+            if workflow.patched(EMAILS_TOGETHER):
+                # Every queued email at once (an event mails both parties): one workflow
+                # task for the batch and one read-model write after it, instead of one of
+                # each per email. The batch stays queued until it is done, so the order
+                # does not close before its mail is recorded.
+                batch = list(self._emails)
+                outcomes = await asyncio.gather(*(self._send(email) for email in batch))
+                del self._emails[: len(batch)]
+                for email, (status, detail) in zip(batch, outcomes, strict=True):
+                    self._notified(email, status, detail)
+                continue
             email = self._emails[0]
-            try:
-                result = await workflow.execute_activity(
-                    SEND_EMAIL,
-                    email,
-                    result_type=SendEmailResult,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=self._email_retry(),
-                    summary=f"email {email.event} to {email.recipient_role}",
-                )
-                status, detail = result.status, result.detail
-            except ActivityError as exc:
-                status, detail = NotificationStatus.failed, cause_message(exc)
+            status, detail = await self._send(email)
             self._emails.pop(0)
-            if status != NotificationStatus.sent:
-                self._undelivered[email.idempotency_key] = email
-            self._notifications.append(
-                NotificationRecord(
-                    idempotency_key=email.idempotency_key,
-                    event=email.event,
-                    recipient_role=email.recipient_role,
-                    to=email.to_address,
-                    status=status,
-                    detail=detail,
-                    at=workflow.now(),
-                )
+            self._notified(email, status, detail)
+
+    async def _send(self, email: SendEmailInput) -> tuple[NotificationStatus, str | None]:
+        try:
+            result = await workflow.execute_activity(
+                SEND_EMAIL,
+                email,
+                result_type=SendEmailResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=self._email_retry(),
+                summary=f"email {email.event} to {email.recipient_role}",
             )
-            self._record_dirty = True
+        except ActivityError as exc:
+            return NotificationStatus.failed, cause_message(exc)
+        return result.status, result.detail
+
+    def _notified(
+        self, email: SendEmailInput, status: NotificationStatus, detail: str | None
+    ) -> None:
+        if status != NotificationStatus.sent:
+            self._undelivered[email.idempotency_key] = email
+        self._notifications.append(
+            NotificationRecord(
+                idempotency_key=email.idempotency_key,
+                event=email.event,
+                recipient_role=email.recipient_role,
+                to=email.to_address,
+                status=status,
+                detail=detail,
+                at=workflow.now(),
+            )
+        )
+        self._record_dirty = True
 
     async def _drain_records(self) -> None:
         while True:

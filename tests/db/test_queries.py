@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from db.engine import session_scope
+from db.engine import make_engine, session_scope
+from db.migrate import upgrade
 from db.queries import OrderSummary, get_order_view, list_orders, transitions_of
 from db.writes import store_order_view
 from models.orders import Party
@@ -134,3 +138,38 @@ def test_an_order_without_provider_or_appointment_round_trips(engine: Engine) ->
         stored = get_order_view(session, "np-1")
     assert summary.provider_id is None
     assert stored == view
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"status": "confirmation"}, {"customer_id": "cus-2"}, {"flow": "x", "status": "closed"}],
+    ids=["none", "status", "customer", "flow-and-status"],
+)
+def test_a_list_page_is_read_in_index_order(tmp_path: Path, filters: dict[str, str]) -> None:
+    # SQLite's plan for each list query: found through an index, and never a sort of every
+    # matching row (only of ties on created_at), so a page costs the same at any size.
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with Session(engine) as session:
+            list_orders(session, **filters)  # type: ignore[arg-type]
+        assert len(statements) == 2  # the count and the page
+        with engine.connect() as conn:
+            for statement, parameters in statements:
+                plan = " | ".join(
+                    row[3]
+                    for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                )
+                assert "USING" in plan and "INDEX" in plan, plan
+                assert "SCAN orders" not in plan, plan
+                assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+    finally:
+        engine.dispose()

@@ -106,6 +106,23 @@ def test_the_whole_context_is_copied_after_the_dependencies() -> None:
     assert copies[-1][0] > _runs(instructions)[1][0]
 
 
+def test_the_source_is_compiled_to_bytecode_in_the_image() -> None:
+    # The worker's sandbox imports the workflow modules for every workflow it loads: with
+    # no .pyc (PYTHONDONTWRITEBYTECODE, a read-only /app) it would compile them each time.
+    instructions = dockerfile_instructions()
+    compiles = [
+        (index, argv)
+        for index, argv in _runs(instructions)
+        if argv[:3] == ["python", "-m", "compileall"]
+    ]
+    assert compiles, "no RUN python -m compileall"
+    index, argv = compiles[-1]
+    assert argv[-1] == "."
+    assert index > _copies(instructions)[-1][0]
+    users = [i for i, instruction in enumerate(instructions) if instruction.keyword == "USER"]
+    assert index < users[-1]
+
+
 def test_every_package_the_project_builds_reaches_the_image() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]

@@ -1,0 +1,1 @@
+"""Benchmarks of orderclock against bare Temporal baselines: ``python -m bench``."""
