@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import ACTING_ROLES, KEY_ROLES_EXTENSION
+from api.deps import KeyProtectedRoute
 from config.settings import Settings
 from db.keys import KeyRole
 from models.catalog import flow_spec
@@ -177,3 +179,41 @@ async def test_every_action_by_every_role_is_allowed_exactly_as_declared(
     assert checked_allowed >= 1, f"{flow}: no action is allowed to anyone after creation"
     after = (await admin.get(f"/orders/{probe}")).json()
     assert after["version"] == version, "a refused action changed the order"
+
+
+# The routes anyone may call, and how each authenticates instead of by API key. A route
+# missing from here must be a KeyProtectedRoute: an open route is a decision, not a default.
+OPEN_ROUTES = {
+    ("POST", "/webhooks/stripe"): "Stripe's signature",
+    ("POST", "/callbacks/salesforce"): "the shared secret in X-Orderclock-Secret",
+    ("GET", "/healthz"): "a probe: says only that the process is up",
+    ("GET", "/readyz"): "a probe: names what is unreachable, nothing of any order",
+    ("GET", "/metrics"): "Prometheus scrapes it; counters hold no personal data",
+}
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute, also inside included routers (FastAPI nests them)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif (router := getattr(route, "original_router", None)) is not None:
+            found += api_routes(router.routes)
+    return found
+
+
+def test_every_route_needs_a_key_unless_it_is_declared_open() -> None:
+    app = create_app(Settings(stripe_api_key="x", stripe_webhook_secret="y"))
+    routes = api_routes(app.routes)
+    assert len(routes) >= 16
+    open_found = set()
+    for route in routes:
+        for method in route.methods - {"HEAD"}:
+            key = (method, route.path)
+            if isinstance(route, KeyProtectedRoute):
+                assert key not in OPEN_ROUTES, f"{key} is declared open but needs a key"
+            else:
+                assert key in OPEN_ROUTES, f"{method} {route.path} is open to anyone"
+                open_found.add(key)
+    assert open_found == set(OPEN_ROUTES)
