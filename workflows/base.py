@@ -69,7 +69,8 @@ EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=EMAIL_MAX_INTERVAL,
     maximum_attempts=6,
-    non_retryable_error_types=["TemplateError"],
+    # activities/email.py raises it (non-retryable itself too): a template that cannot render.
+    non_retryable_error_types=["EmailTemplateError"],
 )
 # A resent email's key: the first email's key plus ``:resend-<n>``.
 RESEND_SUFFIX = ":resend-"
