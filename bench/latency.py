@@ -39,7 +39,8 @@ WARM_UP = 10
 
 async def confirm_both(server: Server, api: Api, ids: list[str]) -> tuple[list[float], list[float]]:
     """Confirm ids pairwise, the first by HTTP, the second directly; both timings in ms."""
-    body = action("confirm", Role.provider).model_dump(mode="json")
+    # The body a client sends: no key_name (the API stamps it) and no unset fields.
+    body = action("confirm", Role.provider).model_dump(mode="json", exclude_none=True)
     request = action("confirm", Role.provider)
     http_ms: list[float] = []
     direct_ms: list[float] = []

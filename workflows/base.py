@@ -341,7 +341,8 @@ class OrderWorkflow:
                 await workflow.wait_condition(
                     moved,
                     timeout=(deadline.due_at - workflow.now()) if deadline else None,
-                    timeout_summary=f"{deadline.name} deadline" if deadline else None,
+                    # The timer's name in the Web UI's history ("payment deadline (12 h)").
+                    timeout_summary=_timer_summary(deadline) if deadline else None,
                 )
             except TimeoutError:
                 assert deadline is not None
@@ -592,6 +593,21 @@ class OrderWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._last_search = wanted
+
+
+def _timer_summary(deadline: Deadline) -> str:
+    """``payment deadline (12 h)``: the deadline and how long its timer runs from now."""
+    left = max(deadline.due_at - workflow.now(), timedelta(0))
+    seconds = left.total_seconds()
+    if seconds >= 2 * 86400 and seconds % 86400 == 0:
+        span = f"{seconds / 86400:g} days"
+    elif seconds >= 3600:
+        span = f"{seconds / 3600:.3g} h"
+    elif seconds >= 60:
+        span = f"{seconds / 60:.3g} min"
+    else:
+        span = f"{seconds:.3g} s"
+    return f"{deadline.name} deadline ({span})"
 
 
 def _deadline_view(deadline: Deadline, zone: str) -> DeadlineView:

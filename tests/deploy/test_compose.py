@@ -41,7 +41,7 @@ HOST_ENV = {
     "ORDERCLOCK_STRIPE_WEBHOOK_SECRET": "whsec_compose",
     "ORDERCLOCK_PAYLOAD_KEYS": "k1:" + "A" * 43 + "=",
 }
-APP_SERVICES = ("migrate", "search-attributes", "worker", "api")
+APP_SERVICES = ("migrate", "search-attributes", "schedules", "worker", "api")
 EXPECTED_SERVICES = {
     "postgresql",
     "temporal",
@@ -159,13 +159,25 @@ def test_migrate_runs_once(services: dict[str, Any]) -> None:
 
 def test_app_commands_are_orderclock_commands(services: dict[str, Any]) -> None:
     commands = orderclock_commands()
-    for name in ("migrate", "worker", "api"):
+    for name in ("migrate", "schedules", "worker", "api"):
         program, subcommand, *arguments = _command(services[name])
         assert program == "orderclock"
         assert subcommand in commands, f"{name}: orderclock has no command {subcommand}"
         options = {argument for argument in arguments if argument.startswith("--")}
         assert options <= orderclock_options(subcommand), name
     assert _command(services["api"])[-4:] == ["--host", "0.0.0.0", "--port", "8000"]
+
+
+def test_the_bill_cycle_schedule_is_set_up_once_the_namespace_is_ready(
+    services: dict[str, Any],
+) -> None:
+    schedules = services["schedules"]
+    assert _command(schedules)[:2] == ["orderclock", "setup"]
+    assert schedules["depends_on"]["search-attributes"]["condition"] == (
+        "service_completed_successfully"
+    )
+    # It talks to Temporal as the worker does (TLS, payload keys, the cron setting).
+    assert service_environment(schedules) == service_environment(services["api"])
 
 
 def test_the_search_attribute_script_is_in_the_repository(services: dict[str, Any]) -> None:

@@ -38,6 +38,15 @@ async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: Harness) -
     [fired] = final.deadlines_fired
     assert (fired.name, fired.due_at) == ("confirmation", view.next_deadline.due_at)
     assert fired.fired_at == final.history[-1].at
+    # The Web UI names the deadline's timer and how long it runs.
+    history = await order.fetch_history()
+    converter = harness.env.client.data_converter.payload_converter
+    summaries = [
+        converter.from_payload(event.user_metadata.summary, str)
+        for event in history.events
+        if event.HasField("timer_started_event_attributes")
+    ]
+    assert summaries[0] == "confirmation deadline (24 h)"
 
 
 async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:
