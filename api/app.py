@@ -22,6 +22,7 @@ from temporalio.service import RetryConfig
 import config.temporal
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
+from api.keycache import KeyCache
 from api.ratelimit import RateLimiter
 from api.routes import accounts, callbacks, flows, health, orders, webhooks
 from codec import EncryptionCodec
@@ -78,6 +79,7 @@ def create_app(
     app.state.engine = engine
     app.state.timeouts = timeouts or Timeouts()
     app.state.metrics = ApiMetrics()
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     app.state.webhook_limiter = RateLimiter(settings.webhook_rate_per_minute)
     app.state.callback_limiter = RateLimiter(settings.webhook_rate_per_minute)
     install_error_handlers(app)

@@ -27,9 +27,10 @@ from temporalio.client import Client
 from api.auth import Caller
 from api.errors import Unauthorized, Unavailable, Unprocessable
 from api.gateway import Timeouts
+from api.keycache import KeyCache
 from api.schemas import ErrorBody
 from config.settings import Settings
-from db.keys import KeyRole, lookup
+from db.keys import KeyRole, hash_key, lookup
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -74,13 +75,27 @@ async def get_timeouts(request: Request) -> Timeouts:
 _bearer = HTTPBearer(auto_error=False, description="An orderclock API key (ock_...).")
 
 
-def authenticate(request: Request) -> Caller:
-    """The caller named by the request's bearer key; 401 if it is missing, unknown or revoked."""
-    # Blocking (a database read): callers run it in a thread.
+async def authenticate(request: Request) -> Caller:
+    """The caller named by the request's bearer key; 401 if it is missing, unknown or revoked.
+
+    A key this process found active less than ``api_key_cache_seconds`` ago is taken from
+    the app's :class:`~api.keycache.KeyCache`; any other is read from the database (in a
+    thread: the read blocks).
+    """
     scheme, key = get_authorization_scheme_param(request.headers.get("Authorization"))
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
-    with Session(_engine_of(request)) as session:
+    cache: KeyCache = request.app.state.key_cache
+    key_hash = hash_key(key)
+    caller = cache.get(key_hash)
+    if caller is None:
+        caller = await run_in_threadpool(_read_key, _engine_of(request), key)
+        cache.put(key_hash, caller)
+    return caller
+
+
+def _read_key(engine: Engine, key: str) -> Caller:
+    with Session(engine) as session:
         row = lookup(session, key)
     if row is None:
         raise Unauthorized("the API key is unknown or has been revoked")
@@ -99,7 +114,7 @@ class KeyProtectedRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def authenticated(request: Request) -> Response:
-            request.state.caller = await run_in_threadpool(authenticate, request)
+            request.state.caller = await authenticate(request)
             return await handler(request)
 
         return authenticated
@@ -112,7 +127,7 @@ async def get_current_caller(
 ) -> Caller:
     """The caller :class:`KeyProtectedRoute` authenticated (or authenticated now)."""
     caller: Caller | None = getattr(request.state, "caller", None)
-    return caller if caller is not None else await run_in_threadpool(authenticate, request)
+    return caller if caller is not None else await authenticate(request)
 
 
 def key_protected_router(*, prefix: str, tags: list[str | Enum]) -> APIRouter:

@@ -60,7 +60,9 @@ async def main(args: argparse.Namespace) -> list[Figure]:
         elif which == "latency":
             from bench import latency
 
-            figures += await latency.run(sizes["latency_n"], args.runs, args.sqlite_file)
+            figures += await latency.run(
+                sizes["latency_n"], args.runs, args.sqlite_file, gap_ms=args.latency_gap_ms
+            )
         elif which == "storm":
             from bench import storm
 
@@ -87,6 +89,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--lifecycle-n", type=int, help="orders driven to closed (1000)")
     parser.add_argument("--concurrency", type=int, default=100, help="orders in flight (100)")
     parser.add_argument("--latency-n", type=int, help="actions timed per path and run (300)")
+    parser.add_argument(
+        "--latency-gap-ms",
+        type=float,
+        default=0,
+        help="pause after each action, so the work they leave behind (records, "
+        "mail) is done before the next is timed (0: back to back)",
+    )
     parser.add_argument("--storm-n", type=int, help="orders whose deadline fires at once (10000)")
     parser.add_argument(
         "--start-rate",

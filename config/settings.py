@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Per client address, on endpoints that authenticate their own way (Stripe webhooks,
     # Salesforce callbacks: each has its own buckets).
     webhook_rate_per_minute: int = 600
+    # How long the API trusts a key it has looked up before reading it again (0: read the
+    # key on every request). A key revoked with `orderclock keys revoke` stops working
+    # within this time in every API process; unknown keys are never remembered.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # Prometheus endpoints of the worker: orderclock's own counters and the SDK's metrics.
     worker_metrics_host: str = "127.0.0.1"

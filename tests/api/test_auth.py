@@ -17,13 +17,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
+from api.auth import Caller
+from api.keycache import MAX_ENTRIES, KeyCache
 from config.settings import Settings
 from db.engine import make_engine, session_scope
-from db.keys import KEY_PREFIX, hash_key, lookup, revoke_key
+from db.keys import KEY_PREFIX, KeyRole, hash_key, lookup, revoke_key
 from db.queries import transitions_of
 from tests.api.conftest import (
     actor,
     api_client,
+    bearer,
     eventually,
     make_key,
     order_body,
@@ -84,14 +87,52 @@ async def test_missing_unknown_and_revoked_keys_are_401(
         assert response.status_code == 401
         assert response.json() == {"detail": "the API key is unknown or has been revoked"}
 
+    # Without the key cache a revocation holds from the next request.
+    uncached = settings.model_copy(update={"api_key_cache_seconds": 0})
     name, key = make_key(api_engine, "support")
-    async with api_client(settings, time_env.client, api_engine, api_key=key) as api:
+    async with api_client(uncached, time_env.client, api_engine, api_key=key) as api:
         assert (await api.get("/orders")).status_code == 200
         with session_scope(api_engine) as session:
             assert revoke_key(session, name) is True
         response = await api.get("/orders")
     assert response.status_code == 401
     assert response.json() == {"detail": "the API key is unknown or has been revoked"}
+
+
+async def test_a_cached_key_is_read_again_once_its_time_is_up(
+    time_env: WorkflowEnvironment, settings: Settings, api_engine: Engine
+) -> None:
+    now = [1000.0]
+    name, key = make_key(api_engine, "support")
+    async with api_client(settings, time_env.client, api_engine, api_key=key) as api:
+        app = api._transport.app  # type: ignore[attr-defined]
+        app.state.key_cache = KeyCache(settings.api_key_cache_seconds, clock=lambda: now[0])
+        assert (await api.get("/orders")).status_code == 200
+        with session_scope(api_engine) as session:
+            assert revoke_key(session, name) is True
+        # Within the cache time the process still trusts what it read...
+        now[0] += settings.api_key_cache_seconds - 0.5
+        assert (await api.get("/orders")).status_code == 200
+        # ...and after it, reads the key again and refuses it.
+        now[0] += 1.0
+        refused = await api.get("/orders")
+        assert refused.status_code == 401
+        assert refused.json() == {"detail": "the API key is unknown or has been revoked"}
+        # A refused key is not remembered: a new key of the same process works at once.
+        _, fresh = make_key(api_engine, "support")
+        assert (await api.get("/orders", headers=bearer(fresh))).status_code == 200
+
+
+def test_key_cache_bounds_its_entries_and_can_be_off() -> None:
+    caller = Caller(name="k", role=KeyRole.support)
+    off = KeyCache(0)
+    off.put("h", caller)
+    assert off.get("h") is None
+    cache = KeyCache(60, clock=lambda: 0.0)
+    for n in range(MAX_ENTRIES + 5):
+        cache.put(f"h{n}", caller)
+    assert cache.get("h0") is None and cache.get("h4") is None
+    assert cache.get("h5") == caller and cache.get(f"h{MAX_ENTRIES + 4}") == caller
 
 
 async def test_open_routes_need_no_key(
@@ -261,7 +302,8 @@ async def test_keys_cli_create_list_revoke(
         with Session(engine) as session:
             row = lookup(session, key)
             assert row is not None and row.key_hash == hash_key(key) and row.role == "support"
-        async with api_client(settings, time_env.client, engine, api_key=key) as api:
+        uncached = settings.model_copy(update={"api_key_cache_seconds": 0})
+        async with api_client(uncached, time_env.client, engine, api_key=key) as api:
             assert (await api.get("/orders")).status_code == 200
 
             revoked = _keys_cli(database_url, "revoke", "--name", "alice")
