@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
 from api.auth import Caller
 from api.keycache import MAX_ENTRIES, KeyCache
 from config.settings import Settings
@@ -24,6 +25,7 @@ from db.engine import make_engine, session_scope
 from db.keys import KEY_PREFIX, KeyRole, hash_key, lookup, revoke_key
 from db.queries import transitions_of
 from tests.api.conftest import (
+    BASE_URL,
     actor,
     api_client,
     bearer,
@@ -104,9 +106,12 @@ async def test_a_cached_key_is_read_again_once_its_time_is_up(
 ) -> None:
     now = [1000.0]
     name, key = make_key(api_engine, "support")
-    async with api_client(settings, time_env.client, api_engine, api_key=key) as api:
-        app = api._transport.app  # type: ignore[attr-defined]
-        app.state.key_cache = KeyCache(settings.api_key_cache_seconds, clock=lambda: now[0])
+    app = create_app(settings, temporal_client=time_env.client, engine=api_engine)
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds, clock=lambda: now[0])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=BASE_URL, headers=bearer(key)
+    ) as api:
         assert (await api.get("/orders")).status_code == 200
         with session_scope(api_engine) as session:
             assert revoke_key(session, name) is True
