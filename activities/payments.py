@@ -207,6 +207,13 @@ class PaymentActivities:
                 failure_code=exc.code,
                 failure_message=exc.user_message or "card declined",
             )
+        except stripe.InvalidRequestError as exc:
+            refused = _refused(exc)
+            return AuthoriseResult(
+                outcome=refused.outcome,
+                failure_code=refused.failure_code,
+                failure_message=refused.failure_message,
+            )
         except stripe.StripeError as exc:
             raise stripe_failure(exc) from None
         return _authorise_result(intent)
@@ -287,6 +294,8 @@ class PaymentActivities:
         except stripe.CardError as exc:
             activity.logger.info("charge for order %s declined: %s", input.order_id, exc.code)
             return _declined(exc)
+        except stripe.InvalidRequestError as exc:
+            return _refused(exc)
         except stripe.StripeError as exc:
             raise stripe_failure(exc) from None
         return _charge_result(intent)
@@ -344,6 +353,18 @@ def _declined(exc: stripe.CardError) -> ChargeResult:
         payment_intent_id=intent_id,
         failure_code=exc.code,
         failure_message=exc.user_message or "card declined",
+    )
+
+
+def _refused(exc: stripe.InvalidRequestError) -> ChargeResult:
+    """A request Stripe refused outright (an unknown payment method, say): nothing was
+    charged, and it would be refused again. An outcome like a decline, so the order stays
+    payable with another method; only unanswered requests leave the outcome unknown."""
+    activity.logger.info("payment request refused by Stripe: %s", exc.code)
+    return ChargeResult(
+        outcome=PaymentOutcome.declined,
+        failure_code=exc.code or "invalid_request",
+        failure_message=f"refused by the payment provider: {exc.user_message or 'invalid request'}",
     )
 
 

@@ -36,7 +36,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import (
@@ -118,12 +118,38 @@ def _handle(client: Client, order_id: str) -> WorkflowHandle[Any, OrderView]:
     return client.get_workflow_handle(workflow_id, result_type=OrderView)
 
 
-def _closed_message(order_id: str) -> str:
-    return f"order {order_id} is closed"
+async def _closed_message(
+    handle: WorkflowHandle[Any, OrderView], order_id: str, timeouts: Timeouts
+) -> str:
+    """``order X is closed: its payment deadline passed at ...``: how and when, never bare."""
+    try:
+        async with asyncio.timeout(timeouts.rpc.total_seconds()):
+            # A closed order's result is its last view, read from its history's last event.
+            view = await handle.result(rpc_timeout=timeouts.rpc)
+    except (TemporalError, RPCError, TimeoutError) as err:
+        log.warning("closed order %s: its last view could not be read: %r", order_id, err)
+        return f"order {order_id} is closed"
+    if view.closure:
+        return f"order {order_id} is closed: {view.closure}"
+    closed = f" since {view.closed_at:%Y-%m-%d %H:%M} UTC" if view.closed_at else ""
+    return f"order {order_id} is closed ({view.stage}{closed})"
+
+
+async def _exists(client: Client, workflow_id: str, timeouts: Timeouts) -> bool:
+    """True if the workflow exists, running or closed."""
+    return await _status(client, workflow_id, timeouts) is not None
 
 
 async def _is_closed(client: Client, workflow_id: str, timeouts: Timeouts) -> bool:
     """True if the workflow exists and is no longer running (False if it does not exist)."""
+    status = await _status(client, workflow_id, timeouts)
+    return status is not None and status != _RUNNING
+
+
+async def _status(
+    client: Client, workflow_id: str, timeouts: Timeouts
+) -> WorkflowExecutionStatus.ValueType | None:
+    """The workflow's execution status, or None if it does not exist."""
     # The raw RPC, not handle.describe(): the SDK's decoding of search attributes fails on
     # an unset Datetime attribute as the time-skipping server reports it, and only the
     # status is needed here.
@@ -136,9 +162,9 @@ async def _is_closed(client: Client, workflow_id: str, timeouts: Timeouts) -> bo
         )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            return False
+            return None
         raise
-    return bool(response.workflow_execution_info.status != _RUNNING)
+    return response.workflow_execution_info.status
 
 
 def _database_view(engine: Engine, order_id: str) -> OrderView | None:
@@ -315,8 +341,12 @@ async def start_order(
     request = request.model_copy(update={"order_id": order_id})
     fingerprint = request_fingerprint(request)
     policy = settings.policy_for(request.flow)
-    refusal = request.refusal(policy)
-    if refusal is not None:
+    received_at = datetime.now(UTC)
+    refusal = request.refusal(policy, received_at)
+    # A refusal that depends on the time (an appointment now in the past) must not turn
+    # the repeat of an accepted start into a 422: the existing order answers instead.
+    exists = refusal is not None and await _exists(client, order_workflow_id(order_id), timeouts)
+    if refusal is not None and not exists:
         raise Unprocessable(refusal)
     spec = flow_spec(request.flow, policy)
     assert spec is not None, f"{request.flow} is in CreateOrderRequest but not in the catalog"
@@ -326,13 +356,15 @@ async def start_order(
         request_fingerprint=fingerprint,
         policy=policy.model_dump(mode="json"),
         created_by=created_by,
-        received_at=datetime.now(UTC),
+        received_at=received_at,
         activities=settings.activities,
         **(start_fields or {}),
     )
     attributes = initial_search_attributes(request, spec.initial)
-    created = True
+    created = not exists
     try:
+        if exists:
+            raise WorkflowAlreadyStartedError(order_workflow_id(order_id), request.flow)
         # The workflow type is the flow's name (workflows/registry.py).
         await client.start_workflow(
             request.flow,
@@ -411,7 +443,7 @@ async def _update(
         if _UPDATE_LIMIT_TEXT in str(cause):
             raise _busy(order_id) from None
         if await _is_closed(client, handle.id, timeouts):
-            raise Conflict(_closed_message(order_id)) from None
+            raise Conflict(await _closed_message(handle, order_id, timeouts)) from None
         log.error("action %s on order %s failed unexpectedly: %r", name, order_id, cause)
         raise ActionFailed(f"action {name} on order {order_id} failed: {cause}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -424,7 +456,7 @@ async def _update(
             raise _busy(order_id) from None
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             if await _is_closed(client, handle.id, timeouts):
-                raise Conflict(_closed_message(order_id)) from None
+                raise Conflict(await _closed_message(handle, order_id, timeouts)) from None
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"order {order_id} not found") from None
         raise
@@ -454,6 +486,6 @@ async def forward_stripe_event(
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
         if await _is_closed(client, handle.id, timeouts):
-            return _closed_message(order_id)
+            return await _closed_message(handle, order_id, timeouts)
         return f"order {order_id} not found"
     return None

@@ -545,6 +545,7 @@ def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
                 default=p.draft_expiry,
                 starts="at creation and at every edit or return to draft",
                 on_expiry="the draft is cancelled as abandoned",
+                gates=["edit", "place", "cancel"],
             ),
             DeadlineSpec(
                 name="approval",
@@ -566,6 +567,7 @@ def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
                 default=p.receipt_window,
                 starts="when the order completes",
                 on_expiry="receipt actions close; the receipt stays readable from the database",
+                gates=["send_email_receipt", "reprint_receipt"],
             ),
         ],
         transitions=[

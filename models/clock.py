@@ -33,3 +33,20 @@ def to_zone(moment: datetime, zone: str) -> datetime:
 def local_date(moment: datetime, zone: str) -> date:
     """The calendar date of ``moment`` in ``zone``."""
     return to_zone(moment, zone).date()
+
+
+def readable(moment: datetime, zone: str) -> str:
+    """``Sat 5 Dec 2026, 06:09 CET``: a moment as a person in ``zone`` reads it."""
+    local = to_zone(moment, zone)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+
+
+def readable_with_utc(moment: datetime, zone: str) -> str:
+    """``Sat 5 Dec 2026, 06:09 CET (05:09 UTC)``: local time with UTC beside it."""
+    text = readable(moment, zone)
+    if zone in ("UTC", "Etc/UTC"):
+        return text
+    local, utc = to_zone(moment, zone), to_zone(moment, "UTC")
+    if local.date() == utc.date():
+        return f"{text} ({utc:%H:%M} UTC)"
+    return f"{text} ({utc:%a} {utc.day} {utc:%b}, {utc:%H:%M} UTC)"

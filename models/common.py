@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -273,8 +273,8 @@ class OrderRequest(Strict):
         """The order's fixed details for the Web UI, as Markdown lines."""
         raise NotImplementedError
 
-    def refusal(self, policy: BaseModel) -> str | None:
-        """Why this deployment's ``policy`` refuses the request (the API answers 422)."""
+    def refusal(self, policy: BaseModel, now: datetime) -> str | None:
+        """Why this deployment's ``policy`` refuses the request now (the API answers 422)."""
         return None
 
 

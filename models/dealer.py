@@ -390,6 +390,7 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
                 default=p.archive_after,
                 starts="when the order is shipped, refunded or cancelled",
                 on_expiry="the order is archived (if it is not yet) and closed",
+                gates=["refund", "archive", "unarchive"],
             ),
         ],
         transitions=[

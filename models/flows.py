@@ -55,7 +55,12 @@ class ActionSpec(BaseModel):
 
 
 class DeadlineSpec(BaseModel):
-    """One deadline: when it runs, how long by default, and what happens at expiry."""
+    """One deadline: when it runs, how long by default, what happens at expiry, what it gates.
+
+    ``gates`` names the actions the deadline closes: once it is due by the workflow's clock
+    the engine refuses them, even before its timer has been processed (the expiry happens
+    instead). A deadline that only reminds, flags or retries gates nothing.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -64,6 +69,7 @@ class DeadlineSpec(BaseModel):
     default: timedelta
     starts: str
     on_expiry: str
+    gates: list[str] = Field(default_factory=list)
 
 
 class TransitionSpec(BaseModel):
@@ -98,6 +104,10 @@ class FlowSpec(BaseModel):
         # (In place: the spec is frozen, and validation made the list this spec's own.)
         names = {a.name for a in self.actions}
         self.actions.extend(a for a in engine_actions(self.states) if a.name not in names)
+        for deadline in self.deadlines:
+            unknown = sorted(set(deadline.gates) - names)
+            if unknown:
+                raise ValueError(f"deadline {deadline.name} gates unknown actions {unknown}")
         return self
 
     def action(self, name: str) -> ActionSpec | None:
@@ -105,6 +115,14 @@ class FlowSpec(BaseModel):
 
     def state(self, name: str) -> StateSpec:
         return next(s for s in self.states if s.name == name)
+
+    def deadline(self, name: str) -> DeadlineSpec | None:
+        return next((d for d in self.deadlines if d.name == name), None)
+
+    def gates(self, deadline: str, action: str) -> bool:
+        """True if ``deadline``, once due, closes ``action``."""
+        spec = self.deadline(deadline)
+        return spec is not None and action in spec.gates
 
     def mermaid(self) -> str:
         """The flow as a Mermaid ``stateDiagram-v2``."""
@@ -266,15 +284,19 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 state="confirmation",
                 default=p.confirm_window,
                 starts=f"at creation and at every edit ({_hours(p.same_day_confirm_window)} "
-                "if the appointment starts the same calendar day in its time zone)",
+                "if the appointment starts the same calendar day in its time zone); it "
+                "ends at the appointment's start at the latest",
                 on_expiry="the order is cancelled automatically",
+                gates=["confirm", "edit", "cancel"],
             ),
             DeadlineSpec(
                 name="payment",
                 state="payment",
                 default=p.payment_window,
-                starts="when the order is confirmed",
+                starts="when the order is confirmed; it ends at the appointment's start at "
+                "the latest (the customer pays before the service is provided)",
                 on_expiry="the order is cancelled automatically",
+                gates=["pay", "cancel"],
             ),
             DeadlineSpec(
                 name="payment_reminder",
@@ -290,6 +312,16 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 default=p.confirm_window,
                 starts="when the provider edits a paid order (same-day rule applies)",
                 on_expiry="the proposed edit lapses; the order keeps its appointment",
+                gates=["confirm"],
+            ),
+            DeadlineSpec(
+                name="appointment_start",
+                state="execution",
+                default=timedelta(0),
+                starts="at the appointment's start",
+                on_expiry="edits and cancellation by the parties close; the provider can mark "
+                "the service done",
+                gates=["edit"],
             ),
             DeadlineSpec(
                 name="mark_done",
@@ -297,6 +329,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 default=p.done_window,
                 starts="when the appointment ends",
                 on_expiry="the service is confirmed as done automatically",
+                gates=["mark_done", "confirm", "edit", "cancel"],
             ),
             DeadlineSpec(
                 name="execution_confirmation",
@@ -304,6 +337,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 default=p.execution_confirm_window,
                 starts="when the service is marked done",
                 on_expiry="the order is confirmed and closed automatically",
+                gates=["confirm_execution", "open_claim"],
             ),
             DeadlineSpec(
                 name="payout",
@@ -311,6 +345,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 default=p.payout_delay,
                 starts="when the order closes",
                 on_expiry="the provider's payout is credited",
+                gates=["review"],
             ),
         ],
         transitions=[

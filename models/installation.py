@@ -7,7 +7,7 @@ The rules themselves are in ``workflows/charge_box_installation.py``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -181,7 +181,7 @@ class ChargeBoxInstallationRequest(OrderRequest):
         ]
         return lines + item_lines(self.items, self.currency)
 
-    def refusal(self, policy: BaseModel) -> str | None:
+    def refusal(self, policy: BaseModel, now: datetime) -> str | None:
         assert isinstance(policy, InstallationPolicy)
         if self.onboarding_flow not in policy.onboarding_flows:
             return (
@@ -371,6 +371,7 @@ def charge_box_installation_spec(policy: InstallationPolicy | None = None) -> Fl
                 starts="when the customer or support schedules the fulfilment (at the chosen time)",
                 on_expiry="the order is fulfilled and the card charged; a decline returns it "
                 "to pending, flagged, and tells the customer",
+                gates=["fulfil", "schedule", "unschedule", "update_payment_method", "cancel"],
             ),
             DeadlineSpec(
                 name="fulfilment_retry",

@@ -7,12 +7,14 @@ and every datetime is timezone-aware.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from models.account import AccountDetails, AccountOrderRequest, AccountSnapshot
+from models.clock import readable_with_utc
 from models.common import (
     JSON_NUMBER,
     SYSTEM,
@@ -41,7 +43,7 @@ from models.common import (
 from models.dealer import DealerDetails, DealerOrderRequest
 from models.installation import ChargeBoxInstallationRequest, InstallationDetails
 from models.money import format_amount
-from models.policy import ActivityPolicy
+from models.policy import ActivityPolicy, PrepaidPolicy
 from models.shop import ShopDetails, ShopOrderRequest
 
 __all__ = [
@@ -85,6 +87,29 @@ class PrepaidServiceRequest(OrderRequest):
     provider: Party
     items: Annotated[list[LineItem], Field(min_length=1, max_length=100)]
     appointment: Appointment
+
+    @model_validator(mode="after")
+    def _paid_booking(self) -> PrepaidServiceRequest:
+        # The flow exists to take the payment before the service: a free booking has
+        # nothing to pay, and its "pay" would have no charge to make.
+        if self.total() <= 0:
+            raise ValueError("a prepaid booking's total must be above zero")
+        return self
+
+    def refusal(self, policy: BaseModel, now: datetime) -> str | None:
+        assert isinstance(policy, PrepaidPolicy)
+        start, zone = self.appointment.start, self.appointment.time_zone
+        if start <= now:
+            return (
+                f"the appointment starts in the past ({readable_with_utc(start, zone)}); "
+                "book a future time"
+            )
+        if start < now + policy.minimum_notice:
+            return (
+                f"the appointment starts within the minimum notice of "
+                f"{policy.minimum_notice} ({readable_with_utc(start, zone)}); book a later time"
+            )
+        return None
 
     def customer_ref(self) -> str:
         return self.customer.id
@@ -315,6 +340,10 @@ class OrderView(Strict):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     closed_at: AwareDatetime | None = None
+    closure: str | None = Field(
+        default=None,
+        description="How and when the order closed (its terminal state's cause), once it has.",
+    )
     version: int = 0
 
     @property

@@ -18,6 +18,11 @@ class PrepaidPolicy(BaseModel):
         description="Confirm window when the appointment starts the same calendar day.",
     )
     payment_window: timedelta = Field(default=timedelta(hours=12), description="To pay.")
+    minimum_notice: timedelta = Field(
+        default=timedelta(0),
+        ge=timedelta(0),
+        description="How far ahead an appointment must start when the order is created.",
+    )
     payment_reminder_before: timedelta | None = Field(
         default=timedelta(hours=2),
         description="How long before the payment deadline the customer is reminded "

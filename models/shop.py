@@ -134,6 +134,32 @@ class ShopOrderRequest(OrderRequest):
         ]
 
 
+def replacement_refusal(
+    request: ShopOrderRequest, flow: str | None, customer_id: str | None, shop: ShopDetails | None
+) -> str | None:
+    """Why ``request`` may not replace the order it names (None if it may).
+
+    ``flow``, ``customer_id`` and ``shop`` are the named order's (None: no such order).
+    Only orderclock itself starts a replacement (when the customer agrees to an EVAL
+    repair's price); a client may start it by hand only where that start failed. Taken on
+    trust, ``replaces`` would let any repair skip the customer's quote approval.
+    """
+    if request.replaces is None:
+        return None
+    name = request.replaces
+    if flow != FLOW:
+        return f"order {name} does not exist or is not a shop order: nothing to replace"
+    if customer_id != request.customer.id:
+        return f"order {name} belongs to another customer"
+    if shop is None or shop.kind != "repair_eval":
+        return f"order {name} is not a zero-price EVAL repair: only those are replaced"
+    if shop.quote_decision != "approved":
+        return f"the customer has not approved a price for order {name}'s repair"
+    if shop.replaced_by is not None and shop.replaced_by != request.order_id:
+        return f"order {name} is replaced by {shop.replaced_by} already"
+    return None
+
+
 def replacement_order_id(order_id: str) -> str:
     """The id of the priced order that replaces the EVAL order ``order_id``: ``<id>-r1``.
 
@@ -442,6 +468,7 @@ def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
                 default=p.incomplete_window,
                 starts="when the order is created",
                 on_expiry="the order is cancelled automatically",
+                gates=["pay", "cancel"],
             ),
             DeadlineSpec(
                 name="salesforce_sync",

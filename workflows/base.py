@@ -25,7 +25,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TemporalError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -39,10 +39,11 @@ with workflow.unsafe.imports_passed_through():
         SendEmailInput,
         SendEmailResult,
     )
-    from models.clock import to_zone
+    from models.clock import readable_with_utc, to_zone
     from models.flows import FlowSpec
     from models.ids import idempotency_key
     from models.orders import (
+        SYSTEM,
         ActionRequest,
         Actor,
         DeadlineView,
@@ -78,6 +79,19 @@ HUMAN_ROLES = (Role.customer, Role.provider, Role.support)
 # Patch: queued emails are sent together, not one after the other (orders started before
 # it replay the sequential outbox).
 EMAILS_TOGETHER = "emails-together"
+# Patch: an action's handler first runs every deadline already due by the workflow's clock,
+# then checks the action against the deadlines' gates. A worker that was down when a
+# deadline passed gets the timer and the action in one workflow task, and the action's
+# handler runs first: without this the action won the race its deadline had closed.
+DEADLINES_WIN = "deadlines-win"
+# Patch: the attention flag clears when the order reaches a terminal state or finishes
+# (the Web UI's "needs attention" filter must not list finished orders).
+ATTENTION_CLEARS = "attention-clears"
+# Deadlines one action's handler may run before checking it (each expiry removes or moves
+# its deadline; the bound only guards against a flow whose expiry does not).
+MAX_DUE_AT_ONCE = 8
+# An unexpected error's text in a refusal, at most (it also flags the order).
+MAX_ERROR_TEXT = 300
 
 
 @dataclass
@@ -176,12 +190,38 @@ class OrderWorkflow:
         """Perform an action (the Update's name is the action's name)."""
         request, payload = self._decode(name, args)
         async with self._lock:
-            # The state may have moved between validation and now (another Update ran).
-            reason = self._check(name, request.actor, payload)
+            # The state may have moved between validation and now (another Update ran, or
+            # a deadline passed while we waited for the lock): the deadline wins.
+            gated = workflow.patched(DEADLINES_WIN)
+            expired: list[Deadline] = []
+            if gated:
+                expired = await self._expire_due()
+            reason = self._check(name, request.actor, payload, gated=gated, expired=expired)
             if reason is not None:
                 raise reject(reason)
-            await self._apply(name, request.actor, payload)
+            await self._apply_answering(name, request.actor, payload)
         return self.view()
+
+    async def _apply_answering(self, action: str, actor: Actor, payload: BaseModel) -> None:
+        """Apply the action; an unexpected error becomes an answer, never a failed task.
+
+        A failed workflow task would retry the same error for ever while the client waits
+        and every later action queues behind it. The order is flagged for support instead.
+        """
+        try:
+            await self._apply(action, actor, payload)
+        except (TemporalError, asyncio.CancelledError):
+            # ApplicationError (a refusal), ActivityError, nondeterminism: the SDK's own.
+            raise
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
+            workflow.logger.exception("action %s failed unexpectedly", action)
+            self.attention(f"action {action} failed unexpectedly: {detail}")
+            raise reject(
+                f"{action} could not be carried out ({detail}); the order is flagged for "
+                "support and otherwise unchanged",
+                errors.ACTION_FAILED,
+            ) from None
 
     @act.validator
     def validate_act(self, name: str, args: Sequence[RawValue]) -> None:
@@ -247,9 +287,28 @@ class OrderWorkflow:
             )
         )
         self._status = to_status
-        if self.spec.state(to_status).terminal and self._closed_at is None:
+        terminal = self.spec.state(to_status).terminal
+        if terminal and self._closed_at is None:
             self._closed_at = now
+        if terminal and self._needs_attention and workflow.patched(ATTENTION_CLEARS):
+            self._clear_attention(f"the order is {self.spec.state(to_status).label.lower()}")
         self.changed()
+
+    def _clear_attention(self, why: str) -> None:
+        """Drop the flag, keeping what it said in the history (the order is over)."""
+        self._history.append(
+            Transition(
+                seq=len(self._history) + 1,
+                at=workflow.now(),
+                actor=SYSTEM,
+                action="attention_cleared",
+                from_status=self._status,
+                to_status=self._status,
+                reason=f"{why}; it was flagged: {self._attention_reason}",
+            )
+        )
+        self._needs_attention = False
+        self._attention_reason = None
 
     def created(self, actor: Actor) -> None:
         """Record the order's creation (from the flow's ``__init__``: no commands yet)."""
@@ -359,6 +418,9 @@ class OrderWorkflow:
         """End the workflow once outboxes are drained (the order's life is over)."""
         self._finished = True
         self._version += 1
+        if self._needs_attention and workflow.patched(ATTENTION_CLEARS):
+            self._clear_attention("the order is finished")
+            self.changed()
 
     async def _renew_hold(self) -> None:
         assert self.ledger is not None
@@ -374,11 +436,25 @@ class OrderWorkflow:
             # An action may have met or moved the deadline while we waited for the lock.
             if current is None or current.name != deadline.name or current.due_at > workflow.now():
                 return
-            # Noted first, so the change the expiry makes records it too.
-            self._fired.append(
-                FiredDeadline(name=current.name, due_at=current.due_at, fired_at=workflow.now())
-            )
-            await current.expire()
+            await self._fire(current)
+
+    async def _fire(self, deadline: Deadline) -> None:
+        # Noted first, so the change the expiry makes records it too.
+        self._fired.append(
+            FiredDeadline(name=deadline.name, due_at=deadline.due_at, fired_at=workflow.now())
+        )
+        await deadline.expire()
+
+    async def _expire_due(self) -> list[Deadline]:
+        """Run the deadlines already due, earliest first, as the run loop would (locked)."""
+        expired: list[Deadline] = []
+        for _ in range(MAX_DUE_AT_ONCE):
+            deadline = self._next_deadline()
+            if deadline is None or deadline.due_at > workflow.now():
+                break
+            await self._fire(deadline)
+            expired.append(deadline)
+        return expired
 
     def _next_deadline(self, *, shown: bool = False) -> Deadline | None:
         """The earliest pending deadline (of the shown ones, with ``shown``)."""
@@ -486,10 +562,85 @@ class OrderWorkflow:
         """The payload model of one of the flow's actions or of the engine's own."""
         return cls.payloads.get(action) or ENGINE_ACTION_PAYLOADS.get(action)
 
-    def _check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
+    def _check(
+        self,
+        action: str,
+        actor: Actor,
+        payload: BaseModel | None,
+        *,
+        gated: bool = True,
+        expired: Sequence[Deadline] = (),
+    ) -> str | None:
+        """Why ``actor`` may not take ``action`` now: the deadlines first, then the flow.
+
+        ``gated`` is False only for orders replaying from before the deadlines won.
+        """
+        closed = self._closed_refusal()
+        if closed is not None:
+            return closed
+        if gated:
+            gate = self._gate_refusal(action, [*self._pending_due(), *expired])
+            if gate is not None:
+                return gate
         if action in ENGINE_ACTION_PAYLOADS:
             return self._engine_check(action, actor, payload)
         return self.check(action, actor, payload)
+
+    def _pending_due(self) -> list[Deadline]:
+        now = workflow.now()
+        pending = self.deadlines()
+        return [d for d in pending if d.due_at <= now]
+
+    def _gate_refusal(self, action: str, due: Sequence[Deadline]) -> str | None:
+        """The refusal of an action a due deadline closes (its timer processed or not)."""
+        for deadline in due:
+            if self.spec.gates(deadline.name, action):
+                when = readable_with_utc(deadline.due_at, self.zone())
+                name = deadline.name.replace("_", " ")
+                return f"the {name} deadline passed at {when}: {deadline.on_expiry}"
+        return None
+
+    def _closed_refusal(self) -> str | None:
+        """How and when the order closed, once it is finished (every action is refused).
+
+        Before that, a terminal state's own refusals (the flow's) say what is still open.
+        """
+        if not self._finished:
+            return None
+        return self._closure() or "the order is finished; it is read-only now"
+
+    def _closure(self) -> str | None:
+        """``the order is cancelled: its payment deadline passed at ...`` (None while open)."""
+        if not self.spec.state(self._status).terminal:
+            return None
+        entered = next(
+            (
+                t
+                for t in reversed(self._history)
+                if t.to_status == self._status and t.from_status != self._status
+            ),
+            None,
+        )
+        text = f"the order is {self.spec.state(self._status).label.lower()}"
+        if entered is not None:
+            zone = self.zone()
+            fired = next((f for f in reversed(self._fired) if f.fired_at == entered.at), None)
+            if entered.actor.role == Role.system and fired is not None:
+                name = fired.name.replace("_", " ")
+                text += f": its {name} deadline passed at {readable_with_utc(fired.due_at, zone)}"
+            else:
+                by = (
+                    "orderclock"
+                    if entered.actor.role == Role.system
+                    else f"the {entered.actor.role}"
+                )
+                at = readable_with_utc(entered.at, zone)
+                text += f": {entered.action.replace('_', ' ')} by {by} at {at}"
+            if entered.reason:
+                text += f" ({entered.reason})"
+        if self._finished:
+            text += "; it is read-only now"
+        return text
 
     async def _apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
         if action in ENGINE_ACTION_PAYLOADS:
@@ -571,6 +722,7 @@ class OrderWorkflow:
             "created_at": self._created_at,
             "updated_at": self._updated_at,
             "closed_at": self._closed_at,
+            "closure": self._closure(),
             "version": self._version,
         }
         return self.build_view(base)

@@ -72,6 +72,10 @@ with workflow.unsafe.imports_passed_through():
 
 C, P, S = Role.customer, Role.provider, Role.support
 PAYMENT_REMINDER_PATCH = "payment-reminder"
+# Version 4: the confirmation and payment windows end at the appointment's start at the
+# latest (the customer pays before the service is provided); orders from before replay
+# with the uncut windows.
+WINDOWS_END_AT_START_PATCH = "windows-end-at-start"
 
 
 @workflow.defn(name="prepaid_service")
@@ -91,6 +95,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         self.spec = prepaid_service_spec(self._policy)
         self._status = "confirmation"
         self._window_start: datetime = workflow.now()
+        self._windows_end_at_start = workflow.patched(WINDOWS_END_AT_START_PATCH)
         self._awaiting: Role | None = P
         self._pending_edit: PendingEdit | None = None
         self._done_at: datetime | None = None
@@ -276,20 +281,23 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             found.append(
                 Deadline(
                     "confirmation",
-                    self._window_start + self._confirm_window(),
+                    self._cut(self._window_start + self._confirm_window()),
                     "the order is cancelled automatically",
                     self._confirmation_expired,
                 )
             )
         elif status == "payment":
-            due = self._window_start + p.payment_window
+            due = self._cut(self._window_start + p.payment_window)
             found.append(
                 Deadline(
                     "payment", due, "the order is cancelled automatically", self._payment_expired
                 )
             )
             before = p.payment_reminder
-            if self._reminders and not self._reminded and before is not None:
+            cut_short = self._windows_end_at_start and due - (before or timedelta(0)) <= (
+                self._window_start
+            )
+            if self._reminders and not self._reminded and before is not None and not cut_short:
                 found.append(
                     Deadline(
                         "payment_reminder",
@@ -350,6 +358,16 @@ class PrepaidServiceWorkflow(OrderWorkflow):
                 )
             )
         return found
+
+    def _cut(self, due: datetime) -> datetime:
+        """A confirmation or payment window's end: never after the appointment starts."""
+        if self._windows_end_at_start:
+            return min(due, self.appointment.start)
+        return due
+
+    def _cut_at_start(self, window: timedelta) -> bool:
+        """True if the running window (from ``_window_start``) ends at the appointment."""
+        return self._cut(self._window_start + window) < self._window_start + window
 
     def _confirm_window(self) -> timedelta:
         """24 h, or 5 h when the window starts on the appointment's calendar day."""
@@ -531,6 +549,8 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         window = self._confirm_window()
         hours = f"{window.total_seconds() / 3600:g} h"
         reason = f"not confirmed by the {self._awaiting} within {hours}"
+        if self._cut_at_start(window):
+            reason = f"not confirmed by the {self._awaiting} before the appointment started"
         self.transition("cancelled", "cancel", SYSTEM, reason)
         self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
         self.finish()
@@ -538,6 +558,8 @@ class PrepaidServiceWorkflow(OrderWorkflow):
     async def _payment_expired(self) -> None:
         hours = f"{self._policy.payment_window.total_seconds() / 3600:g} h"
         reason = f"not paid within {hours}"
+        if self._cut_at_start(self._policy.payment_window):
+            reason = "not paid before the appointment started"
         self.transition("cancelled", "cancel", SYSTEM, reason)
         self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
         self.finish()

@@ -25,6 +25,7 @@ from api.deps import (
     key_protected_router,
     single_valued_query,
 )
+from api.errors import Conflict, NotFound
 from api.routes.accounts import account_start_fields
 from api.schemas import (
     UNREADABLE_BODY,
@@ -37,6 +38,7 @@ from api.schemas import (
 from db.queries import list_orders as query_orders
 from models.account import AccountOrderRequest
 from models.orders import ActionBody, CreateOrderRequest, OrderView
+from models.shop import ShopOrderRequest, replacement_refusal
 
 router = key_protected_router(prefix="/orders", tags=["orders"])
 
@@ -72,6 +74,8 @@ async def create_order(
     extra = None
     if isinstance(body, AccountOrderRequest):
         extra = await account_start_fields(body, engine, settings)
+    if isinstance(body, ShopOrderRequest) and body.replaces is not None:
+        await _check_replacement(body, client, engine, timeouts)
     view, created = await gateway.start_order(
         client,
         engine,
@@ -84,6 +88,25 @@ async def create_order(
     if not created:
         response.status_code = 200
     return view
+
+
+async def _check_replacement(
+    body: ShopOrderRequest, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
+) -> None:
+    """A repair that names the EVAL order it replaces: that order must allow it (409)."""
+    assert body.replaces is not None
+    try:
+        replaced = await gateway.read_view(client, engine, body.replaces, timeouts=timeouts)
+    except NotFound:
+        replaced = None
+    refusal = replacement_refusal(
+        body,
+        replaced.flow if replaced else None,
+        replaced.customer.id if replaced and replaced.customer else None,
+        replaced.shop if replaced else None,
+    )
+    if refusal is not None:
+        raise Conflict(refusal)
 
 
 @router.get(

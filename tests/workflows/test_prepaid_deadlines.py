@@ -97,7 +97,9 @@ async def test_same_day_is_judged_in_the_appointments_zone(harness: Harness) -> 
     next_day = await harness.start(start=early, zone=zone)
     view = await harness.view(next_day)
     assert view.next_deadline is not None
-    assert view.next_deadline.due_at - view.created_at == 24 * H
+    # The 24 h window, not the 5 h one; it ends at the appointment's start at the latest.
+    assert early - view.created_at > 5 * H
+    assert view.next_deadline.due_at == min(view.created_at + 24 * H, early)
 
 
 async def test_zone_where_utc_date_differs(harness: Harness) -> None:
@@ -113,7 +115,10 @@ async def test_zone_where_utc_date_differs(harness: Harness) -> None:
     order = await harness.start(start=local_midnight, zone=zone)
     view = await harness.view(order)
     assert view.next_deadline is not None
-    assert view.next_deadline.due_at - view.created_at == 24 * H
+    # The 24 h window, cut at the appointment's start (it is less than 24 h away).
+    assert view.next_deadline.due_at == min(view.created_at + 24 * H, local_midnight)
+    if local_midnight - view.created_at > 5 * H:
+        assert view.next_deadline.due_at - view.created_at > 5 * H
 
 
 async def test_edit_restarts_the_window_and_old_timer_never_fires(harness: Harness) -> None:
@@ -373,3 +378,50 @@ async def test_price_cannot_change_after_payment(harness: Harness) -> None:
             {"items": [{"name": "Massage", "quantity": 1, "unit_amount": 1}]},
         )
     assert err.value.message == "the price cannot change after payment"
+
+
+# ----- the windows end at the appointment (the customer pays before the service) -------
+
+
+async def test_a_same_day_booking_must_be_paid_before_the_appointment(harness: Harness) -> None:
+    order = await harness.start(starts_in=3 * H)
+    start = (await harness.view(order)).appointment
+    assert start is not None
+    confirmed = await harness.to_payment(order)
+    assert confirmed.next_deadline is not None
+    # 12 h to pay, cut at the appointment's start, 3 h away.
+    assert confirmed.next_deadline.name == "payment"
+    assert confirmed.next_deadline.due_at == start.start
+    await harness.sleep(start.start - await harness.now() - timedelta(seconds=1))
+    assert (await harness.act(order, "pay", Role.customer)).status == "execution"
+
+
+async def test_unpaid_when_the_appointment_starts_is_cancelled(harness: Harness) -> None:
+    order = await harness.start(starts_in=3 * H)
+    confirmed = await harness.to_payment(order)
+    assert confirmed.appointment is not None
+    await harness.sleep(confirmed.appointment.start - await harness.now())
+    final = await order.result()
+    assert final.status == "cancelled"
+    assert final.history[-1].reason == "not paid before the appointment started"
+    assert [d.name for d in final.deadlines_fired] == ["payment_reminder", "payment"]
+    assert harness.fakes.charges == []
+
+
+async def test_the_confirmation_window_ends_at_the_appointment(harness: Harness) -> None:
+    order = await harness.start(starts_in=2 * H)  # the same-day 5 h window, cut at 2 h
+    view = await harness.view(order)
+    assert view.appointment is not None and view.next_deadline is not None
+    assert view.next_deadline.due_at == view.appointment.start
+    await harness.sleep(2 * H)
+    final = await order.result()
+    assert (
+        final.history[-1].reason == "not confirmed by the provider before the appointment started"
+    )
+
+
+async def test_a_long_window_is_not_cut_when_the_appointment_is_later(harness: Harness) -> None:
+    order = await harness.start(starts_in=12 * H + timedelta(seconds=1))
+    confirmed = await harness.to_payment(order)
+    assert confirmed.next_deadline is not None
+    assert confirmed.next_deadline.due_at == confirmed.history[-1].at + 12 * H
