@@ -25,6 +25,7 @@ from activities.payments import (
 from config.settings import Settings
 from models.activities import ChargeInput, RefundInput
 from models.orders import PaymentOutcome
+from tests.activities.test_payments_scenarios import authorise_input
 from tests.fixtures.smtp import free_port
 from tests.fixtures.stripe import (
     CARD_3DS,
@@ -167,14 +168,20 @@ async def test_bad_api_key_is_non_retryable(
     assert caught.value.non_retryable
 
 
-async def test_unknown_payment_method_is_an_invalid_request(
+async def test_unknown_payment_method_is_a_refusal_not_an_unknown_outcome(
     env: ActivityEnvironment, payments: PaymentActivities, order_id: str
 ) -> None:
-    with pytest.raises(ApplicationError) as caught:
-        await env.run(payments.charge_payment, charge_input(order_id, "pm_doesnotexist"))
-
-    assert caught.value.type == STRIPE_INVALID_REQUEST
-    assert caught.value.non_retryable
+    # Stripe refuses the request outright (invalid_request_error): nothing was charged, so
+    # the order must stay payable with another method, not insist on this one.
+    refused = await env.run(payments.charge_payment, charge_input(order_id, "pm_doesnotexist"))
+    assert refused.outcome == PaymentOutcome.declined
+    assert refused.failure_message is not None
+    assert refused.failure_message.startswith("refused by the payment provider: ")
+    held = await env.run(payments.authorise_payment, authorise_input(order_id, "pm_doesnotexist"))
+    assert (held.outcome, held.payment_intent_id) == (PaymentOutcome.declined, None)
+    # Another method then goes through.
+    ok = await env.run(payments.charge_payment, charge_input(order_id + "-2", "pm_card_visa"))
+    assert ok.outcome == PaymentOutcome.succeeded
 
 
 async def test_unreachable_stripe_is_retryable(
@@ -294,10 +301,11 @@ async def test_real_stripe_confirms_without_redirects(
         localstripe.stripe_client(http_client=recorder), disallow_redirects=True
     )
 
-    with pytest.raises(ApplicationError) as caught:
-        await env.run(payments.charge_payment, charge_input(order_id, "pm_card_visa"))
+    refused = await env.run(payments.charge_payment, charge_input(order_id, "pm_card_visa"))
 
-    assert caught.value.type == STRIPE_INVALID_REQUEST
+    # A refused request is an outcome (nothing was charged), with Stripe's reason.
+    assert refused.outcome is PaymentOutcome.declined
+    assert (refused.failure_message or "").startswith("refused by the payment provider: ")
     [request] = recorder.requests
     sent = parse_qs(request.body)
     assert sent["automatic_payment_methods[enabled]"] == ["true"]

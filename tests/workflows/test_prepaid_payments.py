@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
-from models import errors
+from models import errors, search
 from models.orders import PaymentOutcome, Role, StripeEvent
 from tests.fakes import DECLINE, FLAKY, NEEDS_3DS
 from tests.workflows.conftest import Harness, Rejected
@@ -108,3 +110,27 @@ async def test_failed_authentication_is_a_decline(harness: Harness) -> None:
     assert view.status == "payment"
     assert view.payments[-1].outcome == PaymentOutcome.declined
     assert view.last_payment_error == "authentication failed"
+
+
+async def test_attention_clears_when_the_flagged_order_is_cancelled(harness: Harness) -> None:
+    order = await harness.start()
+    await harness.to_payment(order)
+    with pytest.raises(Rejected):
+        await harness.act(order, "pay", C, {"payment_method": FLAKY})
+    assert (await harness.view(order)).needs_attention
+    final = await harness.act(order, "cancel", C)
+    assert final.status == "cancelled"
+    assert not final.needs_attention and final.attention_reason is None
+    # What the flag said stays in the history, after the cancellation.
+    cleared = final.history[-1]
+    assert (cleared.action, cleared.actor.role) == ("attention_cleared", Role.system)
+    assert cleared.reason is not None and "bad key" in cleared.reason
+    # The raw RPC: the SDK cannot decode the unset datetime attribute this server reports.
+    client = harness.env.client
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=order.id)
+        )
+    )
+    fields = described.workflow_execution_info.search_attributes.indexed_fields
+    assert fields[search.ORDER_NEEDS_ATTENTION.name].data == b"false"
