@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -299,3 +301,33 @@ async def test_unknown_payment_intent_is_an_invalid_request(
 
     assert caught.value.type == STRIPE_INVALID_REQUEST
     assert caught.value.non_retryable
+
+
+def readme_payment_methods() -> list[tuple[str, str]]:
+    """The README's table of test payment methods: (payment method, outcome text)."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split("### Test payment methods on the local stack", 1)[1]
+    rows = re.findall(r"^\| `(pm_[A-Za-z_]+)`[^|]*\| ([^|]+) \|$", section, re.MULTILINE)
+    assert rows, "README.md lists no test payment methods"
+    return [(method, outcome.strip()) for method, outcome in rows]
+
+
+@pytest.mark.parametrize("method,outcome", readme_payment_methods())
+async def test_the_readmes_test_payment_methods_do_what_it_says(
+    localstripe: LocalStripe, order_id: str, method: str, outcome: str
+) -> None:
+    payments = PaymentActivities(localstripe.stripe_client())
+    result = await run_activity(payments.charge_payment, charge_input(order_id, method))
+    expected = {
+        "succeeds": (PaymentOutcome.succeeded, None),
+        "declined": (PaymentOutcome.declined, "declined"),
+        "needs the customer's authentication": (PaymentOutcome.requires_action, None),
+        "refused by the payment provider": (PaymentOutcome.declined, "refused"),
+    }
+    said = next(key for key in expected if outcome.startswith(key))
+    wanted, message = expected[said]
+    assert result.outcome == wanted, (method, result)
+    if message == "refused":
+        assert (result.failure_message or "").startswith("refused by the payment provider")
+    if wanted == PaymentOutcome.requires_action:
+        assert result.client_secret
