@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import errors
 from models.account import AccountPolicy
+from models.dealer import DealerPolicy
 from models.installation import InstallationPolicy
 from models.orders import OrderView, Role
 from models.policy import PrepaidPolicy
@@ -33,6 +34,7 @@ from tests.fakes import FakeActivities
 from tests.fixtures.temporal import register_search_attributes, start_dev_server
 from tests.workflows.account_harness import AccountHarness
 from tests.workflows.conftest import FlowHarness, Harness, Rejected, flow_worker
+from tests.workflows.dealer_support import DealerHarness
 from tests.workflows.installation import InstallationFakes, InstallationHarness
 from tests.workflows.shop import FakeSalesforce, ShopHarness
 
@@ -205,3 +207,25 @@ async def test_place_after_the_draft_expired_is_refused(
     assert refusal.message.startswith("the draft expiry deadline passed at ")
     final = await result(h, order)
     assert (final.status, fired(final, "draft_expiry")) == ("cancelled", 1)
+
+
+# ----- dealer order ----------------------------------------------------------------------
+
+
+async def test_refund_after_the_archive_deadline_is_refused(
+    dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    h = DealerHarness(dev_env, task_queue, FakeActivities())
+    async with flow_worker(h.env, h.task_queue, h.fakes.all()):
+        order = await h.start(policy=DealerPolicy(archive_after=WINDOW))
+        await h.confirmed(order)
+        shipped = await h.act(order, "mark_shipped")
+    assert shipped.status == "shipped"
+    due = deadline(shipped, "archive")
+
+    refusal = await refused_after(h, due, lambda: h.act(order, "refund", S, {"reason": "returned"}))
+
+    assert refusal.message.startswith("the archive deadline passed at ")
+    final = await result(h, order)
+    assert (final.status, final.archived, fired(final, "archive")) == ("shipped", True, 1)
+    assert h.fakes.refunds == []
