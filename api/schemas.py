@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import WithJsonSchema
 
 from db.queries import OrderSummary
@@ -46,6 +46,7 @@ class InvalidRequest(BaseModel):
 FilterText = Annotated[
     str,
     Field(max_length=128),
+    StringConstraints(strip_whitespace=True),
     SINGLE_LINE,
     WithJsonSchema({"type": "string", "maxLength": 128, "pattern": SINGLE_LINE_PATTERN}),
 ]

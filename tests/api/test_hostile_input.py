@@ -362,7 +362,7 @@ async def test_a_total_beyond_one_charge_is_422(
         ("name", "Cleo\r\nBcc: victim@example.com"),
         ("name", "Cleo \u202egnp.exe"),
         ("id", "cus-\u2066x"),
-        ("id", "cus-1\n"),
+        ("id", "cus-1\nX-Injected: 1"),
     ],
 )
 async def test_control_and_bidi_characters_are_422_naming_the_field(
