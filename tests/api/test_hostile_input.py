@@ -255,14 +255,21 @@ async def test_non_finite_numbers_are_422(
     assert "not finite" in response.json()["detail"]
     # In an action's free-form payload, too (it would have reached the workflow).
     order = await created_order(api, time_env)
-    raw = f'{{"actor": {json.dumps(actor(order, "customer"))}, "payload": {{"x": {number}}}}}'
-    acted = await api.post(
+    acted = await cancel_with_raw_payload(api, order, f'{{"x": {number}}}')
+    assert acted.status_code == 422
+    assert "not finite" in acted.json()["detail"]
+
+
+async def cancel_with_raw_payload(
+    api: httpx.AsyncClient, order: dict[str, Any], payload: str
+) -> httpx.Response:
+    """The customer's cancel action with ``payload`` as raw JSON text."""
+    raw = f'{{"actor": {json.dumps(actor(order, "customer"))}, "payload": {payload}}}'
+    return await api.post(
         f"/orders/{order['order_id']}/actions/cancel",
         content=raw.encode(),
         headers={"Content-Type": "application/json"},
     )
-    assert acted.status_code == 422
-    assert "not finite" in acted.json()["detail"]
 
 
 # 1000 levels exhaust Python's recursion limit while parsing; 100 parse and are refused after.
@@ -275,21 +282,11 @@ async def test_deep_nesting_is_400_on_the_key_protected_routes(
     response = await refused_order(api, time_env, 400, raw=text.encode(), order_id=body["order_id"])
     assert str(MAX_JSON_DEPTH) in response.json()["detail"]
     order = await created_order(api, time_env)
-    raw = f'{{"actor": {json.dumps(actor(order, "customer"))}, "payload": {nested(depth)}}}'
-    acted = await api.post(
-        f"/orders/{order['order_id']}/actions/cancel",
-        content=raw.encode(),
-        headers={"Content-Type": "application/json"},
-    )
+    acted = await cancel_with_raw_payload(api, order, nested(depth))
     assert acted.status_code == 400
     # Depth itself is fine up to the limit (a malformed payload, not a 400).
     deepest = nested(MAX_JSON_DEPTH - 2)
-    raw = f'{{"actor": {json.dumps(actor(order, "customer"))}, "payload": {{"reason": {deepest}}}}}'
-    acted = await api.post(
-        f"/orders/{order['order_id']}/actions/cancel",
-        content=raw.encode(),
-        headers={"Content-Type": "application/json"},
-    )
+    acted = await cancel_with_raw_payload(api, order, f'{{"reason": {deepest}}}')
     assert acted.status_code == 422
 
 
