@@ -23,6 +23,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
 from api.bodies import BodyLimitMiddleware, loads
+from api.errors import ApiError
 from codec.aesgcm import PayloadDecryptionError
 
 Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
@@ -37,6 +38,8 @@ _OPERATIONS = "encode|decode"
 def _payloads_from(body: bytes) -> Payloads:
     try:
         return json_format.ParseDict(loads(body), Payloads())
+    except ApiError as exc:  # non-finite numbers, deep nesting
+        raise HTTPException(exc.status_code, exc.detail) from None
     except (ValueError, json_format.ParseError) as exc:
         raise HTTPException(400, f"body is not a Payloads JSON object: {exc}") from None
 

@@ -129,6 +129,16 @@ async def test_without_a_token_every_call_is_refused() -> None:
         assert "Cleo" not in refused.text
 
 
+async def test_deep_nesting_is_400_and_non_finite_numbers_422(client: httpx.AsyncClient) -> None:
+    deep = await client.post(
+        "/codec/decode", content=b'{"payloads": ' + b"[" * 1000 + b"]" * 1000 + b"}", headers=AUTH
+    )
+    assert deep.status_code == 400
+    assert "nested" in deep.json()["detail"]
+    infinite = await client.post("/codec/decode", content=b'{"payloads": [1e999]}', headers=AUTH)
+    assert infinite.status_code == 422
+
+
 async def test_the_web_ui_sends_the_token_as_a_path_segment(client: httpx.AsyncClient) -> None:
     plain = pydantic_data_converter.payload_converter.to_payloads([CUSTOMER])
     encoded = await client.post(f"/codec/{TOKEN}/encode", json=body_of(plain))
