@@ -21,7 +21,7 @@ from models.policy import ActivityPolicy, PrepaidPolicy
 from models.shop import ShopPolicy
 
 STATE_DIR = Path(".orderclock")
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # `Authorization: Bearer <token>` (the temporal CLI's --codec-auth), or as the path
     # segment /codec/<token>/decode (the Web UI, which can send no header). Unset, the
     # codec endpoints refuse every request.
-    codec_token: SecretStr | None = Field(default=None, min_length=16)
+    codec_token: SecretStr | None = None
     # Browser origins (the Temporal Web UI) allowed to call the API's /codec endpoints:
     # exact origins, never a wildcard (the codec answers with credentials allowed).
     codec_web_origins: list[str] = Field(
@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     def _path_safe_token(cls, token: SecretStr | None) -> SecretStr | None:
         # The Web UI sends it as a path segment of the codec's URL.
         if token is not None and not _TOKEN.fullmatch(token.get_secret_value()):
-            raise ValueError("the codec token takes letters, digits, '-' and '_' only")
+            raise ValueError("the codec token is 16 or more letters, digits, '-' and '_'")
         return token
 
     @field_validator("codec_web_origins")

@@ -131,9 +131,16 @@ async def test_codec_answers_cors_only_for_the_web_ui(api: httpx.AsyncClient) ->
     assert "access-control-allow-origin" not in orders.headers
 
 
-def test_a_wildcard_origin_is_refused_by_the_settings(task_queue: str) -> None:
+@pytest.mark.parametrize("origin", ["*", "http://*.example", "null", "http://ui.example/path"])
+def test_only_exact_origins_pass_the_settings(task_queue: str, origin: str) -> None:
     with pytest.raises(ValueError, match="not an origin"):
-        make_settings(task_queue, codec_web_origins=["*"])
+        make_settings(task_queue, codec_web_origins=[origin])
+
+
+@pytest.mark.parametrize("token", ["short", "has/a-slash-0123456789", "has space 0123456789"])
+def test_a_codec_token_must_be_long_and_fit_a_path_segment(task_queue: str, token: str) -> None:
+    with pytest.raises(ValueError, match="16 or more"):
+        make_settings(task_queue, codec_token=SecretStr(token))
 
 
 async def test_codec_token_in_the_path_never_reaches_the_access_log(
