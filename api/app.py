@@ -20,13 +20,14 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 import config.temporal
+from api.bodies import BodyLimitMiddleware
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.keycache import KeyCache
 from api.ratelimit import RateLimiter
 from api.routes import accounts, callbacks, flows, health, orders, webhooks
 from codec import EncryptionCodec
-from codec.server import create_codec_app
+from codec.server import CODEC_PATH, create_codec_app
 from config.settings import Settings, get_settings
 from db.engine import make_engine
 from telemetry.api import ApiMetrics, MetricsMiddleware
@@ -83,6 +84,16 @@ def create_app(
     app.state.webhook_limiter = RateLimiter(settings.webhook_rate_per_minute)
     app.state.callback_limiter = RateLimiter(settings.webhook_rate_per_minute)
     install_error_handlers(app)
+    # Innermost of ours, so the access log and the metrics count its 413s too.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        limits={
+            CODEC_PATH: settings.codec_max_body_bytes,
+            webhooks.STRIPE_PATH: webhooks.MAX_WEBHOOK_BYTES,
+            callbacks.SALESFORCE_PATH: callbacks.MAX_CALLBACK_BYTES,
+        },
+    )
     # Outermost last: the log context holds for the whole request, so the access line that
     # the metrics middleware writes carries the order id too.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -102,15 +113,16 @@ def create_app(
         app.include_router(router)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its
-        # origin; a bearer token when ORDERCLOCK_CODEC_TOKEN is set).
+        # origin only; ORDERCLOCK_CODEC_TOKEN required, else every call is refused).
         token = settings.codec_token
         codec_app = create_codec_app(
             EncryptionCodec.from_spec(settings.payload_keys.get_secret_value()),
             allowed_origins=settings.codec_web_origins,
             token=token.get_secret_value() if token else None,
             prefix="",
+            max_body_bytes=settings.codec_max_body_bytes,
         )
-        app.mount("/codec", codec_app)
+        app.mount(CODEC_PATH, codec_app)
     return app
 
 

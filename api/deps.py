@@ -16,7 +16,6 @@ from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Engine
@@ -25,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.auth import Caller
+from api.bodies import StrictJsonRoute
 from api.errors import Unauthorized, Unavailable, Unprocessable
 from api.gateway import Timeouts
 from api.keycache import KeyCache
@@ -102,7 +102,7 @@ def _read_key(engine: Engine, key: str) -> Caller:
     return Caller(name=row.name, role=KeyRole(row.role))
 
 
-class KeyProtectedRoute(APIRoute):
+class KeyProtectedRoute(StrictJsonRoute):
     """A route that needs an API key, checked before the request's body is read.
 
     FastAPI decodes and validates the body before it runs any dependency, so with the

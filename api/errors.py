@@ -7,9 +7,14 @@ no client ever sees an HTML page or a bare 500 for something that is not a bug.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -127,6 +132,72 @@ def _body(status_code: int, detail: str, headers: dict[str, str] | None = None) 
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
 
 
+def _too_large_message(limit: int) -> str:
+    return f"request body larger than {limit} bytes, this route's limit"
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A body grew past its limit while it was read (413).
+
+    An HTTPException, not an :class:`ApiError`: FastAPI passes those on from its body
+    parsing, and turns any other exception raised there into a bare 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large_message(limit))
+
+
+def body_too_large_response(limit: int) -> JSONResponse:
+    """The 413 for a body over ``limit`` bytes, sent before any route runs."""
+    return _body(PayloadTooLarge.status_code, _too_large_message(limit))
+
+
+def non_finite_number(text: str) -> Unprocessable:
+    """422 for a number JSON cannot carry (``NaN``, ``Infinity``, ``1e999``)."""
+    return Unprocessable(
+        f"the body holds a number that is not finite or too long ({text[:40]}): "
+        "send amounts as integers in minor units"
+    )
+
+
+def json_too_deep(max_depth: int) -> BadRequest:
+    """400 for JSON nested deeper than ``max_depth`` arrays and objects."""
+    return BadRequest(f"the body's JSON is nested deeper than {max_depth} levels")
+
+
+# What a 422 shows of each rejected value: enough to recognise it, never the whole of a
+# large input sent back to its sender (or into a log).
+MAX_ECHO_CHARS = 200
+
+
+def _echo(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    try:
+        size = len(json.dumps(jsonable_encoder(value)))
+    except (TypeError, ValueError):
+        return None
+    return value if size <= MAX_ECHO_CHARS else None
+
+
+def _problem(problem: Mapping[str, Any]) -> dict[str, Any]:
+    trimmed = dict(problem)
+    if "input" in trimmed:
+        trimmed["input"] = _echo(trimmed["input"])
+    msg = str(trimmed.get("msg", ""))
+    if len(msg) > 2 * MAX_ECHO_CHARS:  # a union's message names the tag it was sent
+        trimmed["msg"] = msg[: 2 * MAX_ECHO_CHARS] + "..."
+    return trimmed
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_problem(problem) for problem in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(problems)}, status_code=422)
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return _body(exc.status_code, exc.detail, exc.headers)
@@ -183,6 +254,7 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error a JSON ``{"detail": ...}`` with a fitting status."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RPCError, _rpc_error)
     app.add_exception_handler(RuntimeError, _runtime_error)

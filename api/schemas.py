@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import WithJsonSchema
 
 from db.queries import OrderSummary
+from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
 from models.orders import OrderView, Strict
 
@@ -41,7 +43,13 @@ class InvalidRequest(BaseModel):
 
 
 # A query string has no null: an absent or empty filter (``?status=``) is no filter.
-FilterText = Annotated[str, Field(max_length=128)]
+FilterText = Annotated[
+    str,
+    Field(max_length=128),
+    StringConstraints(strip_whitespace=True),
+    SINGLE_LINE,
+    WithJsonSchema({"type": "string", "maxLength": 128, "pattern": SINGLE_LINE_PATTERN}),
+]
 
 
 class OrderQuery(BaseModel):

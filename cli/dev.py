@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -201,6 +202,8 @@ def dev_environment(base: Mapping[str, str], ports: DevPorts, paths: DevPaths) -
         "ORDERCLOCK_API_HOST": HOST,
         "ORDERCLOCK_API_PORT": str(ports.api),
         "ORDERCLOCK_PAYLOAD_KEYS": dev_payload_keys(paths),
+        # A new one each start: only the Web UI started with it below needs to know it.
+        "ORDERCLOCK_CODEC_TOKEN": secrets.token_urlsafe(24),
         "ORDERCLOCK_CODEC_WEB_ORIGINS": json.dumps(
             [f"http://{HOST}:{ports.ui}", f"http://localhost:{ports.ui}"]
         ),
@@ -271,8 +274,10 @@ def ensure_dev_key(paths: DevPaths, database_url: str) -> tuple[str, bool]:
     return key, True
 
 
-def temporal_command(temporal: str, ports: DevPorts, paths: DevPaths, namespace: str) -> list[str]:
-    """The command line of the Temporal dev server."""
+def temporal_command(
+    temporal: str, ports: DevPorts, paths: DevPaths, namespace: str, codec_token: str = ""
+) -> list[str]:
+    """The command line of the Temporal dev server (its Web UI sends ``codec_token``)."""
     command = [
         temporal,
         "server",
@@ -293,8 +298,9 @@ def temporal_command(temporal: str, ports: DevPorts, paths: DevPaths, namespace:
         # The Web UI otherwise fetches a news feed from the internet.
         "--ui-disable-news-fetch",
         # Payloads hold customers' personal data encrypted; the UI decrypts via the API.
+        # The UI can send no header: the codec takes its token as a path segment.
         "--ui-codec-endpoint",
-        f"http://{HOST}:{ports.api}/codec",
+        f"http://{HOST}:{ports.api}/codec" + (f"/{codec_token}" if codec_token else ""),
     ]
     if namespace != "default":
         command += ["--namespace", namespace]
@@ -541,7 +547,13 @@ class Supervisor:
         ports, paths, settings = self.ports, self.paths, self.settings
         temporal = self._start(
             "the Temporal dev server",
-            temporal_command(find_temporal(), ports, paths, settings.temporal_namespace),
+            temporal_command(
+                find_temporal(),
+                ports,
+                paths,
+                settings.temporal_namespace,
+                settings.codec_token.get_secret_value() if settings.codec_token else "",
+            ),
             "temporal.log",
         )
 

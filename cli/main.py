@@ -306,9 +306,9 @@ def codec_server(
         raise typer.Exit(EXIT_CONFIG) from None
     token = os.environ.get(token_env) or None
     if token is None:
-        typer.echo(
-            f"orderclock: {token_env} is not set: anyone reaching the port can decrypt", err=True
-        )
+        # Decoding reveals personal data: never served to whoever reaches the port.
+        typer.echo(f"orderclock: set {token_env} to the token callers must send", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     origins = web_origin or ["http://127.0.0.1:8233", "http://localhost:8233"]
     typer.echo(f"codec server on http://{host}:{port}/codec for {', '.join(origins)}")
     from telemetry.logs import logging_config

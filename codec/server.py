@@ -1,8 +1,16 @@
-"""Temporal's remote codec protocol over HTTP, so the Web UI and CLI can show decrypted payloads."""
+"""Temporal's remote codec protocol over HTTP, so the Web UI and CLI can show decrypted payloads.
+
+Decoding reveals customers' personal data, so every call needs the codec token, in one of
+two ways: ``Authorization: Bearer <token>`` (the temporal CLI's ``--codec-auth``), or as
+a path segment, ``<prefix>/<token>/decode``, for the Temporal Web UI, which can be given
+an endpoint URL but no header to send. Without a token configured every call is refused.
+CORS answers only the configured Web UI origins, and bodies are bounded.
+"""
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
@@ -10,18 +18,29 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
+from api.bodies import BodyLimitMiddleware, loads
+from api.errors import ApiError
 from codec.aesgcm import PayloadDecryptionError
 
 Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 
+CODEC_PATH = "/codec"
+"""Where the API mounts the codec (and where ``orderclock codec-server`` serves it)."""
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+_PATH_TOKEN = "orderclock.codec_path_token"
+_OPERATIONS = "encode|decode"
+
 
 def _payloads_from(body: bytes) -> Payloads:
     try:
-        return json_format.Parse(body, Payloads())
-    except json_format.ParseError as exc:
+        return json_format.ParseDict(loads(body), Payloads())
+    except ApiError as exc:  # non-finite numbers, deep nesting
+        raise HTTPException(exc.status_code, exc.detail) from None
+    except (ValueError, json_format.ParseError) as exc:
         raise HTTPException(400, f"body is not a Payloads JSON object: {exc}") from None
 
 
@@ -30,23 +49,58 @@ def _payloads_json(payloads: Sequence[Payload]) -> dict[str, Any]:
     return {"payloads": [json_format.MessageToDict(payload) for payload in payloads]}
 
 
+class _TokenInPath:
+    """Takes a token out of ``<prefix>/<token>/<operation>`` before routing and logging.
+
+    The scope's path becomes ``<prefix>/<operation>`` in place (the access log, written
+    from the same scope, never shows the token) and the token waits in the scope for the
+    route's check.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.pattern = re.compile(f"^{re.escape(prefix)}/([^/]+)/({_OPERATIONS})$")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # Mounted, the path is the whole one and root_path the mount's.
+            root = str(scope.get("root_path", ""))
+            path = str(scope.get("path", ""))
+            found = self.pattern.match(path.removeprefix(root))
+            if found:
+                token, operation = found.groups()
+                scope[_PATH_TOKEN] = token
+                scope["path"] = f"{root}{self.prefix}/{operation}"
+                scope["raw_path"] = scope["path"].encode()
+        await self.app(scope, receive, send)
+
+
 def create_codec_app(
     codec: PayloadCodec,
     *,
     allowed_origins: list[str],
     token: str | None,
-    prefix: str = "/codec",
-) -> FastAPI:
-    """The codec server: POST /codec/encode and /codec/decode, CORS for the Web UI."""
+    prefix: str = CODEC_PATH,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> ASGIApp:
+    """The codec server: POST <prefix>/encode and /decode, CORS for the Web UI."""
 
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        # Decoding reveals personal data: only operators holding the token may ask.
+    def authorised(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:
-            return
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(
-                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+                503, "the codec is switched off: set ORDERCLOCK_CODEC_TOKEN to use it"
+            )
+        given: str | None = request.scope.get(_PATH_TOKEN)
+        if given is None:
+            scheme, _, given = (authorization or "").partition(" ")
+            given = given if scheme.lower() == "bearer" else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401,
+                "a valid codec token is required: 'Authorization: Bearer <token>' or "
+                "the endpoint <codec URL>/<token>",
+                headers={"WWW-Authenticate": "Bearer"},
             )
 
     app = FastAPI(
@@ -75,10 +129,13 @@ def create_codec_app(
 
     app.add_middleware(
         CORSMiddleware,
+        # Exact origins only (config.settings checks them): with credentials allowed, a
+        # wildcard would let any site's page decrypt through an operator's browser.
         allow_origins=allowed_origins,
         # The Web UI can send the operator's credentials along ("include credentials").
         allow_credentials=True,
         allow_methods=["POST", "OPTIONS"],
         allow_headers=["content-type", "authorization", "x-namespace"],
     )
-    return app
+    bounded = BodyLimitMiddleware(_TokenInPath(app, prefix), default=max_body_bytes, limits={})
+    return bounded

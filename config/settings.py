@@ -6,6 +6,7 @@ processes it starts; anywhere else they must be set.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from models.policy import ActivityPolicy, PrepaidPolicy
 from models.shop import ShopPolicy
 
 STATE_DIR = Path(".orderclock")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -41,12 +44,22 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     # PII in payloads: "k2:BASE64KEY,k1:BASE64KEY", the first key encrypts (codec/aesgcm.py).
     payload_keys: SecretStr | None = None
-    # Bearer token operators send to the codec server (the Web UI's "pass access token").
+    # The secret callers of the codec endpoints must show (they decrypt personal data):
+    # `Authorization: Bearer <token>` (the temporal CLI's --codec-auth), or as the path
+    # segment /codec/<token>/decode (the Web UI, which can send no header). Unset, the
+    # codec endpoints refuse every request.
     codec_token: SecretStr | None = None
-    # Browser origins (the Temporal Web UI) allowed to call the API's /codec endpoints.
+    # Browser origins (the Temporal Web UI) allowed to call the API's /codec endpoints:
+    # exact origins, never a wildcard (the codec answers with credentials allowed).
     codec_web_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"]
     )
+    # The largest request body of any API route, checked before the body is read (413).
+    # Bounded so an action (one Temporal Update, encrypted) stays far below Temporal's
+    # 2 MiB payload limit: an oversized Update fails the order's workflow task instead.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=1024 * 1024)
+    # The codec's bodies are Temporal payloads (each up to 2 MiB, base64 in JSON).
+    codec_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     database_url: str = f"sqlite:///{STATE_DIR / 'orders.db'}"
 
@@ -112,6 +125,24 @@ class Settings(BaseSettings):
     salesforce_timeout_seconds: float = 30.0
     # Salesforce sends it in the X-Orderclock-Secret header of every callback.
     salesforce_callback_secret: SecretStr | None = None
+
+    @field_validator("codec_token")
+    @classmethod
+    def _path_safe_token(cls, token: SecretStr | None) -> SecretStr | None:
+        # The Web UI sends it as a path segment of the codec's URL.
+        if token is not None and not _TOKEN.fullmatch(token.get_secret_value()):
+            raise ValueError("the codec token is 16 or more letters, digits, '-' and '_'")
+        return token
+
+    @field_validator("codec_web_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin (scheme://host[:port], no wildcard or path)"
+                )
+        return origins
 
     @field_validator(
         "salesforce_instance_url",

@@ -5,8 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic.json_schema import WithJsonSchema
 
-from models.common import JSON_NUMBER, LineItem, LongText, ShortText, Strict, Timestamp
+from models.common import (
+    JSON_NUMBER,
+    SINGLE_LINE,
+    SINGLE_LINE_PATTERN,
+    LineItem,
+    LongText,
+    ShortText,
+    Strict,
+    Timestamp,
+    order_total,
+    within_charge_limit,
+)
 
 
 class NoPayload(Strict):
@@ -25,6 +37,8 @@ class EditPayload(Strict):
     def _something(self) -> EditPayload:
         if self.start is None and self.duration_minutes is None and self.items is None:
             raise ValueError("an edit changes at least one of start, duration_minutes, items")
+        if self.items is not None:
+            within_charge_limit(order_total(self.items), "the edited total")
         return self
 
 
@@ -73,7 +87,12 @@ class ResendEmailPayload(Strict):
     """Which email to send again: the idempotency key of a failed or skipped notification."""
 
     notification: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+        SINGLE_LINE,
+        WithJsonSchema(
+            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": SINGLE_LINE_PATTERN}
+        ),
     ]
 
 

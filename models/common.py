@@ -27,7 +27,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from models.clock import is_valid_zone
 from models.ids import ORDER_ID_PATTERN
-from models.money import format_amount
+from models.money import CARD_CURRENCIES, MAX_CHARGE, format_amount
 
 
 class Strict(BaseModel):
@@ -54,7 +54,10 @@ def _zone(name: str) -> str:
 def _currency(code: str) -> str:
     if len(code) != 3 or not code.isascii() or not code.isalpha():
         raise ValueError("currency must be a three-letter ISO 4217 code")
-    return code.upper()
+    code = code.upper()
+    if code not in CARD_CURRENCIES:
+        raise ValueError(f"{code} is not an ISO 4217 currency that cards can be charged in")
+    return code
 
 
 def _email(address: str) -> str:
@@ -91,10 +94,18 @@ EmailAddress = Annotated[
         }
     ),
 ]
+# The schemas list the codes (upper case, as the API answers them; lower case is taken too).
 Currency = Annotated[
     str,
     AfterValidator(_currency),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(CARD_CURRENCIES),
+            "examples": ["EUR"],
+            "description": "ISO 4217, and one Stripe charges cards in.",
+        }
+    ),
 ]
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
 # What str.strip() removes, spelled out as \uXXXX for the schemas' pattern, so every regex
@@ -111,23 +122,105 @@ def _not_blank(text: str) -> str:
     return stripped
 
 
-def _text_schema(max_length: int) -> WithJsonSchema:
+# Characters no human text or id may hold. Control characters: NUL breaks PostgreSQL's
+# text columns, CR/LF in a name would add headers to an email's subject. The bidi
+# embeddings, overrides and isolates reorder what a reader sees (a reason that reads
+# differently in the console than in the database; "Trojan Source"). Lone surrogates are
+# no text at all (they cannot be encoded as UTF-8). Multi-line texts keep TAB, LF and CR.
+_BIDI = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_CONTROL = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
+_LINE_BREAKS = {0x09, 0x0A, 0x0D}
+_SINGLE_LINE_REFUSED = frozenset(map(chr, [*_CONTROL, *_BIDI]))
+_MULTI_LINE_REFUSED = frozenset(map(chr, [*(c for c in _CONTROL if c not in _LINE_BREAKS), *_BIDI]))
+
+
+def _refused_class(refused: frozenset[str]) -> str:
+    # Ranges of \uXXXX escapes, for any regex engine of a schema reader (not the lone
+    # surrogates pydantic refuses itself: Rust's engine cannot compile them).
+    codes = sorted(map(ord, refused))
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
+    )
+
+
+def _first_refused(text: str, refused: frozenset[str]) -> str | None:
+    for position, char in enumerate(text):
+        if char in refused:
+            return f"U+{ord(char):04X} at position {position}"
+    return None
+
+
+def _single_line(text: str) -> str:
+    found = _first_refused(text, _SINGLE_LINE_REFUSED)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control, line-break or bidi-override characters ({found})"
+        )
+    return text
+
+
+def _multi_line(text: str) -> str:
+    found = _first_refused(text, _MULTI_LINE_REFUSED)
+    if found is not None:
+        raise ValueError(f"must not contain control or bidi-override characters ({found})")
+    return text
+
+
+SINGLE_LINE = AfterValidator(_single_line)
+"""Metadata for a str: no control characters (CR/LF included) and no bidi overrides."""
+MULTI_LINE = AfterValidator(_multi_line)
+"""Metadata for a str: as :data:`SINGLE_LINE`, but TAB, LF and CR are allowed."""
+SINGLE_LINE_PATTERN = f"^[^{_refused_class(_SINGLE_LINE_REFUSED)}]*$"
+"""The schemas' way to say :data:`SINGLE_LINE`."""
+
+
+def _text_schema(max_length: int, refused: frozenset[str]) -> WithJsonSchema:
+    # Something besides whitespace, and nothing refused anywhere.
+    allowed = f"[^{_refused_class(refused)}]"
+    visible = f"[^{_SPACE}{_refused_class(refused)}]"
     return WithJsonSchema(
-        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK}
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max_length,
+            "pattern": f"^{allowed}*{visible}{allowed}*$",
+        }
     )
 
 
 # The length counts what was sent and the stored text is stripped: a schema can say the
-# one, not the other.
+# one, not the other. The characters are checked in what is stored (a trailing newline is
+# stripped, not refused: a schema's ``$`` allows one).
 ShortText = Annotated[
-    str, StringConstraints(max_length=200), AfterValidator(_not_blank), _text_schema(200)
+    str,
+    StringConstraints(max_length=200),
+    AfterValidator(_not_blank),
+    SINGLE_LINE,
+    _text_schema(200, _SINGLE_LINE_REFUSED),
 ]
+"""A name, label or reference: one line."""
 LongText = Annotated[
-    str, StringConstraints(max_length=2000), AfterValidator(_not_blank), _text_schema(2000)
+    str,
+    StringConstraints(max_length=2000),
+    AfterValidator(_not_blank),
+    MULTI_LINE,
+    _text_schema(2000, _MULTI_LINE_REFUSED),
 ]
+"""A reason, note or comment: may span lines."""
 PartyId = Annotated[
-    str, StringConstraints(max_length=128), AfterValidator(_not_blank), _text_schema(128)
+    str,
+    StringConstraints(max_length=128),
+    AfterValidator(_not_blank),
+    SINGLE_LINE,
+    _text_schema(128, _SINGLE_LINE_REFUSED),
 ]
+"""A customer's, provider's or account's id (the client's own)."""
 
 
 # pydantic's lax mode reads "12" and true as integers and 0 as a date (Unix time); the
@@ -177,8 +270,16 @@ IsoDate = Annotated[
     WithJsonSchema({"type": "string", "format": "date", "pattern": YEAR_PATTERN}),
 ]
 """A calendar date sent as ISO 8601 text, in the years above."""
-# Upper bound keeps sums far from overflowing a 64-bit database column.
-MinorUnits = Annotated[int, Field(ge=0, le=10**12), JSON_NUMBER]
+# No amount beyond what one charge may be: an order priced higher could never be paid.
+MinorUnits = Annotated[int, Field(ge=0, le=MAX_CHARGE), JSON_NUMBER]
+
+
+def within_charge_limit(amount: int, what: str) -> None:
+    """Refuse (ValueError) an amount one charge cannot carry (``models.money.MAX_CHARGE``)."""
+    if amount > MAX_CHARGE:
+        raise ValueError(f"{what} is {amount} minor units; one charge may be at most {MAX_CHARGE}")
+
+
 # Who an email goes to: an acting role's name, or another party a flow tells (manufacturer,
 # installation_partner). It names the template file: ``<event>.<recipient>.txt``.
 Recipient = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -256,6 +357,11 @@ class OrderRequest(Strict):
 
     order_id: OrderId | None = None
     currency: Currency
+
+    @model_validator(mode="after")
+    def _chargeable(self) -> OrderRequest:
+        within_charge_limit(self.total(), "the order's total")
+        return self
 
     def customer_ref(self) -> str:
         """The customer's id (search attribute ``OrderCustomer``, list filter)."""

@@ -11,7 +11,8 @@ WORKFLOW_ID_PREFIX = "order-"
 
 def order_workflow_id(order_id: str) -> str:
     """The Temporal workflow id of an order: ``order-<order id>``."""
-    if not _ORDER_ID.match(order_id):
+    # fullmatch: ``$`` alone would let a trailing newline through.
+    if not _ORDER_ID.fullmatch(order_id):
         raise ValueError(f"invalid order id {order_id!r}")
     return f"{WORKFLOW_ID_PREFIX}{order_id}"
 

@@ -32,7 +32,7 @@ from models.flows import (
     TransitionSpec,
     spec_per_policy,
 )
-from models.money import format_amount
+from models.money import MAX_CHARGE, format_amount
 
 FLOW = "shop_order"
 # The Update Salesforce's callbacks arrive as (api/routes/callbacks.py).
@@ -267,7 +267,7 @@ class SalesforceCallback(Strict):
     event_id: ShortText
     event: CallbackEvent
     order_id: OrderId
-    repair_price: Annotated[int, Field(gt=0, le=10**12), JSON_NUMBER] | None = Field(
+    repair_price: Annotated[int, Field(gt=0, le=MAX_CHARGE), JSON_NUMBER] | None = Field(
         default=None, description="evaluation_complete: the repair's price in minor units."
     )
     currency: Currency | None = Field(

@@ -12,23 +12,23 @@ order, 409 not applicable now (with the reason), 422 malformed.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 
 from api import gateway
+from api.bodies import loads
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
 from api.errors import Unauthorized, Unavailable, Unprocessable
 from api.ratelimit import limit
-from api.routes.webhooks import _read_body
 from api.schemas import ErrorBody
 from models.shop import SalesforceCallback, SalesforceCallbackResult
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
 
 SECRET_HEADER = "X-Orderclock-Secret"
+SALESFORCE_PATH = "/callbacks/salesforce"
 MAX_CALLBACK_BYTES = 16 * 1024
 
 
@@ -67,9 +67,10 @@ async def salesforce_callback(
         raise _rejected(f"missing {SECRET_HEADER} header")
     if not hmac.compare_digest(x_orderclock_secret.encode(), secret.get_secret_value().encode()):
         raise _rejected(f"wrong {SECRET_HEADER}")
-    body = await _read_body(request, MAX_CALLBACK_BYTES)
+    # Bounded by BodyLimitMiddleware (MAX_CALLBACK_BYTES) before and while it is read.
+    body = await request.body()
     try:
-        callback = SalesforceCallback.model_validate(json.loads(body))
+        callback = SalesforceCallback.model_validate(loads(body))
     except ValueError as err:
         detail = _first_error(err) if isinstance(err, ValidationError) else f"not JSON: {err}"
         raise Unprocessable(f"invalid callback: {detail}") from None

@@ -250,7 +250,7 @@ async def test_oversized_event_is_413_and_changes_nothing(
         obj = intent(order_id, payment_intent, description="x" * MAX_WEBHOOK_BYTES)
         response = await post_event(api, stripe_event("payment_intent.succeeded", obj))
         assert response.status_code == 413
-        assert response.json() == {"detail": f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"}
+        assert str(MAX_WEBHOOK_BYTES) in response.json()["detail"]
 
 
 async def test_signed_body_that_is_not_json_is_400_and_changes_nothing(

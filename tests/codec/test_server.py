@@ -21,7 +21,7 @@ from models.orders import Party
 from tests.fixtures.devstack import clean_environment, free_ports, orderclock_command
 
 UI = "http://127.0.0.1:8233"
-TOKEN = "operator-token"
+TOKEN = "operator-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 CODEC = EncryptionCodec.from_spec(f"k1:{new_key()}")
@@ -115,26 +115,84 @@ async def test_token_is_required(client: httpx.AsyncClient) -> None:
     assert wrong.status_code == 401
 
 
-async def test_without_a_token_no_header_is_needed() -> None:
+async def test_without_a_token_every_call_is_refused() -> None:
+    # The attack: POST /codec/decode with no key returned a customer's name and email.
+    sealed = await CODEC.encode(pydantic_data_converter.payload_converter.to_payloads([CUSTOMER]))
     app = create_codec_app(CODEC, allowed_origins=[UI], token=None)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://codec") as http:
-        response = await http.post("/codec/decode", json={"payloads": []})
-    assert response.status_code == 200
+        response = await http.post("/codec/decode", json=body_of(sealed))
+        with_a_guess = await http.post("/codec/decode", json=body_of(sealed), headers=AUTH)
+    for refused in (response, with_a_guess):
+        assert refused.status_code == 503
+        assert "ORDERCLOCK_CODEC_TOKEN" in refused.json()["detail"]
+        assert "Cleo" not in refused.text
 
 
-def test_command_without_keys_exits_2(tmp_path: Path) -> None:
+async def test_deep_nesting_is_400_and_non_finite_numbers_422(client: httpx.AsyncClient) -> None:
+    deep = await client.post(
+        "/codec/decode", content=b'{"payloads": ' + b"[" * 1000 + b"]" * 1000 + b"}", headers=AUTH
+    )
+    assert deep.status_code == 400
+    assert "nested" in deep.json()["detail"]
+    infinite = await client.post("/codec/decode", content=b'{"payloads": [1e999]}', headers=AUTH)
+    assert infinite.status_code == 422
+
+
+async def test_the_web_ui_sends_the_token_as_a_path_segment(client: httpx.AsyncClient) -> None:
+    plain = pydantic_data_converter.payload_converter.to_payloads([CUSTOMER])
+    encoded = await client.post(f"/codec/{TOKEN}/encode", json=body_of(plain))
+    assert encoded.status_code == 200
+    decoded = await client.post(f"/codec/{TOKEN}/decode", json=encoded.json())
+    assert payloads_of(decoded.json()) == plain
+    wrong = await client.post("/codec/not-the-token/decode", json=encoded.json())
+    assert wrong.status_code == 401
+    assert "Cleo" not in wrong.text
+
+
+async def test_a_huge_body_is_413_before_it_is_read() -> None:
+    # The attack: /codec/encode took 80 MiB without complaint.
+    app = create_codec_app(CODEC, allowed_origins=[UI], token=TOKEN, max_body_bytes=1024 * 1024)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://codec") as http:
+        declared = await http.post(
+            "/codec/encode",
+            content=b"x" * (80 * 1024 * 1024),
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(2 * 1024):
+                yield b"x" * 1024
+
+        streamed = await http.post("/codec/encode", content=chunks(), headers=AUTH)
+    for refused in (declared, streamed):
+        assert refused.status_code == 413
+        assert str(1024 * 1024) in refused.json()["detail"]
+
+
+def assert_refuses_to_start(tmp_path: Path, keys_env: str, env: dict[str, str], named: str) -> None:
+    """``orderclock codec-server`` exits 2 with a message naming ``named``, no traceback."""
     result = subprocess.run(
-        [*orderclock_command(), "codec-server", "--keys-env", "NO_SUCH_KEYS_VAR"],
-        env=clean_environment(),
+        [*orderclock_command(), "codec-server", "--keys-env", keys_env],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
     )
     assert result.returncode == 2
-    assert "NO_SUCH_KEYS_VAR" in result.stderr
+    assert named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_command_without_a_token_exits_2(tmp_path: Path) -> None:
+    env = clean_environment() | {"TEST_PAYLOAD_KEYS": f"k1:{new_key()}"}
+    assert_refuses_to_start(tmp_path, "TEST_PAYLOAD_KEYS", env, "ORDERCLOCK_CODEC_TOKEN")
+
+
+def test_command_without_keys_exits_2(tmp_path: Path) -> None:
+    assert_refuses_to_start(tmp_path, "NO_SUCH_KEYS_VAR", clean_environment(), "NO_SUCH_KEYS_VAR")
 
 
 def test_command_serves_the_codec(tmp_path: Path) -> None:
@@ -174,6 +232,7 @@ def test_command_serves_the_codec(tmp_path: Path) -> None:
         decoded = httpx.post(f"{url}/decode", json=encoded.json(), headers=AUTH)
         assert decoded.json() == plain
         assert httpx.post(f"{url}/decode", json=plain).status_code == 401
+        assert httpx.post(f"{url}/{TOKEN}/decode", json=encoded.json()).json() == plain
     finally:
         process.terminate()
         process.wait(timeout=10)

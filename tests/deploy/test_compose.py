@@ -34,12 +34,14 @@ SECRETS = (
     "ORDERCLOCK_STRIPE_API_KEY",
     "ORDERCLOCK_STRIPE_WEBHOOK_SECRET",
     "ORDERCLOCK_PAYLOAD_KEYS",
+    "ORDERCLOCK_CODEC_TOKEN",
 )
 HOST_ENV = {
     "POSTGRES_PASSWORD": "pg-secret",
     "ORDERCLOCK_STRIPE_API_KEY": "sk_test_compose",
     "ORDERCLOCK_STRIPE_WEBHOOK_SECRET": "whsec_compose",
     "ORDERCLOCK_PAYLOAD_KEYS": "k1:" + "A" * 43 + "=",
+    "ORDERCLOCK_CODEC_TOKEN": "compose-codec-token-0123",
 }
 APP_SERVICES = ("migrate", "search-attributes", "schedules", "worker", "api")
 EXPECTED_SERVICES = {
@@ -316,7 +318,10 @@ def test_search_attributes_match_the_models(services: dict[str, Any]) -> None:
 def test_temporal_ui_points_at_temporal_and_the_codec(services: dict[str, Any]) -> None:
     environment = services["temporal-ui"]["environment"]
     assert environment["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert environment["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8000/codec"
+    # The UI sends no header: the codec's token is the endpoint's last segment.
+    assert environment["TEMPORAL_CODEC_ENDPOINT"] == (
+        "http://localhost:8000/codec/" + HOST_ENV["ORDERCLOCK_CODEC_TOKEN"]
+    )
     assert services["temporal"]["ports"]
 
 
