@@ -20,10 +20,9 @@ from pydantic import ValidationError
 
 from api import gateway
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import Unauthorized, Unavailable, Unprocessable
+from api.errors import ErrorBody, Unauthorized, Unavailable, Unprocessable
 from api.ratelimit import limit
 from api.routes.webhooks import _read_body
-from api.schemas import ErrorBody
 from models.shop import SalesforceCallback, SalesforceCallbackResult
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api import gateway
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import BadRequest, PayloadTooLarge, Unauthorized
+from api.errors import BadRequest, ErrorBody, PayloadTooLarge, Unauthorized
 from api.ratelimit import limit
-from api.schemas import ErrorBody, WebhookResult
+from api.schemas import WebhookResult
 from models.ids import ORDER_ID_PATTERN
 from models.orders import StripeEvent
 

@@ -187,7 +187,7 @@ async def test_missing_read_model_is_503(time_env: WorkflowEnvironment, tmp_path
     finally:
         engine.dispose()
     assert response.status_code == 503
-    assert response.json() == {"detail": "the order database is unavailable"}
+    assert response.json() == {"code": "unavailable", "detail": "the order database is unavailable"}
 
 
 @pytest.mark.usefixtures("worker")

@@ -209,7 +209,8 @@ def refuses_without_key(ctx: CheckContext, response: Response, case: schemathesi
     assert answer.status_code == 401, (sent.method, sent.url, answer.text)
     assert answer.headers["www-authenticate"] == "Bearer"
     assert answer.json() == {
-        "detail": "missing API key: send the header 'Authorization: Bearer <key>'"
+        "code": "unauthenticated",
+        "detail": "missing API key: send the header 'Authorization: Bearer <key>'",
     }
 
 
