@@ -57,7 +57,7 @@ class OrderQuery(BaseModel):
     status: Filter[OrderStatus] = None
     customer_id: Filter[FilterText] = None
     provider_id: Filter[FilterText] = None
-    needs_attention: bool | None = None
+    needs_attention: Filter[bool] = None
     archived: bool = Field(
         default=False, description="true lists only archived orders, which are otherwise hidden"
     )

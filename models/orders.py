@@ -135,8 +135,8 @@ class _AnyActionPayload:
     ) -> JsonSchemaValue:
         from models.catalog import action_payload_models  # the catalog imports this module
 
-        models = tuple(action_payload_models().values())
-        return handler(TypeAdapter(Union[models]).core_schema)  # noqa: UP007
+        payloads: Any = Union[tuple(action_payload_models().values())]  # noqa: UP007
+        return handler(TypeAdapter(payloads).core_schema)
 
 
 class ActionBody(Strict):

@@ -74,7 +74,8 @@ async def test_missing_unknown_and_revoked_keys_are_401(
             response = await anonymous.request(method, path)
             assert response.status_code == 401, (path, response.text)
             assert response.json() == {
-                "detail": "missing API key: send the header 'Authorization: Bearer <key>'"
+                "code": "unauthenticated",
+                "detail": "missing API key: send the header 'Authorization: Bearer <key>'",
             }
             assert response.headers["www-authenticate"] == "Bearer"
         created = await anonymous.post("/orders", json=await order_body(time_env))

@@ -94,8 +94,9 @@ async def test_action_without_worker_is_504_and_may_still_complete(
     response = await workerless.post(f"/orders/{order_id}/actions/confirm", json=action)
     assert response.status_code == 504
     assert response.json() == {
+        "code": "timeout",
         "detail": f"timed out waiting for action confirm on order {order_id}; it may still "
-        f"complete: check GET /orders/{order_id}"
+        f"complete: check GET /orders/{order_id}",
     }
 
 

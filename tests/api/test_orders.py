@@ -101,7 +101,8 @@ async def test_same_id_with_another_body_is_409(
     response = await api.post("/orders", json=changed)
     assert response.status_code == 409
     assert response.json() == {
-        "detail": f"order {body['order_id']} already exists with a different body"
+        "code": "conflict",
+        "detail": f"order {body['order_id']} already exists with a different body",
     }
 
 
