@@ -78,9 +78,7 @@ def generated(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Genera
 
 def test_generation_is_clean(generated: Generated) -> None:
     # Warnings are what dropped POST /orders before (duplicate schema titles).
-    assert "Warning" not in generated.output and "Unable" not in generated.output, (
-        generated.output
-    )
+    assert "Warning" not in generated.output and "Unable" not in generated.output, generated.output
     operations = {p.stem for p in (generated.path / PACKAGE / "api").rglob("*.py")}
     assert {"create_order", "act_on_order", "get_order", "list_orders"} <= operations
 
