@@ -17,11 +17,12 @@ generators stumble on, by rules rather than by name where it can:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from api.errors import RETRY_AFTER, ErrorBody
 
@@ -49,14 +50,40 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> Json:
         if app.openapi_schema is None:
-            app.openapi_schema = finish(build())
+            app.openapi_schema = finish(build(), partial=_partial_responses(app))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def finish(doc: Json) -> Json:
-    """The document FastAPI wrote, fixed as the module says (in place; returned)."""
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        # FastAPI keeps an included router whole, behind a private wrapper.
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
+def _partial_responses(app: FastAPI) -> frozenset[str]:
+    """The response models of routes that leave some fields out (``exclude_none``, ...)."""
+    return frozenset(
+        getattr(route.response_model, "__name__", "")
+        for route in _api_routes(app.routes)
+        if (
+            route.response_model_exclude_none
+            or route.response_model_exclude_unset
+            or route.response_model_exclude_defaults
+        )
+    )
+
+
+def finish(doc: Json, *, partial: frozenset[str] = frozenset()) -> Json:
+    """The document FastAPI wrote, fixed as the module says (in place; returned).
+
+    ``partial`` names response schemas whose fields are not always present.
+    """
     schemas: Json = doc["components"]["schemas"]
     _rename(doc, schemas)
     _name_create_body(doc, schemas)
@@ -65,7 +92,7 @@ def finish(doc: Json) -> Json:
         for field, enum in ENUM_FIELDS.items():
             schemas[name]["properties"][field] = {"$ref": PREFIX + enum}
     _detail_extends_view(schemas)
-    _require_response_fields(doc, schemas)
+    _require_response_fields(doc, schemas, partial)
     _one_error_body(doc, schemas)
     for name, schema in schemas.items():
         schema["title"] = name
@@ -182,16 +209,18 @@ def _reachable(schemas: Json, roots: set[str]) -> set[str]:
     return seen
 
 
-def _require_response_fields(doc: Json, schemas: Json) -> None:
+def _require_response_fields(doc: Json, schemas: Json, partial: frozenset[str]) -> None:
     """A response model serialises every field: each property of a response-only schema
-    is required (models read from requests too have a schema per direction already)."""
+    is required (models read from requests too have a schema per direction already), but
+    in ``partial`` schemas and theirs."""
     responses: set[str] = set()
     requests: set[str] = set()
     for operation in _operations(doc):
         requests |= set(_refs(operation.get("requestBody", {})))
         requests |= set(_refs(operation.get("parameters", [])))
         responses |= set(_refs(operation.get("responses", {})))
-    for name in _reachable(schemas, responses) - _reachable(schemas, requests):
+    complete = _reachable(schemas, responses) - _reachable(schemas, requests | set(partial))
+    for name in complete:
         for part in [schemas[name], *schemas[name].get("allOf", [])]:
             if part.get("properties"):
                 part["required"] = list(part["properties"])

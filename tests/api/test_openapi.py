@@ -188,7 +188,9 @@ def test_response_fields_are_required() -> None:
     for _, _, operation in _operations():
         requests |= set(_refs([operation.get("requestBody"), operation.get("parameters")]))
         responses |= set(_refs(operation["responses"]))
-    read_only = _closure(responses) - _closure(requests)
+    # The webhook's answer leaves out what is None (response_model_exclude_none).
+    assert "required" not in SCHEMAS["WebhookResult"]
+    read_only = _closure(responses) - _closure(requests | {"WebhookResult"})
     assert {"OrderView", "OrderSummary", "FlowDescription", "LineItemView"} <= read_only
     for name in read_only:
         for part in [SCHEMAS[name], *SCHEMAS[name].get("allOf", [])]:
