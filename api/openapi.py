@@ -7,7 +7,7 @@ generators stumble on, by rules rather than by name where it can:
   one class name are prefixed with their module's: ``DealerCardPayment``; a model read
   from requests and written in responses is ``LineItem`` in and ``LineItemView`` out);
 - the body of ``POST /orders`` is the named union ``CreateOrderRequest``;
-- ``flow`` and ``status`` of orders are the named enums ``FlowName`` and ``OrderStatus``;
+- an order's ``flow`` and statuses are the named enums ``FlowName`` and ``OrderStatus``;
   an inline enum gets a name of its own (``DealerDetailsReviewStep``);
 - ``OrderDetail`` is ``OrderView`` plus ``pending``, not a copy of it;
 - every property a response always carries is required;
@@ -29,10 +29,16 @@ from api.errors import RETRY_AFTER, ErrorBody
 Json = dict[str, Any]
 PREFIX = "#/components/schemas/"
 
-# Order text fields that hold a named enum's value (the models keep them ``str``: the
-# workflows fill them, and the enums are the API's, built from the catalog).
-ENUM_FIELDS = {"flow": "FlowName", "status": "OrderStatus"}
-ENUM_FIELD_SCHEMAS = ("OrderView", "OrderSummary")
+# Text fields that hold a named enum's value (the models keep them ``str``: the workflows
+# fill them, and the enums are the API's, built from the catalog).
+ENUM_FIELDS = {
+    ("OrderView", "flow"): "FlowName",
+    ("OrderView", "status"): "OrderStatus",
+    ("OrderSummary", "flow"): "FlowName",
+    ("OrderSummary", "status"): "OrderStatus",
+    ("Transition", "from_status"): "OrderStatus",
+    ("Transition", "to_status"): "OrderStatus",
+}
 
 # The one body of every error answer; validation errors are no longer FastAPI's.
 ERROR_SCHEMA = ErrorBody.__name__
@@ -88,9 +94,8 @@ def finish(doc: Json, *, partial: frozenset[str] = frozenset()) -> Json:
     _rename(doc, schemas)
     _name_create_body(doc, schemas)
     _name_inline_enums(schemas)
-    for name in ENUM_FIELD_SCHEMAS:
-        for field, enum in ENUM_FIELDS.items():
-            schemas[name]["properties"][field] = {"$ref": PREFIX + enum}
+    for (name, field), enum in ENUM_FIELDS.items():
+        _use_enum(schemas[name]["properties"], field, enum)
     _detail_extends_view(schemas)
     _require_response_fields(doc, schemas, partial)
     _one_error_body(doc, schemas)
@@ -174,6 +179,13 @@ def _name_inline_enums(schemas: Json) -> None:
                         schemas[owner]["properties"][prop] = ref
                     else:
                         schema["anyOf"] = [ref if c is choice else c for c in schema["anyOf"]]
+
+
+def _use_enum(properties: Json, field: str, enum: str) -> None:
+    """``field`` holds ``enum``'s values (or null, if it could before)."""
+    nullable = {"type": "null"} in properties[field].get("anyOf", [])
+    ref = {"$ref": PREFIX + enum}
+    properties[field] = {"anyOf": [ref, {"type": "null"}]} if nullable else ref
 
 
 def _detail_extends_view(schemas: Json) -> None:

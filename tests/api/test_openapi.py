@@ -119,6 +119,9 @@ def test_flow_status_and_role_are_named_enums() -> None:
         properties = SCHEMAS[schema]["properties"]
         assert properties["flow"] == {"$ref": REF + "FlowName"}
         assert properties["status"] == {"$ref": REF + "OrderStatus"}
+    step = SCHEMAS["Transition"]["properties"]
+    assert step["to_status"] == {"$ref": REF + "OrderStatus"}
+    assert step["from_status"] == {"anyOf": [{"$ref": REF + "OrderStatus"}, {"type": "null"}]}
     parameters = {p["name"]: p for p in _operation("list_orders")["parameters"]}
     assert parameters["flow"]["schema"] == {"$ref": REF + "FlowName"}
     assert parameters["status"]["schema"] == {"$ref": REF + "OrderStatus"}

@@ -130,7 +130,7 @@ def _at(body: object, location: list[str | int]) -> object:
 def _refused_by_rule(response: Response, case: schemathesis.Case) -> bool:
     """True for a 422 by a rule of the API's that a JSON schema cannot say.
 
-    One message (``InvalidRequest.detail`` a string): a flow's refusal (an account order
+    One message (``ErrorBody.detail`` a string): a flow's refusal (an account order
     naming an unknown account, an action payload the action's own model rejects, an
     account's ``created_at`` ahead of now). Or pydantic value errors each about a whole
     object: rules across its fields (a dealer's subdivision must be one of its country's,
