@@ -82,7 +82,9 @@ class FieldProblem(BaseModel):
     msg: str
     type: str
     input: Any = None
-    ctx: dict[str, Any] | None = None
+    ctx: dict[str, Any] = Field(
+        default_factory=dict, description="The rule's parameters (a limit, a pattern)."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -235,7 +237,10 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Through the model, so every problem has every field the document says it has.
-    problems = [FieldProblem.model_validate(p) for p in jsonable_encoder(exc.errors())]
+    problems = [
+        FieldProblem.model_validate({**p, "ctx": p.get("ctx") or {}})
+        for p in jsonable_encoder(exc.errors())
+    ]
     return error_response(422, [problem.model_dump(mode="json") for problem in problems])
 
 
