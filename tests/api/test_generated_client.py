@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from models.catalog import FLOW_NAMES
-from tests.api.served import served_api
+from tests.api.served import served_api_fixture
 
 API_KEY = "ock_generated-client-admin-key"
 PACKAGE = "orderclock_client"
@@ -37,12 +36,7 @@ class Generated:
     output: str
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The API served by uvicorn, on a time-skipping Temporal server with a worker."""
-    directory = tmp_path_factory.mktemp("generated-client-api")
-    with served_api(directory, key_name="generated-client", api_key=API_KEY) as url:
-        yield url
+base_url = served_api_fixture("generated-client", API_KEY)
 
 
 @pytest.fixture(scope="module")

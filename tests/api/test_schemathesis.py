@@ -35,7 +35,7 @@ from models.business_days import COUNTRY_CODES
 from models.dealer import COUNTRY_FORMAT
 from models.orders import TIME_ZONE_FORMAT
 from tests.api.conftest import make_settings
-from tests.api.served import served_api
+from tests.api.served import served_api_fixture
 
 EXAMPLES = 20
 """Fuzzed cases per operation (the examples and coverage phases add their own)."""
@@ -57,12 +57,7 @@ schemathesis.openapi.format(TIME_ZONE_FORMAT, st.sampled_from(sorted(available_t
 schemathesis.openapi.format(COUNTRY_FORMAT, st.sampled_from(COUNTRY_CODES))
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The API served by uvicorn, on a time-skipping Temporal server with a worker."""
-    directory = tmp_path_factory.mktemp("schemathesis")
-    with served_api(directory, key_name="schemathesis", api_key=API_KEY) as url:
-        yield url
+base_url = served_api_fixture("schemathesis", API_KEY)
 
 
 @pytest.fixture(scope="module")
