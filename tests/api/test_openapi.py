@@ -6,6 +6,7 @@ to an app on the API tests' SQLite read model (``GET /orders`` needs nothing els
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.errors import ErrorCode
+from api.errors import ErrorCode, error_response
 from models.actions import ENGINE_ACTION_PAYLOADS
 from models.catalog import FLOW_NAMES, FLOWS
 from tests.api.conftest import BASE_URL, admin_key, bearer, make_settings
@@ -230,3 +231,19 @@ async def test_known_or_empty_filters_list(api: httpx.AsyncClient, query: str) -
 async def test_served_document_is_the_finished_one(api: httpx.AsyncClient) -> None:
     served = (await api.get("/openapi.json")).json()
     assert served == DOC
+
+
+def test_every_error_answer_is_built_alike() -> None:
+    # What the handlers and (at merge time) the body-limit middlewares answer with.
+    busy = error_response(429, "busy")
+    assert json.loads(busy.body) == {"code": "rate_limited", "detail": "busy"}
+    assert busy.headers["retry-after"] == "1"
+    down = error_response(503, "down", headers={"Retry-After": "30"})
+    assert down.headers["retry-after"] == "30"
+    assert error_response(503, "down").headers["retry-after"] == "5"
+    refused = error_response(409, "not now", code=ErrorCode.not_allowed)
+    assert json.loads(refused.body)["code"] == "not_allowed"
+    assert "retry-after" not in refused.headers
+    # A status without a code of its own still gets one of the enum.
+    assert json.loads(error_response(418, "teapot").body)["code"] == "bad_request"
+    assert json.loads(error_response(507, "full").body)["code"] == "internal"
