@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 import config.temporal
+from api import openapi
 from api.bodies import BodyLimitMiddleware
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
@@ -74,7 +75,9 @@ def create_app(
         summary="Deadline-driven orders, each a durable Temporal workflow.",
         version="0.1.0",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.temporal_client = temporal_client
     app.state.engine = engine

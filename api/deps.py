@@ -25,10 +25,9 @@ from temporalio.client import Client
 
 from api.auth import Caller
 from api.bodies import StrictJsonRoute
-from api.errors import Unauthorized, Unavailable, Unprocessable
+from api.errors import ErrorBody, Unauthorized, Unavailable, Unprocessable
 from api.gateway import Timeouts
 from api.keycache import KeyCache
-from api.schemas import ErrorBody
 from config.settings import Settings
 from db.keys import KeyRole, hash_key, lookup
 

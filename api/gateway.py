@@ -43,6 +43,7 @@ from api.errors import (
     ActionFailed,
     ApiError,
     Conflict,
+    ErrorCode,
     Forbidden,
     GatewayTimeout,
     NotFound,
@@ -98,6 +99,11 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     409: Conflict,
     422: Unprocessable,
     503: Unavailable,
+}
+# The workflow's refusals whose code is not their status's default.
+_CODES = {
+    errors.NOT_ALLOWED: ErrorCode.not_allowed,
+    errors.PAYMENT_DECLINED: ErrorCode.payment_declined,
 }
 _UPDATE_LIMIT_TEXT = "in-flight updates"
 _RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -443,7 +449,9 @@ async def _update(
         if _UPDATE_LIMIT_TEXT in str(cause):
             raise _busy(order_id) from None
         if await _is_closed(client, handle.id, timeouts):
-            raise Conflict(await _closed_message(handle, order_id, timeouts)) from None
+            raise Conflict(
+                await _closed_message(handle, order_id, timeouts), code=ErrorCode.not_allowed
+            ) from None
         log.error("action %s on order %s failed unexpectedly: %r", name, order_id, cause)
         raise ActionFailed(f"action {name} on order {order_id} failed: {cause}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -456,7 +464,9 @@ async def _update(
             raise _busy(order_id) from None
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             if await _is_closed(client, handle.id, timeouts):
-                raise Conflict(await _closed_message(handle, order_id, timeouts)) from None
+                raise Conflict(
+                    await _closed_message(handle, order_id, timeouts), code=ErrorCode.not_allowed
+                ) from None
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"order {order_id} not found") from None
         raise
@@ -464,7 +474,7 @@ async def _update(
 
 def _rejection(error_type: str, message: str) -> ApiError:
     status_code = errors.HTTP_STATUS[error_type]
-    error = _BY_STATUS.get(status_code, ApiError)(message)
+    error = _BY_STATUS.get(status_code, ApiError)(message, code=_CODES.get(error_type))
     error.status_code = status_code
     return error
 

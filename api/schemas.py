@@ -2,47 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.json_schema import WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
+from api.errors import ErrorBody
 from db.queries import OrderSummary
+from models.catalog import FLOW_NAMES, FLOWS
 from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
 from models.orders import OrderView, Strict
 
-
-class ErrorBody(BaseModel):
-    """Every error answer: one readable message."""
-
-    detail: str
-
-
-class FieldProblem(BaseModel):
-    """One problem FastAPI found in a request: where (``loc``) and what (``msg``)."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-    input: Any = None
-    ctx: dict[str, Any] | None = None
-
-
-# FastAPI's own answer to a body it cannot decode (not UTF-8); bad JSON is a 422. Every
-# route with a body declares it.
+# The answer to a body that cannot be decoded (not UTF-8) or whose JSON is nested too deep
+# (api.bodies); bad JSON is a 422. Every route with a body declares it.
 UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body cannot be decoded"}
+    400: {"model": ErrorBody, "description": "The body cannot be decoded or is nested too deep"}
 }
 
+# The names a client may send or read, from the catalog and the flows' specs: a new flow
+# or state extends them by itself.
+FlowName = StrEnum("FlowName", [(name, name) for name in FLOW_NAMES])  # type: ignore[misc]
+OrderStatus = StrEnum(  # type: ignore[misc]
+    "OrderStatus",
+    [
+        (name, name)
+        for name in dict.fromkeys(
+            state.name for entry in FLOWS.values() for state in entry.spec(None).states
+        )
+    ],
+)
+FlowName.__doc__ = "A flow orderclock runs (GET /flows)."
+OrderStatus.__doc__ = "A status of an order, in any flow (each flow's are in GET /flows/{flow})."
 
-class InvalidRequest(BaseModel):
-    """A 422 answer: FastAPI's field problems, or the flow's one message about a payload."""
-
-    detail: str | list[FieldProblem]
+T = TypeVar("T")
 
 
-# A query string has no null: an absent or empty filter (``?status=``) is no filter.
+def _empty_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# A query string has no null: an absent filter is no filter, and so is an empty (or blank)
+# one (``?status=``), which clients generated from earlier documents send.
+Filter = Annotated[T | SkipJsonSchema[None], BeforeValidator(_empty_is_none)]
 FilterText = Annotated[
     str,
     Field(max_length=128),
@@ -57,11 +67,11 @@ class OrderQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    flow: FilterText = ""
-    status: FilterText = ""
-    customer_id: FilterText = ""
-    provider_id: FilterText = ""
-    needs_attention: bool | None = None
+    flow: Filter[FlowName] = None
+    status: Filter[OrderStatus] = None
+    customer_id: Filter[FilterText] = None
+    provider_id: Filter[FilterText] = None
+    needs_attention: Filter[bool] = None
     archived: bool = Field(
         default=False, description="true lists only archived orders, which are otherwise hidden"
     )

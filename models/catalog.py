@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from models import account, dealer, installation, shop
+from models.actions import ENGINE_ACTION_PAYLOADS, PREPAID_ACTION_PAYLOADS
 from models.common import OrderRequest
 from models.flows import FlowSpec, prepaid_service_spec
 from models.orders import PrepaidServiceRequest
@@ -28,6 +30,8 @@ class FlowEntry:
     request: type[OrderRequest]
     policy: type[BaseModel]
     spec: Callable[[Any], FlowSpec]
+    # The payload model of each of the flow's own actions (the engine's are every flow's).
+    payloads: dict[str, type[BaseModel]]
     # The ``Settings`` field holding this deployment's policy (``ORDERCLOCK_<FIELD>__...``).
     settings_field: str
     # Every key the workflow passes to its email templates (checked at worker start).
@@ -60,6 +64,7 @@ FLOWS: dict[str, FlowEntry] = {
             request=PrepaidServiceRequest,
             policy=PrepaidPolicy,
             spec=prepaid_service_spec,
+            payloads=PREPAID_ACTION_PAYLOADS,
             settings_field="prepaid",
             context_keys=PREPAID_CONTEXT_KEYS,
         ),
@@ -68,6 +73,7 @@ FLOWS: dict[str, FlowEntry] = {
             request=account.AccountOrderRequest,
             policy=account.AccountPolicy,
             spec=account.account_order_spec,
+            payloads=account.ACCOUNT_ACTION_PAYLOADS,
             settings_field="account",
             context_keys=account.CONTEXT_KEYS,
         ),
@@ -76,6 +82,7 @@ FLOWS: dict[str, FlowEntry] = {
             request=installation.ChargeBoxInstallationRequest,
             policy=installation.InstallationPolicy,
             spec=installation.charge_box_installation_spec,
+            payloads=installation.INSTALLATION_ACTION_PAYLOADS,
             settings_field="installation",
             context_keys=installation.CONTEXT_KEYS,
         ),
@@ -84,6 +91,7 @@ FLOWS: dict[str, FlowEntry] = {
             request=shop.ShopOrderRequest,
             policy=shop.ShopPolicy,
             spec=shop.shop_order_spec,
+            payloads=shop.SHOP_ACTION_PAYLOADS,
             settings_field="shop",
             context_keys=shop.CONTEXT_KEYS,
         ),
@@ -92,6 +100,7 @@ FLOWS: dict[str, FlowEntry] = {
             request=dealer.DealerOrderRequest,
             policy=dealer.DealerPolicy,
             spec=dealer.dealer_order_spec,
+            payloads=dealer.DEALER_ACTION_PAYLOADS,
             settings_field="dealer",
             context_keys=dealer.CONTEXT_KEYS,
         ),
@@ -106,3 +115,30 @@ def flow_spec(name: str, policy: BaseModel | None = None) -> FlowSpec | None:
     if entry is None:
         return None
     return entry.spec(policy if policy is not None else entry.policy())
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+@cache
+def action_payload_models() -> dict[tuple[str, str], type[BaseModel]]:
+    """Every (flow, action) pair's payload model, named for the pair: ``DealerOrderConfirmPayload``.
+
+    Each is its action's payload model under the pair's own name, so a client generated
+    from the OpenAPI document picks an action's payload by name; the actions come from
+    each flow's spec, the models from its payload table (or the engine's).
+    """
+    models: dict[tuple[str, str], type[BaseModel]] = {}
+    for entry in FLOWS.values():
+        for action in entry.spec(None).actions:
+            model = entry.payloads.get(action.name) or ENGINE_ACTION_PAYLOADS[action.name]
+            name = f"{_camel(entry.name)}{_camel(action.name)}Payload"
+            models[entry.name, action.name] = create_model(
+                name,
+                __base__=model,
+                __module__=__name__,
+                __doc__=f"The payload of `{action.name}` on a `{entry.name}` order: "
+                f"{model.__doc__ or action.description}",
+            )
+    return models

@@ -33,7 +33,9 @@ from models.money import CARD_CURRENCIES, MAX_CHARGE, format_amount
 class Strict(BaseModel):
     """Base of every message model: unknown fields are an error, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Serialised, every field is present: the OpenAPI document's response schemas say so
+    # (a model that is also read from requests gets a schema per direction).
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class Role(StrEnum):

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from models.account import AccountDetails, AccountOrderRequest, AccountSnapshot
 from models.clock import readable_with_utc
@@ -146,11 +155,31 @@ CreateOrderRequest = Annotated[
 ]
 
 
+class _AnyActionPayload:
+    """Publishes ``ActionBody.payload`` as any one (flow, action) pair's payload model.
+
+    The API passes the payload on as it came; the order's workflow validates it with the
+    action's own model, so a payload that fits none is refused there (422).
+    """
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        from models.catalog import action_payload_models  # the catalog imports this module
+
+        payloads: Any = Union[tuple(action_payload_models().values())]  # noqa: UP007
+        return handler(TypeAdapter(payloads).core_schema)
+
+
 class ActionBody(Strict):
     """Body of ``POST /orders/{order_id}/actions/{action}``; the API makes it an ActionRequest."""
 
     actor: ClientActor
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: Annotated[dict[str, Any], _AnyActionPayload()] = Field(
+        default_factory=dict,
+        description="The action's payload: for action `pay` on a `prepaid_service` order, "
+        "a PrepaidServicePayPayload (every (flow, action) pair's is named so).",
+    )
 
     def request(self, key_name: str) -> ActionRequest:
         """The Update's argument, its actor carrying the caller's key name."""

@@ -28,8 +28,8 @@ from api.deps import (
     TimeoutsDep,
     key_protected_router,
 )
-from api.errors import Conflict, NotFound, Unprocessable
-from api.schemas import UNREADABLE_BODY, ErrorBody, InvalidRequest
+from api.errors import Conflict, ErrorBody, NotFound, Unprocessable
+from api.schemas import UNREADABLE_BODY
 from config.settings import Settings
 from db.accounts import AccountExists, create_account, find_by_email, get_account, snapshot
 from db.billing import invoices_of
@@ -83,9 +83,10 @@ class InvoiceOut(BaseModel):
     responses={
         **UNREADABLE_BODY,
         **_errors(403, 409),
-        422: {"model": InvalidRequest, "description": "Malformed request, or created_at ahead"},
+        422: {"model": ErrorBody, "description": "Malformed request, or created_at ahead"},
     },
     openapi_extra=key_roles_doc(CREATING_ROLES),
+    name="create_account",
 )
 def create(body: NewAccount, caller: CurrentCaller, engine: EngineDep) -> AccountOut:
     """Create an account (service and admin keys); one account per email, any case."""
@@ -108,7 +109,12 @@ def create(body: NewAccount, caller: CurrentCaller, engine: EngineDep) -> Accoun
         raise Conflict(str(exists)) from None
 
 
-@router.get("", response_model=list[AccountOut], openapi_extra=key_roles_doc(EVERY_KEY))
+@router.get(
+    "",
+    response_model=list[AccountOut],
+    openapi_extra=key_roles_doc(EVERY_KEY),
+    name="find_accounts",
+)
 def find(
     session: SessionDep, email: Annotated[str, Query(min_length=3, max_length=320)]
 ) -> list[AccountOut]:
@@ -122,6 +128,7 @@ def find(
     response_model=AccountOut,
     responses=_errors(404),
     openapi_extra=key_roles_doc(EVERY_KEY),
+    name="get_account",
 )
 def read(account_id: str, session: SessionDep) -> AccountOut:
     """One account; its orders are ``GET /orders?customer_id=<account id>``."""
@@ -173,6 +180,7 @@ async def _receipt(
     },
     response_class=Response,
     openapi_extra=key_roles_doc(EVERY_KEY),
+    name="get_receipt",
 )
 async def receipt(
     order_id: str,
@@ -198,6 +206,7 @@ async def receipt(
     "/{order_id}/invoices",
     response_model=list[InvoiceOut],
     openapi_extra=key_roles_doc(EVERY_KEY),
+    name="list_invoices",
 )
 def order_invoices(order_id: str, session: SessionDep) -> list[InvoiceOut]:
     """The order's invoices from the bill-cycle runs (empty until its cycle has run)."""

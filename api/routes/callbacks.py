@@ -20,9 +20,8 @@ from pydantic import ValidationError
 from api import gateway
 from api.bodies import loads
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import Unauthorized, Unavailable, Unprocessable
+from api.errors import ErrorBody, Unauthorized, Unavailable, Unprocessable
 from api.ratelimit import limit
-from api.schemas import ErrorBody
 from models.shop import SalesforceCallback, SalesforceCallbackResult
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])

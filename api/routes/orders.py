@@ -25,12 +25,10 @@ from api.deps import (
     key_protected_router,
     single_valued_query,
 )
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, ErrorBody, ErrorCode, NotFound
 from api.routes.accounts import account_start_fields
 from api.schemas import (
     UNREADABLE_BODY,
-    ErrorBody,
-    InvalidRequest,
     OrderDetail,
     OrderPage,
     OrderQuery,
@@ -56,7 +54,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         **UNREADABLE_BODY,
         **_errors(403, 409, 503),
         # FastAPI's field problems, or the flow's refusal of the order's terms.
-        422: {"model": InvalidRequest, "description": "Malformed or refused order"},
+        422: {"model": ErrorBody, "description": "Malformed or refused order"},
     },
     openapi_extra=key_roles_doc(CREATING_ROLES),
 )
@@ -106,14 +104,14 @@ async def _check_replacement(
         replaced.shop if replaced else None,
     )
     if refusal is not None:
-        raise Conflict(refusal)
+        raise Conflict(refusal, code=ErrorCode.not_allowed)
 
 
 @router.get(
     "",
     response_model=OrderPage,
     dependencies=[Depends(single_valued_query)],
-    responses={422: {"model": InvalidRequest, "description": "Invalid or repeated parameter"}},
+    responses={422: {"model": ErrorBody, "description": "Invalid or repeated parameter"}},
     openapi_extra=key_roles_doc(EVERY_KEY),
 )
 def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> OrderPage:
@@ -122,10 +120,10 @@ def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> O
     # read does not stall the event loop.
     items, total = query_orders(
         session,
-        flow=query.flow or None,
-        status=query.status or None,
-        customer_id=query.customer_id or None,
-        provider_id=query.provider_id or None,
+        flow=query.flow,
+        status=query.status,
+        customer_id=query.customer_id,
+        provider_id=query.provider_id,
         needs_attention=query.needs_attention,
         archived=query.archived,
         limit=query.limit,
@@ -154,7 +152,7 @@ async def get_order(
     responses={
         **UNREADABLE_BODY,
         **_errors(403, 404, 409, 429, 503, 504),
-        422: {"model": InvalidRequest, "description": "Malformed request or payload"},
+        422: {"model": ErrorBody, "description": "Malformed request or payload"},
     },
     # Every key may call it; which actor roles a key may act as is checked inside.
     openapi_extra=key_roles_doc(EVERY_KEY),

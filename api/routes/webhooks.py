@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from api import gateway
 from api.bodies import loads
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
-from api.errors import BadRequest, Unauthorized
+from api.errors import BadRequest, ErrorBody, Unauthorized
 from api.ratelimit import limit
-from api.schemas import ErrorBody, WebhookResult
+from api.schemas import WebhookResult
 from models.ids import ORDER_ID_PATTERN
 from models.orders import StripeEvent
 

@@ -89,7 +89,7 @@ async def test_accounts_are_unique_by_email_in_any_case(api: httpx.AsyncClient) 
     assert (await api.get(f"/accounts/{account['id']}")).json() == account
     missing = await api.get("/accounts/acc-missing")
     assert missing.status_code == 404
-    assert missing.json() == {"detail": "account 'acc-missing' not found"}
+    assert missing.json() == {"code": "not_found", "detail": "account 'acc-missing' not found"}
     future = datetime.now(UTC) + timedelta(days=1)
     response = await api.post(
         "/accounts",
@@ -160,7 +160,8 @@ async def test_account_order_from_draft_to_receipt_and_invoice(
     early = await api.get(f"/orders/{order_id}/receipt")
     assert early.status_code == 409
     assert early.json() == {
-        "detail": f"order {order_id} is draft: its receipt exists once completed"
+        "code": "conflict",
+        "detail": f"order {order_id} is draft: its receipt exists once completed",
     }
 
     customer = {"role": "customer", "id": account["id"]}
@@ -217,7 +218,8 @@ async def test_a_prepaid_order_has_no_receipt(
     response = await api.get(f"/orders/{body['order_id']}/receipt")
     assert response.status_code == 404
     assert response.json() == {
-        "detail": f"order {body['order_id']} is a prepaid_service order: it has no receipt"
+        "code": "not_found",
+        "detail": f"order {body['order_id']} is a prepaid_service order: it has no receipt",
     }
 
 
@@ -243,7 +245,10 @@ async def test_approval_required_by_the_deployment(approving_api: httpx.AsyncCli
     assert placed["allowed_actions"] == {"customer": [], "support": ["approve", "return_to_draft"]}
     refused = await act(api, body["order_id"], "approve", customer)
     assert refused.status_code == 409
-    assert refused.json() == {"detail": "customer may not approve an order in in_progress"}
+    assert refused.json() == {
+        "code": "not_allowed",
+        "detail": "customer may not approve an order in in_progress",
+    }
     other = await act(api, body["order_id"], "edit", {"role": "customer", "id": "acc-x"}, notes="x")
     assert other.status_code == 403
     approved = (await act(api, body["order_id"], "approve", SUPPORT, note="ok")).json()

@@ -74,7 +74,8 @@ async def test_missing_unknown_and_revoked_keys_are_401(
             response = await anonymous.request(method, path)
             assert response.status_code == 401, (path, response.text)
             assert response.json() == {
-                "detail": "missing API key: send the header 'Authorization: Bearer <key>'"
+                "code": "unauthenticated",
+                "detail": "missing API key: send the header 'Authorization: Bearer <key>'",
             }
             assert response.headers["www-authenticate"] == "Bearer"
         created = await anonymous.post("/orders", json=await order_body(time_env))
@@ -87,7 +88,10 @@ async def test_missing_unknown_and_revoked_keys_are_401(
         async with api_client(settings, time_env.client, api_engine, api_key=unknown) as api:
             response = await api.get("/orders")
         assert response.status_code == 401
-        assert response.json() == {"detail": "the API key is unknown or has been revoked"}
+        assert response.json() == {
+            "code": "unauthenticated",
+            "detail": "the API key is unknown or has been revoked",
+        }
 
     # Without the key cache a revocation holds from the next request.
     uncached = settings.model_copy(update={"api_key_cache_seconds": 0})
@@ -98,7 +102,10 @@ async def test_missing_unknown_and_revoked_keys_are_401(
             assert revoke_key(session, name) is True
         response = await api.get("/orders")
     assert response.status_code == 401
-    assert response.json() == {"detail": "the API key is unknown or has been revoked"}
+    assert response.json() == {
+        "code": "unauthenticated",
+        "detail": "the API key is unknown or has been revoked",
+    }
 
 
 async def test_a_cached_key_is_read_again_once_its_time_is_up(
@@ -122,7 +129,10 @@ async def test_a_cached_key_is_read_again_once_its_time_is_up(
         now[0] += 1.0
         refused = await api.get("/orders")
         assert refused.status_code == 401
-        assert refused.json() == {"detail": "the API key is unknown or has been revoked"}
+        assert refused.json() == {
+            "code": "unauthenticated",
+            "detail": "the API key is unknown or has been revoked",
+        }
         # A refused key is not remembered: a new key of the same process works at once.
         _, fresh = make_key(api_engine, "support")
         assert (await api.get("/orders", headers=bearer(fresh))).status_code == 200
@@ -317,7 +327,10 @@ async def test_keys_cli_create_list_revoke(
 
             refused = await api.get("/orders")
             assert refused.status_code == 401
-            assert refused.json() == {"detail": "the API key is unknown or has been revoked"}
+            assert refused.json() == {
+                "code": "unauthenticated",
+                "detail": "the API key is unknown or has been revoked",
+            }
     finally:
         engine.dispose()
 

@@ -94,8 +94,9 @@ async def test_action_without_worker_is_504_and_may_still_complete(
     response = await workerless.post(f"/orders/{order_id}/actions/confirm", json=action)
     assert response.status_code == 504
     assert response.json() == {
+        "code": "timeout",
         "detail": f"timed out waiting for action confirm on order {order_id}; it may still "
-        f"complete: check GET /orders/{order_id}"
+        f"complete: check GET /orders/{order_id}",
     }
 
 
@@ -187,7 +188,7 @@ async def test_missing_read_model_is_503(time_env: WorkflowEnvironment, tmp_path
     finally:
         engine.dispose()
     assert response.status_code == 503
-    assert response.json() == {"detail": "the order database is unavailable"}
+    assert response.json() == {"code": "unavailable", "detail": "the order database is unavailable"}
 
 
 @pytest.mark.usefixtures("worker")

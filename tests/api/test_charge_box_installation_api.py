@@ -110,7 +110,8 @@ async def test_an_unknown_onboarding_flow_is_422_naming_the_known_ones(
         response = await api.post("/orders", json=installation_body(onboarding_flow="b2c"))
     assert response.status_code == 422
     assert response.json() == {
-        "detail": "unknown onboarding flow 'b2c'; known onboarding flows: b2b, standard"
+        "code": "invalid",
+        "detail": "unknown onboarding flow 'b2c'; known onboarding flows: b2b, standard",
     }
 
 
@@ -143,14 +144,20 @@ async def test_refusals_over_http(api: httpx.AsyncClient, time_env: WorkflowEnvi
 
     response = await act(api, order_id, "fulfil", who(body, "provider"))
     assert response.status_code == 409
-    assert response.json() == {"detail": "provider may not fulfil an order that is pending"}
+    assert response.json() == {
+        "code": "not_allowed",
+        "detail": "provider may not fulfil an order that is pending",
+    }
     stranger = {"role": "customer", "id": "eve"}
     response = await act(api, order_id, "schedule", stranger, at=past.isoformat())
     assert response.status_code == 403
 
     response = await act(api, order_id, "fulfil", who(body, "support"))
     assert response.status_code == 409
-    assert response.json() == {"detail": "payment declined: Your card was declined."}
+    assert response.json() == {
+        "code": "payment_declined",
+        "detail": "payment declined: Your card was declined.",
+    }
     view = (await api.get(f"/orders/{order_id}")).json()
     assert view["status"] == "pending"
     assert view["needs_attention"] is True

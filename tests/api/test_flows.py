@@ -55,7 +55,8 @@ async def test_unknown_flow_is_404(api: httpx.AsyncClient) -> None:
     response = await api.get("/flows/teleport")
     assert response.status_code == 404
     assert response.json() == {
-        "detail": f"unknown flow 'teleport'; known flows: {', '.join(FLOW_NAMES)}"
+        "code": "not_found",
+        "detail": f"unknown flow 'teleport'; known flows: {', '.join(FLOW_NAMES)}",
     }
 
 
@@ -68,13 +69,13 @@ async def test_healthz(api: httpx.AsyncClient) -> None:
 async def test_unknown_route_is_json_404(api: httpx.AsyncClient) -> None:
     response = await api.get("/nope")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not Found"}
+    assert response.json() == {"code": "not_found", "detail": "Not Found"}
 
 
 async def test_wrong_method_is_json_405(api: httpx.AsyncClient) -> None:
     response = await api.delete("/orders")
     assert response.status_code == 405
-    assert response.json() == {"detail": "Method Not Allowed"}
+    assert response.json() == {"code": "method_not_allowed", "detail": "Method Not Allowed"}
 
 
 async def test_every_operation_is_documented(api: httpx.AsyncClient) -> None:

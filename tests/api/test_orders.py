@@ -101,7 +101,8 @@ async def test_same_id_with_another_body_is_409(
     response = await api.post("/orders", json=changed)
     assert response.status_code == 409
     assert response.json() == {
-        "detail": f"order {body['order_id']} already exists with a different body"
+        "code": "conflict",
+        "detail": f"order {body['order_id']} already exists with a different body",
     }
 
 
@@ -184,7 +185,10 @@ async def test_action_not_allowed_now_is_409_with_the_reason(
     order_id = (await create(api, body))["order_id"]
     response = await act(api, order_id, "confirm", actor(body, "customer"))
     assert response.status_code == 409
-    assert response.json() == {"detail": "waiting for the provider to confirm or edit"}
+    assert response.json() == {
+        "code": "not_allowed",
+        "detail": "waiting for the provider to confirm or edit",
+    }
     wrong_role = await act(api, order_id, "pay", actor(body, "provider"), payment_method="pm_x")
     assert wrong_role.status_code == 409
     assert wrong_role.json()["detail"] == "provider may not pay an order in confirmation"
@@ -218,7 +222,10 @@ async def test_unknown_action_is_404(api: httpx.AsyncClient, time_env: WorkflowE
     order_id = (await create(api, body))["order_id"]
     response = await act(api, order_id, "teleport", actor(body, "customer"))
     assert response.status_code == 404
-    assert response.json() == {"detail": "prepaid_service has no action 'teleport'"}
+    assert response.json() == {
+        "code": "not_found",
+        "detail": "prepaid_service has no action 'teleport'",
+    }
 
 
 async def test_invalid_payload_is_422_with_the_reason(
@@ -300,10 +307,10 @@ async def test_get_lists_what_temporal_still_runs_for_the_order(
 async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
     response = await act(api, "no-such-order", "confirm", {"role": "support", "id": "agent"})
     assert response.status_code == 404
-    assert response.json() == {"detail": "order no-such-order not found"}
+    assert response.json() == {"code": "not_found", "detail": "order no-such-order not found"}
     read = await api.get("/orders/no-such-order")
     assert read.status_code == 404
-    assert read.json() == {"detail": "order no-such-order not found"}
+    assert read.json() == {"code": "not_found", "detail": "order no-such-order not found"}
 
 
 @pytest.mark.parametrize("order_id", ["bad%20id", "-leading-dash", "x" * 65])
@@ -329,7 +336,7 @@ async def test_actions_on_a_closed_order_are_409(
     assert final == WorkflowExecutionStatus.COMPLETED
     response = await act(api, order_id, "confirm", actor(body, "provider"))
     assert response.status_code == 409
-    assert response.json() == {"detail": f"order {order_id} is closed"}
+    assert response.json() == {"code": "not_allowed", "detail": f"order {order_id} is closed"}
     # Reading and repeating the creation still work on a closed order.
     read = await api.get(f"/orders/{order_id}")
     assert read.status_code == 200

@@ -90,7 +90,7 @@ async def test_shipped_completes_the_order_once(api: httpx.AsyncClient) -> None:
     if again.status_code == 200:  # the workflow was still draining: it knows the event
         assert again.json()["outcome"] == "duplicate"
     else:
-        assert again.json() == {"detail": f"order {order_id} is closed"}
+        assert again.json() == {"code": "not_allowed", "detail": f"order {order_id} is closed"}
 
     async def listed() -> list[dict[str, Any]]:
         page = await api.get("/orders", params={"flow": "shop_order", "status": "completed"})
@@ -107,8 +107,9 @@ async def test_callback_not_applicable_now_is_409(api: httpx.AsyncClient) -> Non
     refused = await post(api, body)
     assert refused.status_code == 409
     assert refused.json() == {
+        "code": "not_allowed",
         "detail": "evaluation_complete does not apply to an order in awaiting_payment "
-        "(only in awaiting_evaluation)"
+        "(only in awaiting_evaluation)",
     }
     assert (await api.post(f"/orders/{order_id}/actions/cancel", json=cancel)).is_success
 
@@ -137,7 +138,7 @@ async def test_same_event_twice_is_applied_once(
 async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
     response = await post(api, event("no-such-order"))
     assert response.status_code == 404
-    assert response.json() == {"detail": "order no-such-order not found"}
+    assert response.json() == {"code": "not_found", "detail": "order no-such-order not found"}
 
 
 @pytest.mark.parametrize(
@@ -183,7 +184,7 @@ async def test_missing_or_wrong_secret_is_401(
 ) -> None:
     response = await post(api, event("A-1"), secret=secret)
     assert response.status_code == 401
-    assert response.json() == {"detail": detail}
+    assert response.json() == {"code": "unauthenticated", "detail": detail}
     assert response.headers["www-authenticate"] == "X-Orderclock-Secret"
 
 
@@ -209,5 +210,8 @@ async def test_flood_gets_429_before_the_secret_is_checked(time_env: WorkflowEnv
     engine.dispose()
     assert [a.status_code for a in answers] == [401, 401, 401, 429]
     assert answers[3].headers["Retry-After"] == "20"
-    assert answers[3].json() == {"detail": "too many callback requests from this address"}
+    assert answers[3].json() == {
+        "code": "rate_limited",
+        "detail": "too many callback requests from this address",
+    }
     assert webhook.status_code == 401  # unsigned, not limited

@@ -17,46 +17,25 @@ requests every run); about 500 requests in a few seconds.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-import uuid
-from collections.abc import Coroutine, Iterator
-from contextlib import AsyncExitStack
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import CheckContext, Response
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from sqlalchemy import Engine
 
-from activities.records import OrderRecordActivities
 from api.app import create_app
-from db.engine import make_engine, session_scope
-from db.keys import hash_key
-from db.migrate import upgrade
-from db.tables import ApiKeyRow
 from models.business_days import COUNTRY_CODES
 from models.clock import ZONES
 from models.dealer import COUNTRY_FORMAT
 from models.orders import TIME_ZONE_FORMAT
-from tests.api.conftest import ApiActivities, make_settings
-from tests.fakes import FakeActivities
-from tests.fixtures.temporal import running_worker, start_time_skipping
-from tests.flows import FLOW_SAMPLES
-from tests.telemetry.conftest import free_port
-from workflows.registry import WORKFLOWS
-from workflows.sandbox import workflow_runner
-
-T = TypeVar("T")
+from tests.api.conftest import make_settings
+from tests.api.served import served_api_fixture
 
 EXAMPLES = 20
 """Fuzzed cases per operation (the examples and coverage phases add their own)."""
@@ -78,92 +57,7 @@ schemathesis.openapi.format(TIME_ZONE_FORMAT, st.sampled_from(sorted(ZONES)))
 schemathesis.openapi.format(COUNTRY_FORMAT, st.sampled_from(COUNTRY_CODES))
 
 
-class _Loop:
-    """An event loop of its own in a thread: the Temporal server, worker and uvicorn run there.
-
-    Schemathesis's tests are synchronous; the worker and the API must keep running while
-    a test waits for an answer, so they cannot live on the test session's (idle) loop.
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-def _store_key(engine: Engine) -> None:
-    with session_scope(engine) as session:
-        session.add(
-            ApiKeyRow(
-                name="schemathesis",
-                role="admin",
-                key_hash=hash_key(API_KEY),
-                created_at=datetime.now(UTC),
-            )
-        )
-
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The API served by uvicorn, on a time-skipping Temporal server with a worker."""
-    path: Path = tmp_path_factory.mktemp("schemathesis") / "orders.db"
-    upgrade(f"sqlite:///{path}")
-    engine = make_engine(f"sqlite:///{path}")
-    _store_key(engine)
-    for sample in FLOW_SAMPLES.values():
-        sample.prepare_database(engine)  # e.g. the sample account, so account orders can start
-    task_queue = f"tq-{uuid.uuid4()}"
-    # The real read-model writer, so GET /orders lists what the fuzzer created.
-    activities = ApiActivities(FakeActivities(), OrderRecordActivities(engine)).all()
-    port = free_port()
-    loop = _Loop()
-    stack = AsyncExitStack()
-
-    async def start() -> None:
-        env = await start_time_skipping()
-        stack.push_async_callback(env.shutdown)
-        await stack.enter_async_context(
-            running_worker(
-                env.client,
-                task_queue=task_queue,
-                workflows=list(WORKFLOWS.values()),
-                activities=activities,
-                workflow_runner=workflow_runner(),
-            )
-        )
-        # A callback secret, so the Salesforce callback answers (401) instead of 503.
-        settings = make_settings(task_queue, salesforce_callback_secret="sf-schemathesis")
-        app = create_app(settings, temporal_client=env.client, engine=engine)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-        )
-        serving = asyncio.create_task(server.serve())
-
-        async def stop() -> None:
-            server.should_exit = True
-            await serving
-
-        stack.push_async_callback(stop)
-        while not server.started:
-            if serving.done():
-                serving.result()  # raises why it could not start
-            await asyncio.sleep(0.02)
-
-    try:
-        loop.run(start())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.run(stack.aclose())
-        loop.close()
-        engine.dispose()
+base_url = served_api_fixture("schemathesis", API_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +103,8 @@ def refuses_without_key(ctx: CheckContext, response: Response, case: schemathesi
     assert answer.status_code == 401, (sent.method, sent.url, answer.text)
     assert answer.headers["www-authenticate"] == "Bearer"
     assert answer.json() == {
-        "detail": "missing API key: send the header 'Authorization: Bearer <key>'"
+        "code": "unauthenticated",
+        "detail": "missing API key: send the header 'Authorization: Bearer <key>'",
     }
 
 
@@ -230,7 +125,7 @@ def _at(body: object, location: list[str | int]) -> object:
 def _refused_by_rule(response: Response, case: schemathesis.Case) -> bool:
     """True for a 422 by a rule of the API's that a JSON schema cannot say.
 
-    One message (``InvalidRequest.detail`` a string): a flow's refusal (an account order
+    One message (``ErrorBody.detail`` a string): a flow's refusal (an account order
     naming an unknown account, an action payload the action's own model rejects, an
     account's ``created_at`` ahead of now). Or pydantic value errors each about a whole
     object: rules across its fields (a dealer's subdivision must be one of its country's,

@@ -90,7 +90,8 @@ async def test_eleventh_concurrent_action_is_429(
             assert response.status_code == 429
             assert response.headers["retry-after"] == "1"
             assert response.json() == {
-                "detail": f"order {order_id} has too many actions in flight; retry shortly"
+                "code": "rate_limited",
+                "detail": f"order {order_id} has too many actions in flight; retry shortly",
             }
             await handle.signal(BusyOrderWorkflow.release)
             answers: list[httpx.Response] = await asyncio.gather(*held)

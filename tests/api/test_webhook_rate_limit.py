@@ -31,7 +31,10 @@ async def test_flood_of_webhooks_gets_429_with_retry_after(time_env: WorkflowEnv
     engine.dispose()
     assert [a.status_code for a in answers] == [401, 401, 401, 429]
     assert answers[3].headers["Retry-After"] == "20"
-    assert answers[3].json() == {"detail": "too many webhook requests from this address"}
+    assert answers[3].json() == {
+        "code": "rate_limited",
+        "detail": "too many webhook requests from this address",
+    }
 
 
 async def test_limit_zero_means_unlimited(time_env: WorkflowEnvironment) -> None:

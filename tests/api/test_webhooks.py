@@ -135,7 +135,10 @@ async def test_missing_signature_header_is_401(api: httpx.AsyncClient) -> None:
     payload = stripe_event("payment_intent.succeeded", intent("o-1", "pi_1"))
     response = await api.post("/webhooks/stripe", content=payload)
     assert response.status_code == 401
-    assert response.json() == {"detail": "missing Stripe-Signature header"}
+    assert response.json() == {
+        "code": "unauthenticated",
+        "detail": "missing Stripe-Signature header",
+    }
 
 
 # Hostile deliveries of an event that would complete the order's payment: each is refused
@@ -250,7 +253,10 @@ async def test_oversized_event_is_413_and_changes_nothing(
         obj = intent(order_id, payment_intent, description="x" * MAX_WEBHOOK_BYTES)
         response = await post_event(api, stripe_event("payment_intent.succeeded", obj))
         assert response.status_code == 413
-        assert str(MAX_WEBHOOK_BYTES) in response.json()["detail"]
+        assert response.json() == {
+            "code": "too_large",
+            "detail": f"request body larger than {MAX_WEBHOOK_BYTES} bytes, this route's limit",
+        }
 
 
 async def test_signed_body_that_is_not_json_is_400_and_changes_nothing(
