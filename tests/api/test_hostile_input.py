@@ -158,6 +158,7 @@ async def test_codec_body_is_bounded(api: httpx.AsyncClient, settings: Settings)
     bearer = {"Authorization": f"Bearer {CODEC_TOKEN}", "Content-Type": "application/json"}
     response = await api.post("/codec/encode", content=b" " * (80 * 1024 * 1024), headers=bearer)
     assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
     assert str(settings.codec_max_body_bytes) in response.json()["detail"]
 
 
@@ -173,7 +174,8 @@ async def test_a_100_mib_order_is_413_before_it_is_read(
     )
     assert response.status_code == 413
     assert response.json() == {
-        "detail": f"request body larger than {settings.max_body_bytes} bytes, this route's limit"
+        "code": "too_large",
+        "detail": f"request body larger than {settings.max_body_bytes} bytes, this route's limit",
     }
     await assert_not_created(api, time_env, body["order_id"])
 
@@ -189,6 +191,7 @@ async def test_a_streamed_body_is_cut_off_at_the_limit(
         "/orders", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
     assert str(settings.max_body_bytes) in response.json()["detail"]
 
 
@@ -207,6 +210,7 @@ async def test_a_huge_action_is_413_and_the_order_carries_on(
     order_id = body["order_id"]
     response = await act(api, order_id, "cancel", actor(body, "customer"), reason="x" * size)
     assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
     # The order's next normal action and a read work at once.
     started = time.monotonic()
     confirmed = await act(api, order_id, "confirm", actor(body, "provider"))
@@ -259,11 +263,13 @@ async def test_non_finite_numbers_are_422(
     body = await order_body(time_env)
     text = json.dumps(body).replace('"unit_amount": 12000', f'"unit_amount": {number}')
     response = await refused_order(api, time_env, 422, raw=text.encode(), order_id=body["order_id"])
+    assert response.json()["code"] == "invalid"
     assert "not finite" in response.json()["detail"]
     # In an action's free-form payload, too (it would have reached the workflow).
     order = await created_order(api, time_env)
     acted = await cancel_with_raw_payload(api, order, f'{{"x": {number}}}')
     assert acted.status_code == 422
+    assert acted.json()["code"] == "invalid"
     assert "not finite" in acted.json()["detail"]
 
 
@@ -287,10 +293,12 @@ async def test_deep_nesting_is_400_on_the_key_protected_routes(
     body = await order_body(time_env)
     text = json.dumps({**body, "notes": "PLACEHOLDER"}).replace('"PLACEHOLDER"', nested(depth))
     response = await refused_order(api, time_env, 400, raw=text.encode(), order_id=body["order_id"])
+    assert response.json()["code"] == "too_deep"
     assert str(MAX_JSON_DEPTH) in response.json()["detail"]
     order = await created_order(api, time_env)
     acted = await cancel_with_raw_payload(api, order, nested(depth))
     assert acted.status_code == 400
+    assert acted.json()["code"] == "too_deep"
     # Depth itself is fine up to the limit (a malformed payload, not a 400).
     deepest = nested(MAX_JSON_DEPTH - 2)
     acted = await cancel_with_raw_payload(api, order, f'{{"reason": {deepest}}}')
@@ -307,6 +315,7 @@ async def test_a_signed_deeply_nested_webhook_is_400(api: httpx.AsyncClient) -> 
         headers={"content-type": "application/json", "stripe-signature": stripe_signature(payload)},
     )
     assert response.status_code == 400
+    assert response.json()["code"] == "too_deep"
     assert str(MAX_JSON_DEPTH) in response.json()["detail"]
 
 
@@ -319,6 +328,7 @@ async def test_a_deeply_nested_salesforce_callback_with_the_secret_is_400(
         headers={"X-Orderclock-Secret": CALLBACK_SECRET, "Content-Type": "application/json"},
     )
     assert response.status_code == 400
+    assert response.json()["code"] == "too_deep"
     assert str(MAX_JSON_DEPTH) in response.json()["detail"]
 
 
@@ -329,6 +339,7 @@ async def test_a_non_finite_number_in_a_callback_is_422(api: httpx.AsyncClient) 
         headers={"X-Orderclock-Secret": CALLBACK_SECRET, "Content-Type": "application/json"},
     )
     assert response.status_code == 422
+    assert response.json()["code"] == "invalid"
     assert "not finite" in response.json()["detail"]
 
 
