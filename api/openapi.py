@@ -8,7 +8,8 @@ generators stumble on, by rules rather than by name where it can:
   from requests and written in responses is ``LineItem`` in and ``LineItemView`` out);
 - the body of ``POST /orders`` is the named union ``CreateOrderRequest``;
 - an order's ``flow`` and statuses are the named enums ``FlowName`` and ``OrderStatus``;
-  an inline enum gets a name of its own (``DealerDetailsReviewStep``);
+  an inline enum gets a name of its own (``DealerDetailsReviewStep``), or the one of
+  :data:`SHARED_ENUMS` with its values (``Currency``, one type in every flow's request);
 - ``OrderDetail`` is ``OrderView`` plus ``pending``, not a copy of it;
 - every property a response always carries is required;
 - every 4xx and 5xx answer is an ``ErrorBody``; 429 and 503 declare ``Retry-After``.
@@ -25,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from api.errors import RETRY_AFTER, ErrorBody
+from models.money import CARD_CURRENCIES
 
 Json = dict[str, Any]
 PREFIX = "#/components/schemas/"
@@ -39,6 +41,10 @@ ENUM_FIELDS = {
     ("Transition", "from_status"): "OrderStatus",
     ("Transition", "to_status"): "OrderStatus",
 }
+
+# Enums many models share as one type (models.common.Currency): an inline enum with these
+# values is a reference to the named one, not a copy named after its owner.
+SHARED_ENUMS = {"Currency": sorted(CARD_CURRENCIES)}
 
 # The one body of every error answer; validation errors are no longer FastAPI's.
 ERROR_SCHEMA = ErrorBody.__name__
@@ -165,14 +171,23 @@ def _name_create_body(doc: Json, schemas: Json) -> None:
                 media["schema"] = {"$ref": PREFIX + name}
 
 
+def _enum_name(schemas: Json, owner: str, prop: str, choice: Json) -> str:
+    shared = next((n for n, values in SHARED_ENUMS.items() if choice["enum"] == values), None)
+    if shared is not None:
+        assert schemas.get(shared, choice)["enum"] == choice["enum"], f"{shared} is taken"
+        return shared
+    name = owner + _camel(prop)
+    assert name not in schemas, f"enum name {name} is taken"
+    return name
+
+
 def _name_inline_enums(schemas: Json) -> None:
-    """An enum inside a schema's property becomes ``<Schema><Property>``."""
+    """An enum inside a schema's property becomes ``<Schema><Property>`` (or a shared one)."""
     for owner in list(schemas):
         for prop, schema in schemas[owner].get("properties", {}).items():
             for choice in [schema, *schema.get("anyOf", [])]:
                 if "enum" in choice and len(choice["enum"]) > 1 and "$ref" not in choice:
-                    name = owner + _camel(prop)
-                    assert name not in schemas, f"enum name {name} is taken"
+                    name = _enum_name(schemas, owner, prop, choice)
                     schemas[name] = {k: v for k, v in choice.items() if k != "title"}
                     ref = {"$ref": PREFIX + name}
                     if choice is schema:

@@ -24,6 +24,7 @@ from orderclock_client.models import (
     Appointment,
     ChargeBoxInstallationFulfilPayload,
     ChargeBoxInstallationRequest,
+    Currency,
     Dealer,
     DealerCardPayment,
     DealerOrderAcceptPayload,
@@ -117,7 +118,7 @@ def prepaid(client: AuthenticatedClient) -> OrderView:
         customer=CUSTOMER,
         provider=PROVIDER,
         items=[LineItem(name="Massage", quantity=1, unit_amount=8500)],
-        currency="EUR",
+        currency=Currency.EUR,
         appointment=Appointment(
             start=datetime.now(UTC) + timedelta(days=3), time_zone="Europe/Berlin"
         ),
@@ -138,7 +139,7 @@ def account(client: AuthenticatedClient) -> OrderView:
         order_id=new_id(FlowName.ACCOUNT_ORDER),
         flow="account_order",
         account_id="acc-1",
-        currency="EUR",
+        currency=Currency.EUR,
         items=[OrderItem(product="router", option="purchase", quantity=2)],
         payment_method="invoice",
     )
@@ -154,7 +155,7 @@ def installation(client: AuthenticatedClient) -> OrderView:
         customer=CUSTOMER,
         installation_partner=PROVIDER,
         items=[LineItem(name="Charge box", quantity=1, unit_amount=89900)],
-        currency="EUR",
+        currency=Currency.EUR,
         time_zone="Europe/Copenhagen",
         payment=InstallationCardPayment(method="card", payment_method="pm_card_visa"),
     )
@@ -170,7 +171,7 @@ def shop(client: AuthenticatedClient) -> OrderView:
         flow="shop_order",
         customer=CUSTOMER,
         items=[ShopItem(sku="WID-1", name="Widget", quantity=2, unit_amount=2450)],
-        currency="EUR",
+        currency=Currency.EUR,
     )
     order = view(create_order.sync(client=client, body=request))
     pay = ShopOrderPayPayload(payment_method="pm_card_visa")
@@ -193,7 +194,7 @@ def dealer(client: AuthenticatedClient) -> OrderView:
         ),
         customer=CUSTOMER,
         items=[LineItem(name="Wallbox", quantity=1, unit_amount=12000)],
-        currency="EUR",
+        currency=Currency.EUR,
         payment=DealerCardPayment(method="card", payment_method="pm_card_visa"),
     )
     order = view(create_order.sync(client=client, body=request))

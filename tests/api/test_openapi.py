@@ -20,6 +20,7 @@ from api.app import create_app
 from api.errors import ErrorCode, error_response
 from models.actions import ENGINE_ACTION_PAYLOADS
 from models.catalog import FLOW_NAMES, FLOWS
+from models.money import CARD_CURRENCIES
 from tests.api.conftest import BASE_URL, admin_key, bearer, make_settings
 
 DOC: dict[str, Any] = create_app(make_settings("openapi-only")).openapi()
@@ -126,6 +127,15 @@ def test_flow_status_and_role_are_named_enums() -> None:
     parameters = {p["name"]: p for p in _operation("list_orders")["parameters"]}
     assert parameters["flow"]["schema"] == {"$ref": REF + "FlowName"}
     assert parameters["status"]["schema"] == {"$ref": REF + "OrderStatus"}
+
+
+def test_currency_is_one_named_enum() -> None:
+    # One type for every flow's request, not a copy per model a client cannot interchange.
+    assert SCHEMAS["Currency"]["enum"] == sorted(CARD_CURRENCIES)
+    for flow in FLOWS.values():
+        name = flow.request.__name__
+        assert SCHEMAS[name]["properties"]["currency"] == {"$ref": REF + "Currency"}
+    assert not [name for name in SCHEMAS if name.endswith("Currency") and name != "Currency"]
 
 
 def test_list_filters_have_no_defaults_a_client_would_send() -> None:
