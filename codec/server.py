@@ -23,7 +23,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
 from api.bodies import BodyLimitMiddleware, loads
-from api.errors import ApiError
+from api.errors import install_error_handlers
 from codec.aesgcm import PayloadDecryptionError
 
 Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
@@ -36,10 +36,9 @@ _OPERATIONS = "encode|decode"
 
 
 def _payloads_from(body: bytes) -> Payloads:
+    # loads' own refusals (non-finite numbers, deep nesting) answer as they are.
     try:
         return json_format.ParseDict(loads(body), Payloads())
-    except ApiError as exc:  # non-finite numbers, deep nesting
-        raise HTTPException(exc.status_code, exc.detail) from None
     except (ValueError, json_format.ParseError) as exc:
         raise HTTPException(400, f"body is not a Payloads JSON object: {exc}") from None
 
@@ -108,6 +107,8 @@ def create_codec_app(
         summary="Encrypts and decrypts Temporal payloads for the Web UI and the temporal CLI.",
         dependencies=[Depends(authorised)],
     )
+    # The API's error body (code and detail) here too: mounted, the codec is part of it.
+    install_error_handlers(app)
 
     async def transform(request: Request, apply: Transform) -> JSONResponse:
         payloads = _payloads_from(await request.body())

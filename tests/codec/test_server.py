@@ -125,6 +125,7 @@ async def test_without_a_token_every_call_is_refused() -> None:
         with_a_guess = await http.post("/codec/decode", json=body_of(sealed), headers=AUTH)
     for refused in (response, with_a_guess):
         assert refused.status_code == 503
+        assert refused.json()["code"] == "unavailable"
         assert "ORDERCLOCK_CODEC_TOKEN" in refused.json()["detail"]
         assert "Cleo" not in refused.text
 
@@ -134,9 +135,11 @@ async def test_deep_nesting_is_400_and_non_finite_numbers_422(client: httpx.Asyn
         "/codec/decode", content=b'{"payloads": ' + b"[" * 1000 + b"]" * 1000 + b"}", headers=AUTH
     )
     assert deep.status_code == 400
+    assert deep.json()["code"] == "too_deep"
     assert "nested" in deep.json()["detail"]
     infinite = await client.post("/codec/decode", content=b'{"payloads": [1e999]}', headers=AUTH)
     assert infinite.status_code == 422
+    assert infinite.json()["code"] == "invalid"
 
 
 async def test_the_web_ui_sends_the_token_as_a_path_segment(client: httpx.AsyncClient) -> None:
@@ -168,6 +171,7 @@ async def test_a_huge_body_is_413_before_it_is_read() -> None:
         streamed = await http.post("/codec/encode", content=chunks(), headers=AUTH)
     for refused in (declared, streamed):
         assert refused.status_code == 413
+        assert refused.json()["code"] == "too_large"
         assert str(1024 * 1024) in refused.json()["detail"]
 
 
