@@ -22,10 +22,12 @@ from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
 from models.orders import OrderView, Strict
 
-# The answer to a body that cannot be decoded (not UTF-8) or whose JSON is nested too deep
-# (api.bodies); bad JSON is a 422. Every route with a body declares it.
+# The answers to a body that cannot be decoded (not UTF-8), whose JSON is nested too deep
+# or that is over the route's limit (api.bodies); bad JSON is a 422. Every route with a
+# body declares them.
 UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body cannot be decoded or is nested too deep"}
+    400: {"model": ErrorBody, "description": "The body cannot be decoded or is nested too deep"},
+    413: {"model": ErrorBody, "description": "The body is over the route's limit"},
 }
 
 # The names a client may send or read, from the catalog and the flows' specs: a new flow

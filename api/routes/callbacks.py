@@ -45,7 +45,7 @@ def _first_error(err: ValidationError) -> str:
 @router.post(
     "/salesforce",
     response_model=SalesforceCallbackResult,
-    responses={code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)},
+    responses={code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 503)},
 )
 async def salesforce_callback(
     request: Request,

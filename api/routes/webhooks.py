@@ -136,7 +136,7 @@ def _verify(body: bytes, header: str, secret: str) -> None:
     "/stripe",
     response_model=WebhookResult,
     response_model_exclude_none=True,
-    responses={code: {"model": ErrorBody} for code in (400, 401, 413, 429, 503)},
+    responses={code: {"model": ErrorBody} for code in (400, 401, 413, 422, 429, 503)},
 )
 async def stripe_webhook(
     request: Request,

@@ -138,6 +138,14 @@ def test_currency_is_one_named_enum() -> None:
     assert not [name for name in SCHEMAS if name.endswith("Currency") and name != "Currency"]
 
 
+def test_every_body_declares_its_refusals() -> None:
+    # Every body passes api.bodies: too large (413), too deep (400), a non-finite number (422).
+    for method, path, operation in _operations():
+        if "requestBody" in operation or method == "post":
+            declared = set(operation["responses"])
+            assert {"400", "413", "422"} <= declared, (method, path, sorted(declared))
+
+
 def test_list_filters_have_no_defaults_a_client_would_send() -> None:
     filters = ("flow", "status", "customer_id", "provider_id", "needs_attention")
     for parameter in _operation("list_orders")["parameters"]:
