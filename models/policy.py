@@ -55,6 +55,15 @@ class PrepaidPolicy(BaseModel):
         default=0, ge=0, le=100, description="Refund for a later customer cancellation."
     )
 
+    def customer_refund(self, refundable: int, notice: timedelta) -> int:
+        """What a customer cancelling ``notice`` before the appointment gets back.
+
+        "24 hours before ... or earlier": exactly ``full_refund_notice`` is a full refund.
+        """
+        if notice >= self.full_refund_notice:
+            return refundable
+        return refundable * self.late_cancel_refund_percent // 100
+
     @model_validator(mode="after")
     def _positive(self) -> PrepaidPolicy:
         for name in (

@@ -488,10 +488,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             return 0
         if actor.role != C:
             return refundable
-        notice = self.appointment.start - workflow.now()
-        if notice >= self._policy.full_refund_notice:
-            return refundable
-        return refundable * self._policy.late_cancel_refund_percent // 100
+        return self._policy.customer_refund(refundable, self.appointment.start - workflow.now())
 
     async def _refund(self, amount: int, why: str) -> int:
         """Refund ``amount`` of the captured payment; a failure flags the order."""

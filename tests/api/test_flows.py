@@ -89,3 +89,16 @@ async def test_every_operation_is_documented(api: httpx.AsyncClient) -> None:
         assert "200" in operation["responses"] or "201" in operation["responses"]
     create = document["paths"]["/orders"]["post"]["responses"]
     assert {"200", "201", "409", "422"} <= set(create)
+
+
+async def test_each_flow_says_which_actions_its_deadlines_close(api: httpx.AsyncClient) -> None:
+    gates = {}
+    for flow in ("prepaid_service", "charge_box_installation", "shop_order", "account_order"):
+        described = (await api.get(f"/flows/{flow}")).json()
+        gates[flow] = {d["name"]: set(d["gates"]) for d in described["deadlines"]}
+    assert gates["prepaid_service"]["payment"] == {"pay", "cancel"}
+    assert gates["prepaid_service"]["appointment_start"] == {"edit"}
+    assert gates["prepaid_service"]["payment_reminder"] == set()  # a reminder closes nothing
+    assert "cancel" in gates["charge_box_installation"]["scheduled_fulfilment"]
+    assert gates["shop_order"]["salesforce_sync"] == set()  # it only flags the order
+    assert gates["account_order"]["draft_expiry"] == {"edit", "place", "cancel"}

@@ -338,8 +338,10 @@ async def test_actions_on_a_closed_order_are_409(
     assert response.status_code == 409
     refused = response.json()
     assert refused["code"] == "not_allowed"
-    # How it closed (test_order_terms checks the whole wording).
-    assert refused["detail"].startswith(f"order {order_id} is closed: the order is cancelled")
+    # Never "closed" alone: how and when it closed.
+    closed = f"order {order_id} is closed: the order is cancelled: cancel by the customer at "
+    assert refused["detail"].startswith(closed)
+    assert refused["detail"].endswith("(plans changed); it is read-only now")
     # Reading and repeating the creation still work on a closed order.
     read = await api.get(f"/orders/{order_id}")
     assert read.status_code == 200

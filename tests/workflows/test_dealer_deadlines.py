@@ -354,3 +354,27 @@ async def test_an_archived_order_can_be_unarchived_until_it_closes(dealer: Deale
     assert [t.action for t in final.history][-3:] == ["archive", "unarchive", "archive"]
     with pytest.raises(Exception):  # noqa: B017 - a closed workflow takes no update
         await dealer.act(order, "unarchive", S)
+
+
+async def test_a_regional_holiday_of_the_dealers_subdivision_is_not_a_business_day(
+    dealer: DealerHarness,
+) -> None:
+    # Epiphany (6 January) is a public holiday in Bavaria, a working day in Berlin.
+    bavaria, berlin = BusinessCalendar("DE", "BY"), BusinessCalendar("DE", "BE")
+    holiday = first_day(
+        await today(dealer),
+        lambda d: (
+            not bavaria.is_business_day(d)
+            and berlin.is_business_day(d)
+            and all(bavaria.is_business_day(d + k * DAY) for k in (-1, 1))
+        ),
+    )
+    assert (holiday.month, holiday.day) == (1, 6)
+    await move_to(dealer, holiday - DAY, time(10), BERLIN)
+    in_bavaria = await dealer.start(subdivision="BY")
+    in_berlin = await dealer.start(subdivision="BE")
+    # One business day: the day after the holiday in Bavaria, the holiday itself in Berlin.
+    after = datetime.combine(holiday + DAY, time(10), ZoneInfo(BERLIN))
+    on = datetime.combine(holiday, time(10), ZoneInfo(BERLIN))
+    assert abs(local(due_of(await dealer.view(in_bavaria))) - after) < MIN
+    assert abs(local(due_of(await dealer.view(in_berlin))) - on) < MIN

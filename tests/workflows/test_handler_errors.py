@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
 
 import pytest
 from temporalio import workflow
@@ -12,19 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import errors
 from models.ids import order_workflow_id
-from models.orders import (
-    Actor,
-    Appointment,
-    LineItem,
-    OrderView,
-    PrepaidServiceRequest,
-    Role,
-    StartOrderInput,
-)
+from models.orders import Actor, OrderView, Role, StartOrderInput
 from models.policy import PrepaidPolicy
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
-from tests.workflows.conftest import CUSTOMER, PROVIDER, Harness, Rejected
+from tests.workflows.conftest import Harness, Rejected
 from workflows.prepaid_service import PrepaidServiceWorkflow
 from workflows.sandbox import workflow_runner
 
@@ -56,18 +47,12 @@ async def test_an_error_in_a_handler_answers_at_once_and_leaves_the_order(
         workflow_runner=workflow_runner(),
     ):
         order_id = f"o-{uuid.uuid4().hex[:12]}"
-        request = PrepaidServiceRequest(
-            order_id=order_id,
-            flow="prepaid_service",
-            customer=CUSTOMER,
-            provider=PROVIDER,
-            items=[LineItem(name="Massage", quantity=1, unit_amount=12000)],
-            currency="EUR",
-            appointment=Appointment(
-                start=await time_env.get_current_time() + timedelta(days=3),
-                time_zone="Europe/Berlin",
-            ),
-        )
+        # Imported here: the sandbox re-imports this module (it defines a workflow).
+        from tests.flows import FLOW_SAMPLES
+
+        sample = FLOW_SAMPLES["prepaid_service"]
+        request = sample.make_request(await time_env.get_current_time())
+        request = request.model_copy(update={"order_id": order_id})
         order = await time_env.client.start_workflow(
             "prepaid_service_with_a_bug",
             StartOrderInput(
@@ -82,9 +67,10 @@ async def test_an_error_in_a_handler_answers_at_once_and_leaves_the_order(
             result_type=OrderView,
         )
         h = Harness(time_env, task_queue, fakes)
+        provider = Actor(role=Role.provider, id=sample.party_ids[Role.provider])
         before = await h.view(order)
         with pytest.raises(Rejected) as refused:
-            await asyncio.wait_for(h.act(order, "confirm", Role.provider), timeout=10)
+            await asyncio.wait_for(h.act_as(order, "confirm", provider, {}), timeout=10)
         assert refused.value.kind == errors.ACTION_FAILED
         assert "KeyError" in refused.value.message and "flagged" in refused.value.message
         after = await h.view(order)
@@ -92,6 +78,8 @@ async def test_an_error_in_a_handler_answers_at_once_and_leaves_the_order(
         assert after.needs_attention
         assert after.attention_reason is not None and "confirm" in after.attention_reason
         # The order still answers its next action at once.
-        edited = await asyncio.wait_for(h.act(order, "edit", Role.provider), timeout=10)
+        edited = await asyncio.wait_for(
+            h.act_as(order, "edit", provider, sample.payloads["edit"]), timeout=10
+        )
         assert edited.history[-1].action == "edit"
         await order.terminate("test over")

@@ -4,7 +4,9 @@ checked after every step (issue #6, "hostile and random input").
 Each example starts one order of the flow on the time-skipping server, with fake side
 effects and the real read-model writer on SQLite, then runs a program hypothesis draws:
 an action (a sample payload or a variant) by the customer, the provider, support or a
-stranger, or a wait of minutes to weeks. After every step:
+stranger in either party role, a wait of minutes to weeks, or a wait to just before, at or
+just after the order's next deadline (where the deadline and an action race). After every
+step:
 
 - money: captured never exceeds what was authorised, refunded never exceeds captured,
   nothing held is negative;
@@ -14,7 +16,8 @@ stranger, or a wait of minutes to weeks. After every step:
   fires twice; a finished order accepts no action;
 - the read model: the database's copy of the order becomes equal to the workflow's view.
 
-``HYPOTHESIS_PROFILE=thorough`` runs more and longer programs than CI's fixed set.
+CI's profile draws new programs every run (a failure prints the seed that reproduces it,
+``@reproduce_failure``); ``HYPOTHESIS_PROFILE=thorough`` runs more and longer programs.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ from tests.workflows.conftest import FlowHarness, Rejected, flow_worker
 settings.register_profile(
     "ci",
     max_examples=12,
-    stateful_step_count=8,
-    derandomize=True,
+    stateful_step_count=10,
+    derandomize=False,
+    print_blob=True,
     database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -61,6 +65,7 @@ settings.register_profile(
 settings.register_profile(
     "thorough",
     max_examples=200,
+    stateful_step_count=25,
     derandomize=False,
     database=None,
     deadline=None,
@@ -79,7 +84,9 @@ WAITS = [
     timedelta(days=6),
     timedelta(days=15),
 ]
-ACTORS = ("customer", "provider", "support", "stranger")
+ACTORS = ("customer", "provider", "support", "stranger customer", "stranger provider")
+# Where a "deadline" step lands: just before the order's next deadline, at it, just after.
+AROUND_DEADLINE = [timedelta(seconds=-1), timedelta(0), timedelta(seconds=1)]
 # What a refusal may be: not now / not this party / a declined card / a payload the state rejects.
 REFUSALS = {
     errors.NOT_ALLOWED,
@@ -92,7 +99,8 @@ RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
 def program(sample: FlowSample) -> st.SearchStrategy[list[tuple[str, Any, Any]]]:
-    """Steps: ("act", action, (who, payload)) or ("wait", delta, None)."""
+    """Steps: ("act", action, (who, payload)), ("wait", delta, None) or ("deadline",
+    offset from the next deadline, None)."""
     spec = flow_spec(sample.flow)
     assert spec is not None
     acts = [
@@ -109,7 +117,8 @@ def program(sample: FlowSample) -> st.SearchStrategy[list[tuple[str, Any, Any]]]
         for action in spec.actions
     ]
     wait = st.tuples(st.just("wait"), st.sampled_from(WAITS), st.none())
-    step = st.one_of(wait, *acts)
+    deadline = st.tuples(st.just("deadline"), st.sampled_from(AROUND_DEADLINE), st.none())
+    step = st.one_of(wait, deadline, *acts)
     return st.lists(step, min_size=1, max_size=settings.get_profile(PROFILE).stateful_step_count)
 
 
@@ -122,8 +131,8 @@ class Run:
         self.sample = sample
 
     def actor(self, who: str) -> Actor:
-        if who == "stranger":
-            return Actor(role=Role.customer, id="stranger-1")
+        if who.startswith("stranger"):
+            return Actor(role=Role(who.split()[1]), id="stranger-1")
         role = Role(who)
         return Actor(role=role, id=self.sample.party_ids.get(role, f"{who}-agent"))
 
@@ -208,6 +217,13 @@ async def run_program(run: Run, steps: list[tuple[str, Any, Any]]) -> None:
         if kind == "wait":
             await h.sleep(what)
             waited_until = await h.now()
+        elif kind == "deadline":
+            if before.next_deadline is None:
+                continue
+            left = before.next_deadline.due_at + what - await h.now()
+            if left > timedelta(0):
+                await h.sleep(left)
+            waited_until = await h.now()
         else:
             who, payload = detail
             actor = run.actor(who)
@@ -218,13 +234,13 @@ async def run_program(run: Run, steps: list[tuple[str, Any, Any]]) -> None:
                 assert refused.kind in REFUSALS, (what, who, refused)
                 # "Not this order's party" only for a stranger, or a role the flow lacks.
                 own_party = who == "support" or Role(actor.role) in sample.party_ids
-                if who != "stranger" and own_party:
+                if not who.startswith("stranger") and own_party:
                     assert refused.kind != errors.NOT_THIS_PARTY, (what, who, refused)
             except (WorkflowUpdateFailedError, RPCError):
                 assert finished, f"{what} by {who} failed on a running order"
             else:
                 assert not finished, f"a finished order accepted {what}"
-                assert who != "stranger", f"a stranger's {what} was accepted"
+                assert not who.startswith("stranger"), f"a {who}'s {what} was accepted"
                 advertised = before.allowed_actions.get(actor.role, [])
                 assert what in advertised, f"{what} by {who} accepted but not advertised"
         view = await run.settled(handle)
