@@ -99,7 +99,7 @@ def _read_key(engine: Engine, key: str) -> Caller:
         row = lookup(session, key)
     if row is None:
         raise Unauthorized("the API key is unknown or has been revoked")
-    return Caller(name=row.name, role=KeyRole(row.role))
+    return Caller(name=row.name, role=KeyRole(row.role), tenant=row.tenant)
 
 
 class KeyProtectedRoute(APIRoute):

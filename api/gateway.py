@@ -39,6 +39,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import Caller, require_sees
 from api.errors import (
     ActionFailed,
     ApiError,
@@ -53,7 +54,7 @@ from api.errors import (
 )
 from api.schemas import OrderDetail, PendingActivity
 from config.settings import Settings
-from db.queries import get_order_view
+from db.queries import get_order_view, recorded_tenant
 from models import errors, search
 from models.catalog import flow_spec
 from models.common import request_fingerprint
@@ -194,6 +195,34 @@ async def read_view(
     return stored
 
 
+def _recorded_tenant(engine: Engine, order_id: str) -> tuple[str | None] | None:
+    try:
+        with Session(engine) as session:
+            return recorded_tenant(session, order_id)
+    except SQLAlchemyError as err:
+        log.warning("order database unreadable while reading %s: %s", order_id, err)
+        return None
+
+
+async def require_visible(
+    caller: Caller, client: Client, engine: Engine, order_id: str, *, timeouts: Timeouts
+) -> None:
+    """404 unless the caller's key may see the order (:func:`api.auth.may_see`).
+
+    For a key without a tenant nothing is looked up. Otherwise the order's tenant comes
+    from the read model, or from the live view when the read model has no row yet (an
+    order created a moment ago); an order neither knows is a 404 as well.
+    """
+    if caller.tenant is None:
+        return
+    recorded = await run_in_threadpool(_recorded_tenant, engine, order_id)
+    if recorded is not None:
+        tenant = recorded[0]
+    else:
+        tenant = (await read_view(client, engine, order_id, timeouts=timeouts)).tenant
+    require_sees(caller, tenant, order_id)
+
+
 def initial_search_attributes(
     request: CreateOrderRequest, initial_status: str
 ) -> TypedSearchAttributes:
@@ -303,12 +332,13 @@ async def start_order(
     timeouts: Timeouts,
     created_by: Actor = API_ACTOR,
     start_fields: dict[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> tuple[OrderView, bool]:
     """Start the order's workflow, or find the one already started; True if it is new.
 
-    A repeated request with the same id and body returns the existing order; the same
-    id with another body is a conflict. ``start_fields`` are the flow's own fields of
-    the start input (an account order's account).
+    A repeated request with the same id, body and tenant returns the existing order; the
+    same id with another body or of another tenant is a conflict. ``start_fields`` are the
+    flow's own fields of the start input (an account order's account).
     """
     order_id = request.order_id or new_order_id()
     bind_order_id(order_id)  # the id is in the body, not the path: name it on the log lines
@@ -328,6 +358,7 @@ async def start_order(
         created_by=created_by,
         received_at=datetime.now(UTC),
         activities=settings.activities,
+        tenant=tenant,
         **(start_fields or {}),
     )
     attributes = initial_search_attributes(request, spec.initial)
@@ -359,6 +390,9 @@ async def start_order(
             f"({err.detail}); repeat the request or GET /orders/{order_id}",
             headers={"Retry-After": "5"},
         ) from None
+    if not created and view.tenant != tenant:
+        # Another tenant's order: its id is taken, but nothing of it is shown.
+        raise Conflict(f"order {order_id} already exists; choose another order id")
     if not created and view.request_fingerprint != fingerprint:
         raise Conflict(f"order {order_id} already exists with a different body")
     return view, created

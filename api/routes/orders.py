@@ -13,6 +13,8 @@ from api.auth import (
     key_roles_doc,
     require_actor,
     require_create,
+    require_sees,
+    shown_to,
     stamped,
 )
 from api.deps import (
@@ -71,7 +73,7 @@ async def create_order(
     require_create(caller)
     extra = None
     if isinstance(body, AccountOrderRequest):
-        extra = await account_start_fields(body, engine, settings)
+        extra = await account_start_fields(body, caller, engine, settings)
     view, created = await gateway.start_order(
         client,
         engine,
@@ -80,10 +82,11 @@ async def create_order(
         timeouts=timeouts,
         created_by=stamped(gateway.API_ACTOR, caller),
         start_fields=extra,
+        tenant=caller.tenant,
     )
     if not created:
         response.status_code = 200
-    return view
+    return shown_to(caller, view)
 
 
 @router.get(
@@ -93,8 +96,11 @@ async def create_order(
     responses={422: {"model": InvalidRequest, "description": "Invalid or repeated parameter"}},
     openapi_extra=key_roles_doc(EVERY_KEY),
 )
-def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> OrderPage:
-    """List orders from the read model, filtered by flow, status, customer, provider."""
+def list_orders(
+    session: SessionDep, caller: CurrentCaller, query: Annotated[OrderQuery, Query()]
+) -> OrderPage:
+    """List orders from the read model, filtered by flow, status, customer, provider
+    (a key with a tenant lists its tenant's orders only)."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
@@ -107,6 +113,7 @@ def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> O
         archived=query.archived,
         limit=query.limit,
         offset=query.offset,
+        tenant=caller.tenant,
     )
     return OrderPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
@@ -118,11 +125,17 @@ def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> O
     openapi_extra=key_roles_doc(EVERY_KEY),
 )
 async def get_order(
-    order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
+    order_id: str,
+    caller: CurrentCaller,
+    client: TemporalClientDep,
+    engine: EngineDep,
+    timeouts: TimeoutsDep,
 ) -> OrderDetail:
     """The order's live view (the read model's copy when no worker can answer), with the
     side effects Temporal is still running or retrying for it (``pending``)."""
-    return await gateway.read_order(client, engine, order_id, timeouts=timeouts)
+    detail = await gateway.read_order(client, engine, order_id, timeouts=timeouts)
+    require_sees(caller, detail.tenant, order_id)
+    return shown_to(caller, detail)
 
 
 @router.post(
@@ -142,6 +155,7 @@ async def act_on_order(
     body: ActionBody,
     caller: CurrentCaller,
     client: TemporalClientDep,
+    engine: EngineDep,
     timeouts: TimeoutsDep,
 ) -> OrderView:
     """Take an action (confirm, edit, pay, cancel, ...) as a customer, provider or support.
@@ -150,5 +164,7 @@ async def act_on_order(
     any of them; the key's name is recorded with the actor in the order's history.
     """
     require_actor(caller, body.actor)
+    await gateway.require_visible(caller, client, engine, order_id, timeouts=timeouts)
     request = body.request(key_name=caller.name)
-    return await gateway.run_action(client, order_id, action, request, timeouts=timeouts)
+    view = await gateway.run_action(client, order_id, action, request, timeouts=timeouts)
+    return shown_to(caller, view)
