@@ -28,6 +28,7 @@ from api.auth import Caller
 from api.errors import Unauthorized, Unavailable, Unprocessable
 from api.gateway import Timeouts
 from api.keycache import KeyCache
+from api.ratelimit import FailedKeyGuard, client_address
 from api.schemas import ErrorBody
 from config.settings import Settings
 from db.keys import KeyRole, hash_key, lookup
@@ -80,7 +81,8 @@ async def authenticate(request: Request) -> Caller:
 
     A key this process found active less than ``api_key_cache_seconds`` ago is taken from
     the app's :class:`~api.keycache.KeyCache`; any other is read from the database (in a
-    thread: the read blocks).
+    thread: the read blocks). Wrong keys are limited per client address
+    (:class:`~api.ratelimit.FailedKeyGuard`: 429 once an address has sent too many).
     """
     scheme, key = get_authorization_scheme_param(request.headers.get("Authorization"))
     if scheme.lower() != "bearer" or not key:
@@ -89,7 +91,15 @@ async def authenticate(request: Request) -> Caller:
     key_hash = hash_key(key)
     caller = cache.get(key_hash)
     if caller is None:
-        caller = await run_in_threadpool(_read_key, _engine_of(request), key)
+        guard: FailedKeyGuard = request.app.state.key_guard
+        address = client_address(request)
+        guard.check(address, key_hash)
+        try:
+            caller = await run_in_threadpool(_read_key, _engine_of(request), key)
+        except Unauthorized:
+            guard.failed(address, key_hash)
+            raise
+        guard.succeeded(key_hash)
         cache.put(key_hash, caller)
     return caller
 
