@@ -6,12 +6,11 @@ once the attempt's start-to-close timeout passes (the deployment's
 ``ORDERCLOCK_ACTIVITIES__PAYMENT_ATTEMPT_TIMEOUT``, 3 s here instead of 30 s) and gives the
 retry to a new worker process, which sends the same request under the same idempotency key.
 
-localstripe ignores ``Idempotency-Key`` (README, "Stripe parameters"), so on its own it
-would charge twice. As in the retry proof (tests/activities/test_payments_idempotency.py),
-:class:`~tests.fixtures.stripe.StripeProxy` in front of it plays Stripe's part: it keeps
-the first answer under its key and answers a repeat with it. What this test proves is that
-orderclock sends the same key after a worker died mid-request, and that the order completes
-with the one charge the payment server made.
+:class:`~tests.fixtures.stripe.StripeProxy` only holds the answer back; both requests
+reach the local Stripe server, whose own ``Idempotency-Key`` handling (as Stripe's) answers
+the repeat with the first answer. What this test proves is that orderclock sends the same
+key after a worker died mid-request, and that the payment server holds exactly one
+PaymentIntent and one capture for the order, which completes with it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,12 @@ from models.orders import PaymentKind, PaymentOutcome
 from models.policy import ActivityPolicy
 from tests.faults.prepaid import AMOUNT, CUSTOMER, PROVIDER, order_id, prepaid_request
 from tests.fixtures.stack import FaultStack
-from tests.fixtures.stripe import ProxiedRequest, StripeProxy, intents_for_order
+from tests.fixtures.stripe import (
+    ProxiedRequest,
+    StripeProxy,
+    captured_charges,
+    intents_for_order,
+)
 
 CHARGE_PATH = "/v1/payment_intents"
 
@@ -73,9 +77,10 @@ async def test_worker_killed_mid_charge_charges_once(fault_stack: FaultStack) ->
     assert intents == [charges[0].provider_id]
     intent = await stripe.v1.payment_intents.retrieve_async(intents[0])
     assert (intent.status, intent.amount) == ("succeeded", AMOUNT)
+    assert len(await captured_charges(stripe, intents[0])) == 1
 
-    # The request went out twice under one key: carried out once, the retry answered
-    # with the first answer.
+    # The request reached the server twice under one key: carried out once, the retry
+    # answered by the server with the first answer.
     posts = [r for r in proxy.requests if r.method == "POST" and r.path == CHARGE_PATH]
-    assert [(r.forwarded, r.replayed) for r in posts] == [(True, False), (False, True)]
+    assert [(r.forwarded, r.replayed) for r in posts] == [(True, False), (True, True)]
     assert {r.idempotency_key for r in posts} == {f"{oid}:charge:1"}
