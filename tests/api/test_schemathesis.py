@@ -140,7 +140,11 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             )
         )
         # A callback secret, so the Salesforce callback answers (401) instead of 503.
-        settings = make_settings(task_queue, salesforce_callback_secret="sf-schemathesis")
+        # Schemathesis tries wrong keys on every operation and expects their 401 each time;
+        # the limit on wrong keys (429 past it) has its own test (test_wrong_key_limit.py).
+        settings = make_settings(
+            task_queue, salesforce_callback_secret="sf-schemathesis", api_wrong_keys_per_minute=0
+        )
         app = create_app(settings, temporal_client=env.client, engine=engine)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
