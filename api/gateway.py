@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -73,6 +74,7 @@ from telemetry.logs import bind_order_id
 
 log = logging.getLogger(__name__)
 UpdateResult = TypeVar("UpdateResult", bound=BaseModel)
+Found = TypeVar("Found")
 
 VIEW_QUERY = "view"
 STRIPE_EVENT_SIGNAL = "stripe_event"
@@ -142,10 +144,13 @@ async def _is_closed(client: Client, workflow_id: str, timeouts: Timeouts) -> bo
     return bool(response.workflow_execution_info.status != _RUNNING)
 
 
-def _database_view(engine: Engine, order_id: str) -> OrderView | None:
+def _from_read_model(
+    engine: Engine, order_id: str, read: Callable[[Session, str], Found | None]
+) -> Found | None:
+    """What ``read`` finds of the order in the read model; None if missing or unreadable."""
     try:
         with Session(engine) as session:
-            return get_order_view(session, order_id)
+            return read(session, order_id)
     except SQLAlchemyError as err:
         log.warning("order database unreadable while reading %s: %s", order_id, err)
         return None
@@ -153,7 +158,7 @@ def _database_view(engine: Engine, order_id: str) -> OrderView | None:
 
 async def database_view(engine: Engine, order_id: str) -> OrderView | None:
     """The read model's copy of an order's view, or None (missing or unreadable)."""
-    return await run_in_threadpool(_database_view, engine, order_id)
+    return await run_in_threadpool(_from_read_model, engine, order_id, get_order_view)
 
 
 async def read_view(
@@ -195,15 +200,6 @@ async def read_view(
     return stored
 
 
-def _recorded_tenant(engine: Engine, order_id: str) -> tuple[str | None] | None:
-    try:
-        with Session(engine) as session:
-            return recorded_tenant(session, order_id)
-    except SQLAlchemyError as err:
-        log.warning("order database unreadable while reading %s: %s", order_id, err)
-        return None
-
-
 async def require_visible(
     caller: Caller, client: Client, engine: Engine, order_id: str, *, timeouts: Timeouts
 ) -> None:
@@ -215,7 +211,7 @@ async def require_visible(
     """
     if caller.tenant is None:
         return
-    recorded = await run_in_threadpool(_recorded_tenant, engine, order_id)
+    recorded = await run_in_threadpool(_from_read_model, engine, order_id, recorded_tenant)
     if recorded is not None:
         tenant = recorded[0]
     else:

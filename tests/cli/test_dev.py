@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from temporalio.client import Client
 
 from cli.dev import HOST, DevPorts, port_problem
 from models import search
+from tests.cli.test_orders_cli import order_body
 from tests.fixtures.devstack import (
     DevStack,
     clean_environment,
@@ -200,19 +202,8 @@ def test_crashed_worker_and_api_are_restarted_and_temporal_gone_stops_the_stack(
             os.kill(first[name], signal.SIGKILL)
             eventually(lambda n=name: stack.pids()[n] != first[n], f"{name} restarted")
         # The restarted pair serves: an order is created and its live view read (the worker).
-        body = {
-            "flow": "prepaid_service",
-            "customer": {"id": "cus-restart", "name": "Cleo", "email": "cleo@example.com"},
-            "provider": {"id": "pro-restart", "name": "Piet", "email": "piet@example.com"},
-            "items": [{"name": "Massage", "quantity": 1, "unit_amount": 8500}],
-            "currency": "EUR",
-            "appointment": {
-                "start": "2031-01-06T10:00:00+01:00",
-                "duration_minutes": 60,
-                "time_zone": "Europe/Berlin",
-            },
-        }
-        body["order_id"] = f"restart-{uuid.uuid4().hex[:10]}"
+        start = datetime.now(UTC) + timedelta(days=3)
+        body = order_body(f"restart-{uuid.uuid4().hex[:10]}", "cus-restart", start)
         answers: list[int] = []
 
         def served() -> bool:

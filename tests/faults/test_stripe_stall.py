@@ -13,11 +13,15 @@ import signal
 from datetime import timedelta
 
 from api import gateway
-from models.orders import PaymentKind, PaymentOutcome
 from models.policy import ActivityPolicy
-from tests.faults.prepaid import AMOUNT, CUSTOMER, PROVIDER, order_id, prepaid_request
+from tests.faults.prepaid import (
+    CUSTOMER,
+    PROVIDER,
+    assert_charged_once,
+    order_id,
+    prepaid_request,
+)
 from tests.fixtures.stack import FaultStack, until
-from tests.fixtures.stripe import captured_charges, intents_for_order
 
 CHARGE_REQUEST = '"POST /v1/payment_intents HTTP'
 
@@ -50,15 +54,6 @@ async def test_stripe_stall_charges_once(fault_stack: FaultStack) -> None:
         os.killpg(stripe_server.process.pid, signal.SIGCONT)
     view = await asyncio.wait_for(pay, timeout=90)
 
-    assert view.status == "execution"
-    assert view.amount_paid == AMOUNT
-    charges = [p for p in view.payments if p.kind == PaymentKind.charge]
-    assert [(c.outcome, c.idempotency_key) for c in charges] == [
-        (PaymentOutcome.succeeded, f"{oid}:charge:1")
-    ]
-    stripe = stack.stripe_client()
-    assert await intents_for_order(stripe, oid) == [charges[0].provider_id]
-    assert charges[0].provider_id is not None
-    assert len(await captured_charges(stripe, charges[0].provider_id)) == 1
+    await assert_charged_once(view, oid, stack.stripe_client())
     # More than one charge request reached the server: the one PaymentIntent is its doing.
     assert stripe_server.log_text().count(CHARGE_REQUEST) >= 2

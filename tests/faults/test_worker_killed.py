@@ -19,15 +19,18 @@ import asyncio
 import signal
 from datetime import timedelta
 
-from models.orders import PaymentKind, PaymentOutcome
 from models.policy import ActivityPolicy
-from tests.faults.prepaid import AMOUNT, CUSTOMER, PROVIDER, order_id, prepaid_request
+from tests.faults.prepaid import (
+    CUSTOMER,
+    PROVIDER,
+    assert_charged_once,
+    order_id,
+    prepaid_request,
+)
 from tests.fixtures.stack import FaultStack
 from tests.fixtures.stripe import (
     ProxiedRequest,
     StripeProxy,
-    captured_charges,
-    intents_for_order,
 )
 
 CHARGE_PATH = "/v1/payment_intents"
@@ -64,20 +67,8 @@ async def test_worker_killed_mid_charge_charges_once(fault_stack: FaultStack) ->
         release.set()
         await proxy.close()
 
-    assert view.status == "execution"
-    assert view.amount_paid == AMOUNT
-    charges = [p for p in view.payments if p.kind == PaymentKind.charge]
-    assert [(c.outcome, c.idempotency_key) for c in charges] == [
-        (PaymentOutcome.succeeded, f"{oid}:charge:1")
-    ]
-
-    # The payment server holds exactly one PaymentIntent for the order: the first request's.
-    stripe = stack.stripe_client()
-    intents = await intents_for_order(stripe, oid)
-    assert intents == [charges[0].provider_id]
-    intent = await stripe.v1.payment_intents.retrieve_async(intents[0])
-    assert (intent.status, intent.amount) == ("succeeded", AMOUNT)
-    assert len(await captured_charges(stripe, intents[0])) == 1
+    # The payment server holds exactly one PaymentIntent and one capture for the order.
+    await assert_charged_once(view, oid, stack.stripe_client())
 
     # The request reached the server twice under one key: carried out once, the retry
     # answered by the server with the first answer.
