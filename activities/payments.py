@@ -267,7 +267,7 @@ class PaymentActivities:
         """The intent, if it is canceled already; else the refusal as an activity error.
 
         Stripe refuses to cancel a canceled intent. That happens when an earlier attempt's
-        answer was lost on a server that ignores idempotency keys (localstripe), or when
+        answer was lost on a server that ignores idempotency keys (bare localstripe), or when
         Stripe itself cancelled a hold that expired: either way the hold is released.
         """
         try:

@@ -25,7 +25,7 @@ from api.bodies import BodyLimitMiddleware
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.keycache import KeyCache
-from api.ratelimit import RateLimiter
+from api.ratelimit import FailedKeyGuard, RateLimiter
 from api.routes import accounts, callbacks, flows, health, orders, webhooks
 from codec import EncryptionCodec
 from codec.server import CODEC_PATH, create_codec_app
@@ -84,6 +84,7 @@ def create_app(
     app.state.timeouts = timeouts or Timeouts()
     app.state.metrics = ApiMetrics()
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    app.state.key_guard = FailedKeyGuard(settings.api_wrong_keys_per_minute)
     app.state.webhook_limiter = RateLimiter(settings.webhook_rate_per_minute)
     app.state.callback_limiter = RateLimiter(settings.webhook_rate_per_minute)
     install_error_handlers(app)

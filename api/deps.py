@@ -28,6 +28,7 @@ from api.bodies import StrictJsonRoute
 from api.errors import ErrorBody, Unauthorized, Unavailable, Unprocessable
 from api.gateway import Timeouts
 from api.keycache import KeyCache
+from api.ratelimit import FailedKeyGuard, client_address
 from config.settings import Settings
 from db.keys import KeyRole, hash_key, lookup
 
@@ -79,7 +80,8 @@ async def authenticate(request: Request) -> Caller:
 
     A key this process found active less than ``api_key_cache_seconds`` ago is taken from
     the app's :class:`~api.keycache.KeyCache`; any other is read from the database (in a
-    thread: the read blocks).
+    thread: the read blocks). Wrong keys are limited per client address
+    (:class:`~api.ratelimit.FailedKeyGuard`: 429 once an address has sent too many).
     """
     scheme, key = get_authorization_scheme_param(request.headers.get("Authorization"))
     if scheme.lower() != "bearer" or not key:
@@ -88,7 +90,15 @@ async def authenticate(request: Request) -> Caller:
     key_hash = hash_key(key)
     caller = cache.get(key_hash)
     if caller is None:
-        caller = await run_in_threadpool(_read_key, _engine_of(request), key)
+        guard: FailedKeyGuard = request.app.state.key_guard
+        address = client_address(request)
+        guard.check(address, key_hash)
+        try:
+            caller = await run_in_threadpool(_read_key, _engine_of(request), key)
+        except Unauthorized:
+            guard.failed(address, key_hash)
+            raise
+        guard.succeeded(key_hash)
         cache.put(key_hash, caller)
     return caller
 
@@ -98,7 +108,7 @@ def _read_key(engine: Engine, key: str) -> Caller:
         row = lookup(session, key)
     if row is None:
         raise Unauthorized("the API key is unknown or has been revoked")
-    return Caller(name=row.name, role=KeyRole(row.role))
+    return Caller(name=row.name, role=KeyRole(row.role), tenant=row.tenant)
 
 
 class KeyProtectedRoute(StrictJsonRoute):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -39,6 +40,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import Caller, require_sees
 from api.errors import (
     ActionFailed,
     ApiError,
@@ -54,7 +56,7 @@ from api.errors import (
 )
 from api.schemas import OrderDetail, PendingActivity
 from config.settings import Settings
-from db.queries import get_order_view
+from db.queries import get_order_view, recorded_tenant
 from models import errors, search
 from models.catalog import flow_spec
 from models.common import request_fingerprint
@@ -73,6 +75,7 @@ from telemetry.logs import bind_order_id
 
 log = logging.getLogger(__name__)
 UpdateResult = TypeVar("UpdateResult", bound=BaseModel)
+Found = TypeVar("Found")
 
 VIEW_QUERY = "view"
 STRIPE_EVENT_SIGNAL = "stripe_event"
@@ -173,10 +176,13 @@ async def _status(
     return response.workflow_execution_info.status
 
 
-def _database_view(engine: Engine, order_id: str) -> OrderView | None:
+def _from_read_model(
+    engine: Engine, order_id: str, read: Callable[[Session, str], Found | None]
+) -> Found | None:
+    """What ``read`` finds of the order in the read model; None if missing or unreadable."""
     try:
         with Session(engine) as session:
-            return get_order_view(session, order_id)
+            return read(session, order_id)
     except SQLAlchemyError as err:
         log.warning("order database unreadable while reading %s: %s", order_id, err)
         return None
@@ -184,7 +190,7 @@ def _database_view(engine: Engine, order_id: str) -> OrderView | None:
 
 async def database_view(engine: Engine, order_id: str) -> OrderView | None:
     """The read model's copy of an order's view, or None (missing or unreadable)."""
-    return await run_in_threadpool(_database_view, engine, order_id)
+    return await run_in_threadpool(_from_read_model, engine, order_id, get_order_view)
 
 
 async def read_view(
@@ -224,6 +230,25 @@ async def read_view(
             headers={"Retry-After": "5"},
         )
     return stored
+
+
+async def require_visible(
+    caller: Caller, client: Client, engine: Engine, order_id: str, *, timeouts: Timeouts
+) -> None:
+    """404 unless the caller's key may see the order (:func:`api.auth.may_see`).
+
+    For a key without a tenant nothing is looked up. Otherwise the order's tenant comes
+    from the read model, or from the live view when the read model has no row yet (an
+    order created a moment ago); an order neither knows is a 404 as well.
+    """
+    if caller.tenant is None:
+        return
+    recorded = await run_in_threadpool(_from_read_model, engine, order_id, recorded_tenant)
+    if recorded is not None:
+        tenant = recorded[0]
+    else:
+        tenant = (await read_view(client, engine, order_id, timeouts=timeouts)).tenant
+    require_sees(caller, tenant, order_id)
 
 
 def initial_search_attributes(
@@ -335,12 +360,13 @@ async def start_order(
     timeouts: Timeouts,
     created_by: Actor = API_ACTOR,
     start_fields: dict[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> tuple[OrderView, bool]:
     """Start the order's workflow, or find the one already started; True if it is new.
 
-    A repeated request with the same id and body returns the existing order; the same
-    id with another body is a conflict. ``start_fields`` are the flow's own fields of
-    the start input (an account order's account).
+    A repeated request with the same id, body and tenant returns the existing order; the
+    same id with another body or of another tenant is a conflict. ``start_fields`` are the
+    flow's own fields of the start input (an account order's account).
     """
     order_id = request.order_id or new_order_id()
     bind_order_id(order_id)  # the id is in the body, not the path: name it on the log lines
@@ -364,6 +390,7 @@ async def start_order(
         created_by=created_by,
         received_at=received_at,
         activities=settings.activities,
+        tenant=tenant,
         **(start_fields or {}),
     )
     attributes = initial_search_attributes(request, spec.initial)
@@ -397,6 +424,9 @@ async def start_order(
             f"({err.detail}); repeat the request or GET /orders/{order_id}",
             headers={"Retry-After": "5"},
         ) from None
+    if not created and view.tenant != tenant:
+        # Another tenant's order: its id is taken, but nothing of it is shown.
+        raise Conflict(f"order {order_id} already exists; choose another order id")
     if not created and view.request_fingerprint != fingerprint:
         raise Conflict(f"order {order_id} already exists with a different body")
     return view, created

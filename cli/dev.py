@@ -3,10 +3,14 @@
 Started in order, each one healthy before the next: the Temporal dev server (with its Web UI
 and a SQLite file), the local Stripe server, the local Salesforce (an HTTPS REST stand-in
 with a certificate of its own, ``cli/salesforce_standin.py``), the SMTP sink, the database
-migration (in this process), the worker and the API; then the Stripe webhook is pointed at
-the API. A child that dies stops the stack with its last log lines; Ctrl-C or SIGTERM stops
-the children in reverse order and exits 0. Everything lives under the state directory, so a
-restart keeps the orders.
+migration (in this process), the worker and the API; the local Stripe server's webhook points
+at the API. Once the stack is up, a child that dies is restarted with backoff (said on the
+console, with its last log lines), except the Temporal dev server: without it there is no
+stack, so its death stops everything, as does a child that keeps dying (more restarts than
+:class:`RestartPolicy` allows). Ctrl-C or SIGTERM stops the children in reverse order and
+exits 0. Everything lives under the state directory, so a restart keeps the orders; each
+start of a child keeps the earlier logs (``worker.log.1`` the last one, up to
+``LOG_GENERATIONS``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,20 @@ TEMPORAL_DYNAMIC_CONFIG = (
 LOG_TAIL_LINES = 20
 POLL_SECONDS = 0.1
 STOP_TIMEOUT_SECONDS = 10.0
+# Earlier logs kept per child (name.log.1 is the newest): the crash before a restart stays.
+LOG_GENERATIONS = 5
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How a child that died is restarted: after ``backoff`` seconds, doubling with each
+    restart within ``window`` seconds up to ``max_backoff``; more than ``budget`` restarts
+    within the window stop the stack instead."""
+
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    budget: int = 5
+    window: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -140,11 +158,12 @@ class _Stopped(Exception):
 
 
 class ChildDied(Exception):
-    """A child process exited on its own."""
+    """A child process exited on its own (``why`` it stops the stack, if not the obvious)."""
 
-    def __init__(self, child: Child) -> None:
+    def __init__(self, child: Child, why: str = "") -> None:
         super().__init__(f"{child.name} exited")
         self.child = child
+        self.why = why
 
 
 def port_problem(port: int) -> str | None:
@@ -337,18 +356,45 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     return text.splitlines()[-lines:]
 
 
-class Child:
-    """One supervised child process with its log file."""
+def rotate_log(log: Path, generations: int = LOG_GENERATIONS) -> None:
+    """Keep ``log`` as ``log.1`` (and ``log.1`` as ``log.2``, ...), at most ``generations``."""
+    if not log.exists() or log.stat().st_size == 0:
+        return
+    log.with_name(f"{log.name}.{generations}").unlink(missing_ok=True)
+    for n in range(generations - 1, 0, -1):
+        older = log.with_name(f"{log.name}.{n}")
+        if older.exists():
+            os.replace(older, log.with_name(f"{log.name}.{n + 1}"))
+    os.replace(log, log.with_name(f"{log.name}.1"))
 
-    def __init__(self, name: str, command: list[str], log: Path) -> None:
+
+class Child:
+    """One supervised child process with its log file.
+
+    ``restartable``: restarted when it dies once the stack is up (every child but Temporal).
+    """
+
+    def __init__(self, name: str, command: list[str], log: Path, restartable: bool = True) -> None:
         self.name = name
         self.command = command
         self.log = log
+        self.restartable = restartable
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
+        # When it was restarted (event loop time), and when the pending restart is due.
+        self.restarts: list[float] = []
+        self.restart_due: float | None = None
 
     def start(self, env: Mapping[str, str]) -> None:
-        """Start the process in its own process group, output to the log file."""
+        """Start the process in its own process group, output to a fresh log file (the
+        earlier ones rotated, not truncated)."""
+        if self._log_file is not None:
+            self._log_file.close()
+        if self.process is not None:
+            # A restart: nothing of the dead one's group may hold its ports.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        rotate_log(self.log)
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
             self.command,
@@ -486,13 +532,28 @@ def _complain(message: str) -> None:
     print(f"orderclock dev: {message}", file=sys.stderr, flush=True)
 
 
+def _print_tail(log: Path) -> None:
+    lines = tail(log)
+    if lines:
+        _complain(f"last lines of {log}:")
+        for line in lines:
+            print(f"    {line}", file=sys.stderr, flush=True)
+
+
 class Supervisor:
     """Starts, watches and stops the local stack."""
 
-    def __init__(self, paths: DevPaths, ports: DevPorts, settings: Settings) -> None:
+    def __init__(
+        self,
+        paths: DevPaths,
+        ports: DevPorts,
+        settings: Settings,
+        restart: RestartPolicy | None = None,
+    ) -> None:
         self.paths = paths
         self.ports = ports
         self.settings = settings
+        self.restart = restart or RestartPolicy()
         self.children: list[Child] = []
         self.api_key = ""
         self._stop = asyncio.Event()
@@ -518,8 +579,10 @@ class Supervisor:
             if child.exit_code() is not None:
                 raise ChildDied(child)
 
-    def _start(self, name: str, command: list[str], log_name: str) -> Child:
-        child = Child(name, command, self.paths.logs / log_name)
+    def _start(
+        self, name: str, command: list[str], log_name: str, restartable: bool = True
+    ) -> Child:
+        child = Child(name, command, self.paths.logs / log_name, restartable)
         child.start(os.environ)
         self.children.append(child)
         _say(f"started {name} (pid {child.pid}), log {child.log}")
@@ -555,6 +618,7 @@ class Supervisor:
                 settings.codec_token.get_secret_value() if settings.codec_token else "",
             ),
             "temporal.log",
+            restartable=False,  # the stack is Temporal: without it, everything stops
         )
 
         async def temporal_up() -> bool:
@@ -575,6 +639,10 @@ class Supervisor:
                 str(ports.stripe),
                 "--state-file",
                 str(paths.stripe_state),
+                # localstripe keeps webhooks in memory: on the command line, every start
+                # (a restart too) registers it again. The secret comes from the environment.
+                "--webhook-url",
+                self._webhook_url(),
             ],
             "localstripe.log",
         )
@@ -660,7 +728,7 @@ class Supervisor:
             return await http_status(f"http://{HOST}:{ports.api}/healthz") == 200
 
         await self._wait(api, "GET /healthz", api_up, 60)
-        await self._register_webhook()
+        _say(f"Stripe webhook {DEV_WEBHOOK_ID} -> {self._webhook_url()}")
 
     async def _schedule_bill_cycle(self) -> None:
         try:
@@ -685,21 +753,8 @@ class Supervisor:
         elapsed = asyncio.get_running_loop().time() - started
         _say(f"the database is at the latest revision ({elapsed:.1f} s)")
 
-    async def _register_webhook(self) -> None:
-        url = f"http://{HOST}:{self.ports.api}{WEBHOOK_PATH}"
-        try:
-            from cli.localstripe_server import register_webhook
-
-            await asyncio.to_thread(
-                register_webhook,
-                f"http://{HOST}:{self.ports.stripe}",
-                DEV_WEBHOOK_ID,
-                url,
-                self.settings.stripe_webhook_secret.get_secret_value(),
-            )
-        except Exception as error:
-            raise DevError(f"registering the Stripe webhook failed: {error!r}") from None
-        _say(f"Stripe webhook {DEV_WEBHOOK_ID} -> {url}")
+    def _webhook_url(self) -> str:
+        return f"http://{HOST}:{self.ports.api}{WEBHOOK_PATH}"
 
     def _table(self) -> list[tuple[str, str]]:
         ports, settings = self.ports, self.settings
@@ -733,9 +788,40 @@ class Supervisor:
         _say("")
 
     async def _watch(self) -> None:
+        """Watch the running stack: restart what dies (see :class:`RestartPolicy`)."""
         while True:
-            self._check()
+            if self._stop.is_set():
+                raise _Stopped
+            for child in self.children:
+                if child.exit_code() is not None:
+                    self._restart(child, asyncio.get_running_loop().time())
             await self._pause(0.2)
+
+    def _restart(self, child: Child, now: float) -> None:
+        """Plan the restart of a dead child, or carry it out once it is due."""
+        if not child.restartable:
+            raise ChildDied(child)
+        policy = self.restart
+        if child.restart_due is None:
+            recent = [at for at in child.restarts if now - at < policy.window]
+            if len(recent) >= policy.budget:
+                raise ChildDied(
+                    child,
+                    f"restarted {len(recent)} times within {policy.window:g} s already",
+                )
+            delay = min(policy.backoff * 2 ** len(recent), policy.max_backoff)
+            child.restart_due = now + delay
+            _complain(
+                f"{child.name} (pid {child.pid}) {child.describe_exit()}; restarting it in "
+                f"{delay:g} s (restart {len(recent) + 1} of at most {policy.budget} within "
+                f"{policy.window:g} s); its log is kept as {child.log}.1"
+            )
+            _print_tail(child.log)
+        elif now >= child.restart_due:
+            child.start(os.environ)
+            child.restarts.append(now)
+            child.restart_due = None
+            _say(f"restarted {child.name} (pid {child.pid}), log {child.log}")
 
     async def _stop_all(self) -> None:
         for child in reversed(self.children):
@@ -759,12 +845,11 @@ class Supervisor:
             return 0
         except ChildDied as died:
             child = died.child
-            _complain(f"{child.name} (pid {child.pid}) {child.describe_exit()}; stopping the rest")
-            lines = tail(child.log)
-            if lines:
-                _complain(f"last lines of {child.log}:")
-                for line in lines:
-                    print(f"    {line}", file=sys.stderr, flush=True)
+            why = f" and was {died.why}" if died.why else ""
+            _complain(
+                f"{child.name} (pid {child.pid}) {child.describe_exit()}{why}; stopping the rest"
+            )
+            _print_tail(child.log)
             return 1
         except DevError as error:
             _complain(str(error))

@@ -97,6 +97,13 @@ NameOption = Annotated[str, typer.Option("--name", help="The key's name (alice, 
 def create(
     role: Annotated[RoleChoice, typer.Option(help="What the key may do.")],
     name: NameOption,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            help="The tenant the key belongs to: it then sees and acts on that tenant's "
+            "orders and accounts only (default: none, every order)."
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
@@ -108,7 +115,7 @@ def create(
     engine = _migrated(database_url)
     try:
         with session_scope(engine) as session:
-            key = create_key(session, name, role.value)
+            key = create_key(session, name, role.value, tenant)
     except KeyProblem as problem:
         _fail(str(problem))
     except IntegrityError:
@@ -117,8 +124,10 @@ def create(
     finally:
         engine.dispose()
     typer.echo(key)
+    of_tenant = f" of tenant {tenant!r}" if tenant is not None else ""
     typer.echo(
-        f"created {role.value} key {name!r}; it is shown only this once, keep it now", err=True
+        f"created {role.value} key {name!r}{of_tenant}; it is shown only this once, keep it now",
+        err=True,
     )
 
 
@@ -142,7 +151,7 @@ def revoke(name: NameOption, database_url: DatabaseOption = None) -> None:
 
 @keys_app.command("list")
 def list_(database_url: DatabaseOption = None) -> None:
-    """Every key's name, role, creation and revocation time (never the key or its hash)."""
+    """Every key's name, role, tenant, creation and revocation time (never the key or its hash)."""
     from cli.orders import table
     from db.engine import session_scope
     from db.keys import list_keys
@@ -151,11 +160,17 @@ def list_(database_url: DatabaseOption = None) -> None:
     try:
         with session_scope(engine) as session:
             rows = [
-                [row.name, row.role, _when(row.created_at), _when(row.revoked_at)]
+                [
+                    row.name,
+                    row.role,
+                    row.tenant or "-",
+                    _when(row.created_at),
+                    _when(row.revoked_at),
+                ]
                 for row in list_keys(session)
             ]
     finally:
         engine.dispose()
     if rows:
-        typer.echo(table(["NAME", "ROLE", "CREATED", "REVOKED"], rows))
+        typer.echo(table(["NAME", "ROLE", "TENANT", "CREATED", "REVOKED"], rows))
     typer.echo(f"{len(rows)} key{'' if len(rows) == 1 else 's'}")

@@ -19,6 +19,14 @@ Once it accepts connections it prints one line to stdout and flushes it::
 
     localstripe listening on http://127.0.0.1:8420
 
+Unlike localstripe itself, the server honours ``Idempotency-Key`` on POST as Stripe documents
+it (:class:`IdempotencyLayer`): the first answer under a key (per API key, for 24 hours) is
+kept, in a file beside the state file so a restart keeps it; a repeat with the same path
+and parameters gets that answer again with ``Idempotent-Replayed: true``; a repeat with
+other parameters gets Stripe's 400 ``idempotency_error``; a repeat while the first is still
+running gets Stripe's 409 ``idempotency_key_in_use`` (the client retries it later and then
+gets the replay), so two requests under one key never both execute.
+
 Health check: ``GET http://127.0.0.1:<port>/_config/health`` answers 200 ``{"status": "ok"}``
 without an API key. SIGTERM or SIGINT stop it cleanly. Point the SDK at it with
 ``StripeClient("sk_test_...", base_addresses={"api": "http://127.0.0.1:<port>"})``; any key
@@ -29,15 +37,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import pickle
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -45,6 +57,12 @@ READY_PREFIX = "localstripe listening on "
 HEALTH_PATH = "/_config/health"
 DEFAULT_WEBHOOK_ID = "orderclock"
 WEBHOOK_SECRET_ENV = "ORDERCLOCK_STRIPE_WEBHOOK_SECRET"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Stripe prunes keys after at least 24 hours; a reused key after that is a new request.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Bounded like everything else: past it, the oldest answers are forgotten first.
+IDEMPOTENCY_MAX_KEYS = 10_000
 
 
 def register_webhook(
@@ -65,6 +83,156 @@ def register_webhook(
     response.raise_for_status()
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """The first answer under an idempotency key, and what it answered."""
+
+    request: tuple[str, str]  # the endpoint and its canonical parameters
+    status: int
+    body: bytes
+    content_type: str
+    at: float
+
+
+def _error(status: int, error_type: str, message: str, code: str | None = None) -> Any:
+    from aiohttp import web
+
+    error = {"type": error_type, "message": message} | ({"code": code} if code else {})
+    return web.json_response({"error": error}, status=status)
+
+
+def _parameters(content_type: str, body: bytes) -> str:
+    """The request's parameters in a canonical form: the same parameters, the same text."""
+    if content_type == "application/json":
+        try:
+            return json.dumps(json.loads(body), sort_keys=True)
+        except ValueError:
+            return body.decode("utf-8", "replace")
+    return repr(sorted(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
+
+
+class IdempotencyLayer:
+    """Stripe's ``Idempotency-Key`` handling, as aiohttp middleware in front of localstripe.
+
+    Keys are scoped by the API key (``Authorization``), as Stripe scopes them by account.
+    Only answers of requests that passed authentication are kept; a request refused by the
+    middleware itself (400 reused key, 409 in use) keeps nothing, as at Stripe.
+    """
+
+    def __init__(self, path: Path | None, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._answers: dict[tuple[str, str], _Answer] = {}
+        self._running: set[tuple[str, str]] = set()
+
+    def load(self) -> None:
+        """Read the kept answers (nothing if there is no file yet)."""
+        if self.path is None:
+            return
+        try:
+            with self.path.open("rb") as f:
+                self._answers = pickle.load(f)
+        except FileNotFoundError:
+            self._answers = {}
+
+    def clear(self) -> None:
+        """Forget every answer (``--from-scratch``)."""
+        self._answers = {}
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def _save(self) -> None:
+        now = self._clock()
+        for scope in [s for s, a in self._answers.items() if now - a.at > IDEMPOTENCY_TTL_SECONDS]:
+            del self._answers[scope]
+        while len(self._answers) > IDEMPOTENCY_MAX_KEYS:
+            del self._answers[next(iter(self._answers))]
+        if self.path is not None:
+            _write_atomically(self.path, self._answers)
+
+    def middleware(self) -> Any:
+        """The layer as aiohttp middleware (outermost, to see every answer given)."""
+        from aiohttp import web
+
+        @web.middleware
+        async def idempotent(request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+            return await self.handle(request, handler)
+
+        return idempotent
+
+    async def handle(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Replay, refuse or run a request according to its ``Idempotency-Key``."""
+        from aiohttp import web
+
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if request.method != "POST" or not key or request.path.startswith("/_config/"):
+            return await handler(request)
+        scope = (request.headers.get("Authorization", ""), key)
+        body = await request.read()  # aiohttp keeps it: localstripe reads it again
+        asked = (
+            f"{request.method} {request.path}?{request.query_string}",
+            _parameters(request.content_type, body),
+        )
+        first = self._answers.get(scope)
+        if first is not None and self._clock() - first.at > IDEMPOTENCY_TTL_SECONDS:
+            first = None
+        if first is not None:
+            if first.request != asked:
+                return _error(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    f"they were first used with. Try using a key other than '{key}' if you "
+                    "meant to execute a different request.",
+                )
+            return web.Response(
+                status=first.status,
+                body=first.body,
+                content_type=first.content_type,
+                headers={REPLAYED_HEADER: "true", IDEMPOTENCY_HEADER: key},
+            )
+        if scope in self._running:
+            return _error(
+                409,
+                "idempotency_error",
+                "There is currently another in-progress request using this Stripe "
+                "Idempotency Key. Please retry your request after the other request has "
+                "completed.",
+                "idempotency_key_in_use",
+            )
+        self._running.add(scope)
+        try:
+            response = await handler(request)
+        finally:
+            self._running.discard(scope)
+        # A 401 never reached an endpoint: Stripe keeps nothing for it either.
+        if isinstance(response, web.Response) and response.status != 401:
+            content = response.body if isinstance(response.body, bytes) else b""
+            self._answers[scope] = _Answer(
+                asked, response.status, content, response.content_type, self._clock()
+            )
+            self._save()
+            response.headers[IDEMPOTENCY_HEADER] = key
+        return response
+
+
+def _write_atomically(path: Path, value: Any) -> None:
+    # Written beside the target and renamed, so a crash mid-write keeps the old state.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def idempotency_file(state_file: Path) -> Path:
+    """Where the kept idempotent answers live: beside the state file."""
+    return state_file.with_name(state_file.name + ".idempotency")
+
+
 def _use_state_file(path: Path) -> None:
     """Make localstripe's store load and save ``path`` instead of its fixed /tmp file."""
     from localstripe.resources import Store
@@ -79,15 +247,7 @@ def _use_state_file(path: Path) -> None:
         self.update(old)
 
     def dump(self: Any) -> None:
-        # Written beside the target and renamed, so a crash mid-write keeps the old state.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomically(path, dict(self))
 
     Store.try_load_from_disk = load
     Store.dump_to_disk = dump
@@ -113,11 +273,16 @@ async def serve(
     from localstripe import server, webhooks
     from localstripe.resources import store
 
+    idempotency = IdempotencyLayer(idempotency_file(state_file))
     if from_scratch:
         store.clear()
         store.dump_to_disk()
+        idempotency.clear()
     else:
         store.try_load_from_disk()
+        idempotency.load()
+    # Outermost, so it sees the answers localstripe's own error and auth middlewares give.
+    server.app.middlewares.insert(0, idempotency.middleware())
     if webhook is not None:
         webhooks.register_webhook(*webhook, None)
 

@@ -308,7 +308,8 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
         return format_amount(amount, currency)
 
     lines = [
-        f"order     {view['order_id']} ({view['flow']})",
+        f"order     {view['order_id']} ({view['flow']})"
+        + (f"   tenant {view['tenant']}" if view.get("tenant") else ""),
         f"status    {view['status']}   stage {view['stage']}"
         + (f"   awaiting {view['awaiting']}" if view.get("awaiting") else ""),
     ]

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # key on every request). A key revoked with `orderclock keys revoke` stops working
     # within this time in every API process; unknown keys are never remembered.
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Wrong API keys per client address and minute (bursts of as many), then 429 until the
+    # address's bucket refills; keys the API process has seen valid pass regardless (0: off).
+    api_wrong_keys_per_minute: int = Field(default=30, ge=0)
 
     # Prometheus endpoints of the worker: orderclock's own counters and the SDK's metrics.
     worker_metrics_host: str = "127.0.0.1"

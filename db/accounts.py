@@ -25,6 +25,8 @@ class AccountExists(ValueError):
             f"{existing.email})"
         )
         self.existing = existing
+        # Read now: the row expires when the failed unit of work rolls back.
+        self.tenant = existing.tenant
 
 
 def email_key(email: str) -> str:
@@ -56,6 +58,7 @@ def create_account(
     created_at: datetime,
     account_id: str | None = None,
     created_by: str | None = None,
+    tenant: str | None = None,
 ) -> AccountRow:
     """Store a new account; :class:`AccountExists` names the account that has the email or id."""
     existing = find_by_email(session, email)
@@ -70,6 +73,7 @@ def create_account(
         email_key=email_key(email),
         created_at=created_at,
         created_by=created_by,
+        tenant=tenant,
     )
     session.add(row)
     try:

@@ -46,14 +46,23 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
 
 
-def check_name(name: str) -> str:
-    """The name if it is a valid key name (1-64 of letters, digits, ``_.@-``), else KeyProblem."""
-    if not _NAME.match(name):
+def _checked(value: str, what: str) -> str:
+    if not _NAME.match(value):
         raise KeyProblem(
-            f"invalid key name {name!r}: 1-64 letters, digits, '_', '.', '@' or '-', "
+            f"invalid {what} {value!r}: 1-64 letters, digits, '_', '.', '@' or '-', "
             "starting with a letter or digit"
         )
-    return name
+    return value
+
+
+def check_name(name: str) -> str:
+    """The name if it is a valid key name (1-64 of letters, digits, ``_.@-``), else KeyProblem."""
+    return _checked(name, "key name")
+
+
+def check_tenant(tenant: str) -> str:
+    """The tenant if it is a valid tenant name (the key names' alphabet), else KeyProblem."""
+    return _checked(tenant, "tenant")
 
 
 def find_by_name(session: Session, name: str) -> ApiKeyRow | None:
@@ -61,9 +70,15 @@ def find_by_name(session: Session, name: str) -> ApiKeyRow | None:
     return session.exec(select(ApiKeyRow).where(col(ApiKeyRow.name) == name)).first()
 
 
-def create_key(session: Session, name: str, role: KeyRole | str) -> str:
-    """Store a new key for ``name`` with ``role``; the plaintext key (it is not kept)."""
+def create_key(session: Session, name: str, role: KeyRole | str, tenant: str | None = None) -> str:
+    """Store a new key for ``name`` with ``role``; the plaintext key (it is not kept).
+
+    A key with a ``tenant`` sees and acts on that tenant's orders only; without one it
+    reaches every order its role allows.
+    """
     check_name(name)
+    if tenant is not None:
+        check_tenant(tenant)
     try:
         key_role = KeyRole(role)
     except ValueError:
@@ -75,7 +90,11 @@ def create_key(session: Session, name: str, role: KeyRole | str) -> str:
     key = new_key()
     session.add(
         ApiKeyRow(
-            name=name, role=key_role.value, key_hash=hash_key(key), created_at=datetime.now(UTC)
+            name=name,
+            role=key_role.value,
+            key_hash=hash_key(key),
+            created_at=datetime.now(UTC),
+            tenant=tenant,
         )
     )
     session.flush()

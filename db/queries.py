@@ -11,7 +11,7 @@ from db.tables import ORDERS as _ORDERS
 from db.tables import OrderSummary, TransitionRow
 from models.orders import Actor, OrderView, Role, Transition
 
-__all__ = ["OrderSummary", "get_order_view", "list_orders", "transitions_of"]
+__all__ = ["OrderSummary", "get_order_view", "list_orders", "recorded_tenant", "transitions_of"]
 
 _SUMMARY_COLUMNS = [_ORDERS.c[name] for name in OrderSummary.model_fields]
 
@@ -27,14 +27,18 @@ def list_orders(
     archived: bool | None = False,
     limit: int = 50,
     offset: int = 0,
+    tenant: str | None = None,
 ) -> tuple[list[OrderSummary], int]:
     """One page of orders, newest first, and how many match in all.
 
     Archived orders are left out unless ``archived`` is True (only them) or None (all).
+    ``tenant``: only that tenant's orders (None: every order, whatever its tenant).
     """
     if limit < 1 or offset < 0:
         raise ValueError("limit must be at least 1 and offset not negative")
     conditions: list[Any] = []
+    if tenant is not None:
+        conditions.append(_ORDERS.c.tenant == tenant)
     if flow is not None:
         conditions.append(_ORDERS.c.flow == flow)
     if status is not None:
@@ -67,6 +71,12 @@ def get_order_view(session: Session, order_id: str) -> OrderView | None:
     if view_json is None:
         return None
     return OrderView.model_validate(view_json)
+
+
+def recorded_tenant(session: Session, order_id: str) -> tuple[str | None] | None:
+    """``(tenant,)`` of a recorded order (the tenant may be None), or None if not recorded."""
+    row = session.execute(sa.select(_ORDERS.c.tenant).where(_ORDERS.c.order_id == order_id)).first()
+    return None if row is None else (row[0],)
 
 
 def transitions_of(session: Session, order_id: str) -> list[Transition]:

@@ -29,6 +29,7 @@ MONEY = sa.BigInteger()  # minor units: up to 10**12 fits 64 bits, not 32
 TEXT = sa.Text()
 AWARE = UTCDateTime()
 KEY_NAME = sa.String(64)  # an API key's name (alice, checkout-service)
+TENANT = sa.String(64)  # the tenant an API key, and what it creates, belongs to
 SHA256_HEX = sa.String(64)
 
 
@@ -42,6 +43,8 @@ class OrderBase(SQLModel):
     """The searchable columns of an order: what a list row shows."""
 
     order_id: str = Field(primary_key=True, sa_type=ORDER_ID)
+    # The tenant of the key that created the order (None: created by a key without one).
+    tenant: str | None = Field(default=None, sa_type=TENANT)
     flow: str = Field(index=True, sa_type=CODE)
     status: str = Field(index=True, sa_type=CODE)
     stage: str = Field(sa_type=CODE)
@@ -79,6 +82,7 @@ class OrderRow(OrderBase, table=True):
         sa.Index("ix_orders_status_list", "status", "archived", "created_at"),
         sa.Index("ix_orders_flow_status_list", "flow", "status", "archived", "created_at"),
         sa.Index("ix_orders_customer_list", "customer_id", "archived", "created_at"),
+        sa.Index("ix_orders_tenant_list", "tenant", "archived", "created_at"),
     )
 
     view_json: dict[str, Any] = Field(sa_type=sa.JSON())
@@ -187,6 +191,8 @@ class ApiKeyRow(SQLModel, table=True):
     key_hash: str = Field(sa_type=SHA256_HEX)
     created_at: datetime = Field(sa_type=AWARE)
     revoked_at: datetime | None = Field(default=None, sa_type=AWARE)
+    # A key with a tenant sees and acts on its tenant's orders only (None: every order).
+    tenant: str | None = Field(default=None, sa_type=TENANT)
 
 
 class AccountRow(SQLModel, table=True):
@@ -202,6 +208,8 @@ class AccountRow(SQLModel, table=True):
     email_key: str = Field(sa_type=EMAIL)
     created_at: datetime = Field(sa_type=AWARE)
     created_by: str | None = Field(default=None, sa_type=KEY_NAME)
+    # The tenant of the key that created it; keys of other tenants do not see it.
+    tenant: str | None = Field(default=None, sa_type=TENANT)
 
 
 class InvoiceRow(SQLModel, table=True):

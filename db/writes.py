@@ -43,6 +43,7 @@ def order_values(view: OrderView) -> dict[str, Any]:
     deadline = view.next_deadline
     return {
         "order_id": view.order_id,
+        "tenant": view.tenant,
         "flow": view.flow,
         "status": view.status,
         "stage": view.stage,

@@ -326,6 +326,8 @@ class OrderView(Strict):
     """Everything a client, support agent or the read model needs to know about an order."""
 
     order_id: str
+    # The tenant of the API key that created the order; keys of other tenants never see it.
+    tenant: str | None = None
     flow: str
     status: str
     stage: str
@@ -393,6 +395,8 @@ class StartOrderInput(Strict):
     activities: ActivityPolicy | None = None
     # The account an account_order belongs to, resolved and pinned by the API.
     account: AccountSnapshot | None = None
+    # The tenant of the key that created the order (optional: older orders have none).
+    tenant: str | None = None
 
 
 class StripeEvent(Strict):

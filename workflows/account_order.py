@@ -101,7 +101,7 @@ class AccountOrderWorkflow(OrderWorkflow):
         self._flagged = False
         self._emailed = 0
         self._reprints = 0
-        self.created(input.created_by)
+        self.created(input.created_by, input.tenant)
 
     @workflow.run
     async def run(self, input: StartOrderInput) -> OrderView:

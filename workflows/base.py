@@ -151,6 +151,8 @@ class OrderWorkflow:
         self._undelivered: dict[str, SendEmailInput] = {}
         self._resent_as: dict[str, str] = {}
         self._resends: dict[str, int] = {}
+        # The tenant of the key that created the order (None: created without one).
+        self._tenant: str | None = None
 
     # ----- what a flow supplies -------------------------------------------------------
 
@@ -310,8 +312,9 @@ class OrderWorkflow:
         self._needs_attention = False
         self._attention_reason = None
 
-    def created(self, actor: Actor) -> None:
+    def created(self, actor: Actor, tenant: str | None = None) -> None:
         """Record the order's creation (from the flow's ``__init__``: no commands yet)."""
+        self._tenant = tenant
         self._history.append(
             Transition(
                 seq=1,
@@ -707,6 +710,7 @@ class OrderWorkflow:
         deadline = self.next_deadline()
         base: dict[str, Any] = {
             "order_id": self.order_id(),
+            "tenant": self._tenant,
             "flow": self.spec.name,
             "status": self._status,
             "stage": self.spec.state(self._status).label,

@@ -154,7 +154,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
             policy=self.activity_policy,
         )
         self._payments = self.ledger.records
-        self.created(input.created_by)
+        self.created(input.created_by, input.tenant)
         self.notify("order_confirmation", [self._customer()], self._context())
         self.notify("installation_request", [self._partner()], self._context())
 

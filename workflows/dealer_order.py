@@ -149,7 +149,7 @@ class DealerOrderWorkflow(OrderWorkflow):
         self._completed_at: datetime | None = None
         # The attention reason this flow set (the engine may set its own, e.g. a lapsed hold).
         self._flagged: str | None = None
-        self.created(input.created_by)
+        self.created(input.created_by, input.tenant)
         if not self._authorising:
             self._ready()
 

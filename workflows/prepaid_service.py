@@ -114,7 +114,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
         # Set in run(): orders started before the payment reminder existed never get one.
         self._reminders = False
         self._reminded = False
-        self.created(input.created_by)
+        self.created(input.created_by, input.tenant)
         self.notify("created", self._both(), self._context())
 
     @workflow.run

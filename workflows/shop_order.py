@@ -171,7 +171,7 @@ class ShopOrderWorkflow(OrderWorkflow):
         self._decision: Literal["approved", "declined"] | None = None
         self._shipment: Shipment | None = None
         self._replaced_by: str | None = None
-        self.created(input.created_by)
+        self.created(input.created_by, input.tenant)
 
     @workflow.run
     async def run(self, input: StartOrderInput) -> OrderView:
@@ -621,6 +621,8 @@ class ShopOrderWorkflow(OrderWorkflow):
             policy=self._input.policy,
             created_by=SALESFORCE,
             received_at=workflow.now(),
+            # The replacement belongs to the same tenant as the order it replaces.
+            tenant=self._input.tenant,
         )
         try:
             await workflow.start_child_workflow(

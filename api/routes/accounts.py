@@ -4,6 +4,10 @@ Accounts are created by service and admin keys (a duplicate email is a 409 namin
 account that has it) and read or found by email with any key, support included. An
 account order's ``POST /orders`` names its account: :func:`account_start_fields` resolves
 it and checks the order's terms before the workflow starts (422 with every problem).
+
+An account belongs to the tenant of the key that created it: keys of another tenant do not
+find it, read it or order on it (``api.auth.may_see``). Emails stay unique across tenants,
+so a duplicate from another tenant is still a 409, without naming the account.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from starlette.concurrency import run_in_threadpool
 
 from activities.receipts import receipt_filename, receipt_html, receipt_pdf
 from api import gateway
-from api.auth import CREATING_ROLES, EVERY_KEY, key_roles_doc, require_key_role
+from api.auth import (
+    CREATING_ROLES,
+    EVERY_KEY,
+    Caller,
+    key_roles_doc,
+    may_see,
+    require_key_role,
+    require_sees,
+)
 from api.deps import (
     CurrentCaller,
     EngineDep,
@@ -103,9 +115,12 @@ def create(body: NewAccount, caller: CurrentCaller, engine: EngineDep) -> Accoun
                 created_at=body.created_at or now,
                 account_id=body.id,
                 created_by=caller.name,
+                tenant=caller.tenant,
             )
             return AccountOut.model_validate(row, from_attributes=True)
     except AccountExists as exists:
+        if not may_see(caller, exists.tenant):
+            raise Conflict("an account with this email or id already exists") from None
         raise Conflict(str(exists)) from None
 
 
@@ -116,11 +131,15 @@ def create(body: NewAccount, caller: CurrentCaller, engine: EngineDep) -> Accoun
     name="find_accounts",
 )
 def find(
-    session: SessionDep, email: Annotated[str, Query(min_length=3, max_length=320)]
+    session: SessionDep,
+    caller: CurrentCaller,
+    email: Annotated[str, Query(min_length=3, max_length=320)],
 ) -> list[AccountOut]:
     """Find the account of an email address (any case): a list of one, or empty."""
     row = find_by_email(session, email)
-    return [AccountOut.model_validate(row, from_attributes=True)] if row else []
+    if row is None or not may_see(caller, row.tenant):
+        return []
+    return [AccountOut.model_validate(row, from_attributes=True)]
 
 
 @router.get(
@@ -130,18 +149,20 @@ def find(
     openapi_extra=key_roles_doc(EVERY_KEY),
     name="get_account",
 )
-def read(account_id: str, session: SessionDep) -> AccountOut:
+def read(account_id: str, session: SessionDep, caller: CurrentCaller) -> AccountOut:
     """One account; its orders are ``GET /orders?customer_id=<account id>``."""
     row = get_account(session, account_id)
-    if row is None:
+    if row is None or not may_see(caller, row.tenant):
         raise NotFound(f"account {account_id!r} not found")
     return AccountOut.model_validate(row, from_attributes=True)
 
 
-def _resolve(engine: Engine, request: AccountOrderRequest, policy: AccountPolicy) -> dict[str, Any]:
+def _resolve(
+    engine: Engine, request: AccountOrderRequest, caller: Caller, policy: AccountPolicy
+) -> dict[str, Any]:
     with Session(engine) as session:
         row = get_account(session, request.account_id)
-    if row is None:
+    if row is None or not may_see(caller, row.tenant):
         raise Unprocessable(
             f"unknown account {request.account_id!r}: create it first (POST /accounts)"
         )
@@ -153,18 +174,24 @@ def _resolve(engine: Engine, request: AccountOrderRequest, policy: AccountPolicy
 
 
 async def account_start_fields(
-    request: AccountOrderRequest, engine: Engine, settings: Settings
+    request: AccountOrderRequest, caller: Caller, engine: Engine, settings: Settings
 ) -> dict[str, Any]:
-    """The account an account order starts with; 422 for an unknown account or bad terms."""
+    """The account an account order starts with; 422 for an unknown account (or another
+    tenant's: the same answer) or bad terms."""
     policy = settings.policy_for(request.flow)
     assert isinstance(policy, AccountPolicy)
-    return await run_in_threadpool(_resolve, engine, request, policy)
+    return await run_in_threadpool(_resolve, engine, request, caller, policy)
 
 
 async def _receipt(
-    client: TemporalClientDep, engine: Engine, order_id: str, timeouts: TimeoutsDep
+    client: TemporalClientDep,
+    engine: Engine,
+    order_id: str,
+    caller: Caller,
+    timeouts: TimeoutsDep,
 ) -> Receipt:
     view = await gateway.read_view(client, engine, order_id, timeouts=timeouts)
+    require_sees(caller, view.tenant, order_id)
     if view.account is None:
         raise NotFound(f"order {order_id} is a {view.flow} order: it has no receipt")
     if view.account.receipt is None:
@@ -184,13 +211,14 @@ async def _receipt(
 )
 async def receipt(
     order_id: str,
+    caller: CurrentCaller,
     client: TemporalClientDep,
     engine: EngineDep,
     timeouts: TimeoutsDep,
     format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
 ) -> Response:
     """A completed account order's receipt, as HTML or PDF (also after its workflow ended)."""
-    document = await _receipt(client, engine, order_id, timeouts)
+    document = await _receipt(client, engine, order_id, caller, timeouts)
     if format == "pdf":
         body = await run_in_threadpool(receipt_pdf, document)
         name = receipt_filename(document, "pdf")
@@ -205,15 +233,29 @@ async def receipt(
 @order_router.get(
     "/{order_id}/invoices",
     response_model=list[InvoiceOut],
+    responses=_errors(404),
     openapi_extra=key_roles_doc(EVERY_KEY),
     name="list_invoices",
 )
-def order_invoices(order_id: str, session: SessionDep) -> list[InvoiceOut]:
-    """The order's invoices from the bill-cycle runs (empty until its cycle has run)."""
-    return [
-        InvoiceOut.model_validate(row, from_attributes=True)
-        for row in invoices_of(session, order_id)
-    ]
+async def order_invoices(
+    order_id: str,
+    caller: CurrentCaller,
+    client: TemporalClientDep,
+    engine: EngineDep,
+    timeouts: TimeoutsDep,
+) -> list[InvoiceOut]:
+    """The order's invoices from the bill-cycle runs (empty until its cycle has run; a key
+    with a tenant gets 404 for an order of another tenant, or none)."""
+    await gateway.require_visible(caller, client, engine, order_id, timeouts=timeouts)
+    return await run_in_threadpool(_invoices, engine, order_id)
+
+
+def _invoices(engine: Engine, order_id: str) -> list[InvoiceOut]:
+    with Session(engine) as session:
+        return [
+            InvoiceOut.model_validate(row, from_attributes=True)
+            for row in invoices_of(session, order_id)
+        ]
 
 
 __all__ = ["account_start_fields", "order_router", "router"]

@@ -11,8 +11,11 @@ from api.auth import (
     CREATING_ROLES,
     EVERY_KEY,
     key_roles_doc,
+    may_see,
     require_actor,
     require_create,
+    require_sees,
+    shown_to,
     stamped,
 )
 from api.deps import (
@@ -71,9 +74,9 @@ async def create_order(
     require_create(caller)
     extra = None
     if isinstance(body, AccountOrderRequest):
-        extra = await account_start_fields(body, engine, settings)
+        extra = await account_start_fields(body, caller, engine, settings)
     if isinstance(body, ShopOrderRequest) and body.replaces is not None:
-        await _check_replacement(body, client, engine, timeouts)
+        await _check_replacement(body, caller, client, engine, timeouts)
     view, created = await gateway.start_order(
         client,
         engine,
@@ -82,14 +85,19 @@ async def create_order(
         timeouts=timeouts,
         created_by=stamped(gateway.API_ACTOR, caller),
         start_fields=extra,
+        tenant=caller.tenant,
     )
     if not created:
         response.status_code = 200
-    return view
+    return shown_to(caller, view)
 
 
 async def _check_replacement(
-    body: ShopOrderRequest, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
+    body: ShopOrderRequest,
+    caller: CurrentCaller,
+    client: TemporalClientDep,
+    engine: EngineDep,
+    timeouts: TimeoutsDep,
 ) -> None:
     """A repair that names the EVAL order it replaces: that order must allow it (409)."""
     assert body.replaces is not None
@@ -97,6 +105,8 @@ async def _check_replacement(
         replaced = await gateway.read_view(client, engine, body.replaces, timeouts=timeouts)
     except NotFound:
         replaced = None
+    if replaced is not None and not may_see(caller, replaced.tenant):
+        replaced = None  # another tenant's order is no order to this key
     refusal = replacement_refusal(
         body,
         replaced.flow if replaced else None,
@@ -114,8 +124,11 @@ async def _check_replacement(
     responses={422: {"model": ErrorBody, "description": "Invalid or repeated parameter"}},
     openapi_extra=key_roles_doc(EVERY_KEY),
 )
-def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> OrderPage:
-    """List orders from the read model, filtered by flow, status, customer, provider."""
+def list_orders(
+    session: SessionDep, caller: CurrentCaller, query: Annotated[OrderQuery, Query()]
+) -> OrderPage:
+    """List orders from the read model, filtered by flow, status, customer, provider
+    (a key with a tenant lists its tenant's orders only)."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
@@ -128,6 +141,7 @@ def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> O
         archived=query.archived,
         limit=query.limit,
         offset=query.offset,
+        tenant=caller.tenant,
     )
     return OrderPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
@@ -139,11 +153,17 @@ def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> O
     openapi_extra=key_roles_doc(EVERY_KEY),
 )
 async def get_order(
-    order_id: str, client: TemporalClientDep, engine: EngineDep, timeouts: TimeoutsDep
+    order_id: str,
+    caller: CurrentCaller,
+    client: TemporalClientDep,
+    engine: EngineDep,
+    timeouts: TimeoutsDep,
 ) -> OrderDetail:
     """The order's live view (the read model's copy when no worker can answer), with the
     side effects Temporal is still running or retrying for it (``pending``)."""
-    return await gateway.read_order(client, engine, order_id, timeouts=timeouts)
+    detail = await gateway.read_order(client, engine, order_id, timeouts=timeouts)
+    require_sees(caller, detail.tenant, order_id)
+    return shown_to(caller, detail)
 
 
 @router.post(
@@ -163,6 +183,7 @@ async def act_on_order(
     body: ActionBody,
     caller: CurrentCaller,
     client: TemporalClientDep,
+    engine: EngineDep,
     timeouts: TimeoutsDep,
 ) -> OrderView:
     """Take an action (confirm, edit, pay, cancel, ...) as a customer, provider or support.
@@ -171,5 +192,7 @@ async def act_on_order(
     any of them; the key's name is recorded with the actor in the order's history.
     """
     require_actor(caller, body.actor)
+    await gateway.require_visible(caller, client, engine, order_id, timeouts=timeouts)
     request = body.request(key_name=caller.name)
-    return await gateway.run_action(client, order_id, action, request, timeouts=timeouts)
+    view = await gateway.run_action(client, order_id, action, request, timeouts=timeouts)
+    return shown_to(caller, view)

@@ -188,21 +188,21 @@ async def test_localstripe_does_not_bound_refunds(
     assert charge.amount_refunded == 10_000 > charge.amount
 
 
-async def test_localstripe_ignores_idempotency_keys(
+async def test_the_local_server_honours_idempotency_keys(
     stripe_target: StripeTarget, order_id: str
 ) -> None:
-    """Why the retry proof puts Stripe's key handling in a proxy: localstripe has none.
-
-    The same key twice makes two PaymentIntents here; Stripe would answer the second
-    request with the first one's result.
-    """
-    for _ in range(2):
-        result = await stripe_target.run(
+    """The same charge twice under one key: one PaymentIntent, the second answer the first's
+    (localstripe alone made two; ``cli/localstripe_server.py`` adds Stripe's key handling)."""
+    results = [
+        await stripe_target.run(
             stripe_target.payments.charge_payment, charge_input(order_id, "pm_card_visa")
         )
-        assert result.outcome is PaymentOutcome.succeeded
+        for _ in range(2)
+    ]
 
-    assert len(await intents_for_order(stripe_target.client, order_id)) == 2
+    assert results[0] == results[1]
+    assert results[0].outcome is PaymentOutcome.succeeded
+    assert await intents_for_order(stripe_target.client, order_id) == [results[0].payment_intent_id]
 
 
 async def test_cancelling_a_captured_intent_is_refused(

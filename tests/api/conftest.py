@@ -65,11 +65,13 @@ def make_settings(task_queue: str, **overrides: Any) -> Settings:
 UNPROVISIONED_KEY = "ock_unprovisioned"
 
 
-def make_key(engine: Engine, role: str, name: str | None = None) -> tuple[str, str]:
-    """A new key in ``engine``'s database: (name, plaintext key)."""
+def make_key(
+    engine: Engine, role: str, name: str | None = None, tenant: str | None = None
+) -> tuple[str, str]:
+    """A new key in ``engine``'s database (of ``tenant``, if given): (name, plaintext key)."""
     name = name or f"{role}-{uuid.uuid4().hex[:10]}"
     with session_scope(engine) as session:
-        key = create_key(session, name, role)
+        key = create_key(session, name, role, tenant)
     return name, key
 
 

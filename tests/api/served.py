@@ -95,7 +95,11 @@ def served_api(directory: Path, *, key_name: str, api_key: str) -> Iterator[str]
             )
         )
         # A callback secret, so the Salesforce callback answers (401) instead of 503.
-        settings = make_settings(task_queue, salesforce_callback_secret="sf-served")
+        # The served API's clients (schemathesis) try wrong keys on every operation and expect
+        # their 401 each time; the wrong-key limit (429) has its own test_wrong_key_limit.py.
+        settings = make_settings(
+            task_queue, salesforce_callback_secret="sf-served", api_wrong_keys_per_minute=0
+        )
         app = create_app(settings, temporal_client=env.client, engine=engine)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")

@@ -302,15 +302,27 @@ async def test_keys_cli_create_list_revoke(
     assert taken.stdout == ""
     bad_role = _keys_cli(database_url, "create", "--role", "boss", "--name", "bob")
     assert bad_role.returncode == 2
+    bad_tenant = _keys_cli(
+        database_url, "create", "--role", "service", "--name", "bob", "--tenant", "a b"
+    )
+    assert bad_tenant.returncode == 1
+    assert "invalid tenant 'a b'" in bad_tenant.stderr
+    tenant = _keys_cli(
+        database_url, "create", "--role", "service", "--name", "carol", "--tenant", "acme"
+    )
+    assert tenant.returncode == 0, tenant.stderr
+    assert "service key 'carol' of tenant 'acme'" in tenant.stderr
 
     listed = _keys_cli(database_url, "list")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "ROLE", "CREATED", "REVOKED"]
+    assert lines[0].split() == ["NAME", "ROLE", "TENANT", "CREATED", "REVOKED"]
     alice = next(line for line in lines if line.startswith("alice"))
-    assert alice.split()[1] == "support" and alice.rstrip().endswith("-")
+    assert alice.split()[1:3] == ["support", "-"] and alice.rstrip().endswith("-")
+    carol = next(line for line in lines if line.startswith("carol"))
+    assert carol.split()[1:3] == ["service", "acme"]
     assert key not in listed.stdout and hash_key(key) not in listed.stdout
-    assert lines[-1] == "1 key"
+    assert lines[-1] == "2 keys"
 
     engine = make_engine(database_url)
     try:

@@ -7,14 +7,23 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.gateway import request_fingerprint
+from config.settings import Settings
 from models import search
 from models.ids import order_workflow_id
 from models.orders import PrepaidServiceRequest
-from tests.api.conftest import actor, eventually, order_body, workflow_status
+from tests.api.conftest import (
+    actor,
+    api_client,
+    eventually,
+    make_key,
+    order_body,
+    workflow_status,
+)
 from tests.fakes import NEEDS_3DS
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -351,16 +360,29 @@ async def test_actions_on_a_closed_order_are_409(
     assert again.json()["status"] == "cancelled"
 
 
-async def test_three_d_secure_payment_shows_the_client_secret(
-    api: httpx.AsyncClient, time_env: WorkflowEnvironment
+async def test_three_d_secure_payment_shows_the_client_secret_to_service_keys_only(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment, settings: Settings, api_engine: Engine
 ) -> None:
     body = await order_body(time_env)
     order_id = (await create(api, body))["order_id"]
     await act(api, order_id, "confirm", actor(body, "provider"))
-    response = await act(api, order_id, "pay", actor(body, "customer"), payment_method=NEEDS_3DS)
-    assert response.status_code == 200
-    assert response.json()["status"] == "payment"
-    assert response.json()["payment_client_secret"].endswith("_secret_x")
+    service_key = make_key(api_engine, "service")[1]
+    async with api_client(settings, time_env.client, api_engine, api_key=service_key) as service:
+        response = await act(
+            service, order_id, "pay", actor(body, "customer"), payment_method=NEEDS_3DS
+        )
+        assert response.status_code == 200
+        assert response.json()["status"] == "payment"
+        assert response.json()["payment_client_secret"].endswith("_secret_x")
+        read = await service.get(f"/orders/{order_id}")
+        assert read.json()["payment_client_secret"].endswith("_secret_x")
+    # The same order read with an admin or a support key: everything but the secret.
+    support_key = make_key(api_engine, "support")[1]
+    async with api_client(settings, time_env.client, api_engine, api_key=support_key) as support:
+        for reader in (api, support):
+            view = (await reader.get(f"/orders/{order_id}")).json()
+            assert view["status"] == "payment"
+            assert view["payment_client_secret"] is None
 
 
 async def test_list_orders_reads_the_read_model(

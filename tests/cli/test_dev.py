@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from temporalio.client import Client
 
 from cli.dev import HOST, DevPorts, port_problem
 from models import search
+from tests.cli.test_orders_cli import order_body
 from tests.fixtures.devstack import (
     DevStack,
     clean_environment,
@@ -186,18 +188,49 @@ def test_sigint_stops_everything_and_a_restart_keeps_the_state(tmp_path: Path) -
         assert again.stop(signal.SIGTERM) == 0, again.describe()
     assert again.stderr() == "", again.describe()
     assert_all_stopped(again)
+    # The first run's logs were rotated at the second start, not truncated.
+    for name in ("temporal", "worker", "api"):
+        assert (again.paths.logs / f"{name}.log.1").stat().st_size > 0, name
 
 
-def test_a_dead_child_stops_the_stack_naming_it(tmp_path: Path) -> None:
+def test_crashed_worker_and_api_are_restarted_and_temporal_gone_stops_the_stack(
+    tmp_path: Path,
+) -> None:
     with running_devstack(tmp_path / "state") as stack:
-        os.kill(stack.pids()["the SMTP sink"], signal.SIGKILL)
+        first = stack.pids()
+        for name in ("the worker", "the API"):
+            os.kill(first[name], signal.SIGKILL)
+            eventually(lambda n=name: stack.pids()[n] != first[n], f"{name} restarted")
+        # The restarted pair serves: an order is created and its live view read (the worker).
+        start = datetime.now(UTC) + timedelta(days=3)
+        body = order_body(f"restart-{uuid.uuid4().hex[:10]}", "cus-restart", start)
+        answers: list[int] = []
+
+        def served() -> bool:
+            # Repeating the same body is idempotent: 201 first, 200 if it was already made.
+            with contextlib.suppress(httpx.HTTPError):
+                answer = httpx.post(
+                    f"{stack.api_base_url}/orders",
+                    json=body,
+                    headers=stack.auth_headers,
+                    timeout=30,
+                )
+                answers.append(answer.status_code)
+            return bool(answers) and answers[-1] in (200, 201)
+
+        eventually(served, "the restarted API and worker to create an order", timeout=90)
+        os.kill(stack.pids()["the Temporal dev server"], signal.SIGKILL)
         code = stack.wait()
         assert code == 1, stack.describe()
     stderr = stack.stderr()
-    assert "the SMTP sink" in stderr
-    assert "killed by SIGKILL" in stderr
-    assert "smtp sink listening on" in stderr  # its last log lines
+    for name in ("the worker", "the API"):
+        assert f"{name} (pid {first[name]}) was killed by SIGKILL; restarting it in 1 s" in stderr
+        assert f"restarted {name} (pid {stack.pids()[name]})" in stack.stdout()
+    assert "the Temporal dev server" in stderr and "stopping the rest" in stderr
     assert "Traceback" not in stderr
+    # The killed runs' logs are kept beside the new ones.
+    assert (stack.paths.logs / "worker.log.1").stat().st_size > 0
+    assert (stack.paths.logs / "api.log.1").stat().st_size > 0
     assert_all_stopped(stack)
 
 

@@ -316,3 +316,63 @@ def test_pending_line_names_attempt_failure_and_next_try() -> None:
     assert pending_line({**pending, "maximum_attempts": 6, "next_attempt_at": None}, now) == (
         "charge 85.00 EUR: attempt 4 of 6, last failure: APIConnectionError: connection refused"
     )
+
+
+def test_a_tenant_key_sees_and_acts_on_its_tenants_orders_only(
+    devstack: DevStack, new_order: tuple[str, str]
+) -> None:
+    """``keys create --tenant`` on the stack's database, then ``orders`` with that key."""
+    order_id, customer_id = new_order  # made with the stack's key, which has no tenant
+    listed(devstack, customer_id)  # the read model has it
+    tenant = f"acme-{uuid.uuid4().hex[:6]}"
+    made = subprocess.run(
+        [
+            *orderclock_command(),
+            *("keys", "create", "--role", "service", "--name", f"svc-{tenant}"),
+            *("--tenant", tenant),
+        ],
+        env=clean_environment()
+        | {"ORDERCLOCK_DATABASE_URL": f"sqlite:///{devstack.paths.orders_db}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+
+    def as_tenant(*args: str) -> subprocess.CompletedProcess[str]:
+        return orders_cli(devstack.api_base_url, *args, api_key=key)
+
+    # Another tenant's order, exactly as one that does not exist.
+    for args in (
+        ["show", order_id],
+        [
+            "act",
+            order_id,
+            "cancel",
+            "--role",
+            "customer",
+            "--actor-id",
+            customer_id,
+            "--reason",
+            "x",
+        ],
+    ):
+        hidden = as_tenant(*args)
+        assert hidden.returncode == 1, (args, hidden.stderr)
+        assert hidden.stderr.strip() == f"orderclock: order {order_id} not found"
+        no_traceback(hidden)
+    assert as_tenant("list", "--customer", customer_id).stdout.strip() == "none of 0 orders"
+
+    own_id = f"cli-{uuid.uuid4().hex[:10]}"
+    start = datetime.now(UTC) + timedelta(days=3)
+    created = httpx.post(
+        f"{devstack.api_base_url}/orders",
+        json=order_body(own_id, customer_id, start),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    shown = as_tenant("show", own_id)
+    assert shown.returncode == 0, shown.stderr
+    assert f"tenant {tenant}" in shown.stdout.splitlines()[0]

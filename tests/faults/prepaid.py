@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from models.orders import Actor, PrepaidServiceRequest, Role
+from stripe import StripeClient
+
+from models.orders import (
+    Actor,
+    OrderView,
+    PaymentKind,
+    PaymentOutcome,
+    PrepaidServiceRequest,
+    Role,
+)
+from tests.fixtures.stripe import captured_charges, intents_for_order
 
 CUSTOMER = Actor(role=Role.customer, id="cus-faults")
 PROVIDER = Actor(role=Role.provider, id="pro-faults")
@@ -44,3 +54,21 @@ def prepaid_body(oid: str, starts_in: timedelta = timedelta(days=3)) -> dict[str
 def prepaid_request(oid: str, starts_in: timedelta = timedelta(days=3)) -> PrepaidServiceRequest:
     """The same order as a request model, for the gateway."""
     return PrepaidServiceRequest.model_validate(prepaid_body(oid, starts_in))
+
+
+async def assert_charged_once(view: OrderView, oid: str, stripe: StripeClient) -> str:
+    """The order paid with one charge, and the payment server holds exactly one
+    PaymentIntent and one capture for it; the intent's id."""
+    assert view.status == "execution"
+    assert view.amount_paid == AMOUNT
+    charges = [p for p in view.payments if p.kind == PaymentKind.charge]
+    assert [(c.outcome, c.idempotency_key) for c in charges] == [
+        (PaymentOutcome.succeeded, f"{oid}:charge:1")
+    ]
+    intent_id = charges[0].provider_id
+    assert intent_id is not None
+    assert await intents_for_order(stripe, oid) == [intent_id]
+    intent = await stripe.v1.payment_intents.retrieve_async(intent_id)
+    assert (intent.status, intent.amount) == ("succeeded", AMOUNT)
+    assert len(await captured_charges(stripe, intent_id)) == 1
+    return intent_id
