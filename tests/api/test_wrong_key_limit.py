@@ -73,7 +73,8 @@ async def test_many_wrong_keys_get_429_and_a_valid_key_still_works(
             assert {r.status_code for r in blocked} == {429}
             assert blocked[0].headers["Retry-After"] == "12"  # 5 a minute: one every 12 s
             assert blocked[0].json() == {
-                "detail": "too many requests with a wrong API key from this address"
+                "code": "rate_limited",
+                "detail": "too many requests with a wrong API key from this address",
             }
             assert reads[0] == reads_before, "a blocked wrong key still read the database"
             # The valid key from the same address: unaffected, and still checked each time.
