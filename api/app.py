@@ -25,6 +25,7 @@ from api.gateway import Timeouts
 from api.keycache import KeyCache
 from api.ratelimit import RateLimiter
 from api.routes import accounts, callbacks, flows, health, orders, webhooks
+from api.routes.docs import install_docs
 from codec import EncryptionCodec
 from codec.server import create_codec_app
 from config.settings import Settings, get_settings
@@ -73,6 +74,9 @@ def create_app(
         summary="Deadline-driven orders, each a durable Temporal workflow.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served from vendored files by install_docs: FastAPI's pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.temporal_client = temporal_client
@@ -100,6 +104,7 @@ def create_app(
         health.router,
     ):
         app.include_router(router)
+    install_docs(app)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its
         # origin; a bearer token when ORDERCLOCK_CODEC_TOKEN is set).
