@@ -34,6 +34,7 @@ def full_context(**overrides: str) -> dict[str, str]:
         "status": "confirmation",
         "stage": "Confirmation",
         "amount_total": "120.00 EUR",
+        "items": "1 x Massage 120.00 EUR",
         "appointment_local": "2026-12-01 10:00 Europe/Berlin",
         "deadline_name": "confirmation",
         "deadline_local": "2026-11-23 09:00 Europe/Berlin",
