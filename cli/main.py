@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from cli.bill_cycle import bill_cycle_app
+from cli.demo import demo
 from cli.emails import emails_app
 from cli.keys import keys_app
 from cli.orders import EXIT_UNREACHABLE, orders_app
@@ -37,6 +38,7 @@ app.add_typer(orders_app, name="orders", help="List, show and act on orders over
 app.add_typer(keys_app, name="keys", help="Create, revoke and list the HTTP API's keys.")
 app.add_typer(bill_cycle_app, name="bill-cycle", help="Run the account orders' bill cycle by hand.")
 app.add_typer(emails_app, name="emails", help="Render every email template to files.")
+app.command("demo")(demo)
 
 
 def load_settings() -> Settings:

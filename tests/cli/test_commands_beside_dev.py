@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.cli.test_orders_cli import order_body
 from tests.fixtures.devstack import DevStack, clean_environment, orderclock_command
 
 
@@ -36,20 +37,7 @@ def run(folder: Path, devstack: DevStack, *args: str) -> subprocess.CompletedPro
 
 def a_recorded_order(devstack: DevStack) -> str:
     order_id = f"bes-{uuid.uuid4().hex[:10]}"
-    start = datetime.now(UTC) + timedelta(days=3)
-    body = {
-        "order_id": order_id,
-        "flow": "prepaid_service",
-        "customer": {"id": "cus-beside", "name": "Cleo Customer", "email": "cleo@example.com"},
-        "provider": {"id": "pro-beside", "name": "Piet Provider", "email": "piet@example.com"},
-        "items": [{"name": "Massage", "quantity": 1, "unit_amount": 8500}],
-        "currency": "EUR",
-        "appointment": {
-            "start": start.isoformat(),
-            "duration_minutes": 60,
-            "time_zone": "Europe/Berlin",
-        },
-    }
+    body = order_body(order_id, "cus-beside", datetime.now(UTC) + timedelta(days=3))
     created = httpx.post(
         f"{devstack.api_base_url}/orders", json=body, headers=devstack.auth_headers, timeout=30
     )
