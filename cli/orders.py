@@ -412,13 +412,17 @@ class Readable:
         """Every set field as ``label  value``; nested parts indented below their label."""
         lines: list[str] = []
         for key, value in details.items():
-            # The *_local twins repeat a time the zone-aware rendering already shows.
-            if value is None or value == [] or value == {} or key.endswith("_local"):
+            # The *_local twins repeat a time the zone-aware rendering already shows; the
+            # *_labels name the keys of their twin (an account line's configuration).
+            empty = value is None or value == [] or value == {}
+            if empty or key.endswith(("_local", "_labels")):
                 continue
             label = key.replace("_", " ")
             if isinstance(value, dict):
+                names: dict[str, Any] = details.get(f"{key}_labels") or {}
                 lines.append(f"{indent}{label}")
-                lines += self.fields(value, indent + "  ")
+                relabelled = {str(names.get(k, k)): v for k, v in value.items()}
+                lines += self.fields(relabelled, indent + "  ")
             elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
                 for n, item in enumerate(value, 1):
                     lines.append(f"{indent}{label} {n}")

@@ -99,3 +99,26 @@ def test_a_running_order_is_active_and_utc_without_a_zone() -> None:
     assert "state     active" in lines
     assert "  UTC   2027-01-04 04:08:00 UTC" in lines
     assert not any(line.startswith("  local ") for line in lines)
+
+
+def test_an_account_lines_configuration_reads_by_its_labels() -> None:
+    view = dealer_view(closed_at=None, next_deadline=None)
+    del view["dealer"]
+    view["account"] = {
+        "lines": [
+            {
+                "product_name": "Broadband",
+                "quantity": 1,
+                "unit_amount": 2999,
+                "amount": 2999,
+                "configuration": {"installation_address": "1 Main St", "static_ip": "yes"},
+                "configuration_labels": {"installation_address": "Installation address"},
+            }
+        ]
+    }
+    lines = render_view(view, NOW).splitlines()
+    assert "  lines 1" in lines
+    assert "      Installation address 1 Main St" in lines
+    assert "      static ip            yes" in lines
+    assert not any("labels" in line for line in lines)
+    assert "    unit amount            29.99 EUR" in lines
