@@ -344,7 +344,7 @@ def list_orders(
             [
                 item["order_id"],
                 item["flow"],
-                item["status"] + (" !" if item.get("needs_attention") else ""),
+                list_status(item),
                 item["customer_id"],
                 format_amount(item["amount_total"], item["currency"]),
                 deadline,
@@ -357,6 +357,15 @@ def list_orders(
         typer.echo(f"{page['offset'] + 1}-{page['offset'] + len(rows)} of {page['total']} orders")
     else:
         typer.echo(f"no orders match ({page['total']} in all with these filters)")
+
+
+def list_status(item: dict[str, Any]) -> str:
+    """The status as the list shows it: ``(closed)`` only when nothing is left to happen,
+    ``(final)`` for a final status whose deadline still runs; ``!`` needs attention."""
+    status = str(item["status"])
+    if item.get("closed_at"):
+        status += " (final)" if item.get("next_deadline_at") else " (closed)"
+    return status + (" !" if item.get("needs_attention") else "")
 
 
 @orders_app.command("show")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cli.orders import render_view
+from cli.orders import list_status, render_view
 
 NOW = datetime(2026, 12, 5, 5, 9, tzinfo=UTC)
 
@@ -122,3 +122,11 @@ def test_an_account_lines_configuration_reads_by_its_labels() -> None:
     assert "      static ip            yes" in lines
     assert not any("labels" in line for line in lines)
     assert "    unit amount            29.99 EUR" in lines
+
+
+def test_the_list_tells_closed_from_final_with_a_deadline_left() -> None:
+    row = {"status": "shipped", "closed_at": NOW.isoformat(), "next_deadline_at": None}
+    assert list_status(row) == "shipped (closed)"
+    row["next_deadline_at"] = (NOW + timedelta(days=30)).isoformat()
+    assert list_status(row) == "shipped (final)"
+    assert list_status({"status": "new", "needs_attention": True}) == "new !"
