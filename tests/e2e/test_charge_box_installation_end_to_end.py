@@ -136,9 +136,12 @@ async def test_scheduled_installation_fulfils_itself_and_charges_the_card(
             for m in mails_for(str(devstack.maildir), order_id)
             if m["X-Orderclock-Event"] == f"{FLOW}/fulfilled" and "cleo" in str(m["To"])
         )
-        body = receipt.get_payload(decode=True)
+        # The plain-text alternative, its format=flowed soft breaks joined as a client does.
+        [text] = [p for p in receipt.walk() if p.get_content_type() == "text/plain"]
+        body = text.get_payload(decode=True)
         assert isinstance(body, bytes)
-        assert "1299.00 EUR charged to your card" in body.decode()
+        flowed = body.decode().replace("\r\n", "\n").replace(" \n", " ")
+        assert "1299.00 EUR charged to your card" in flowed
 
         async def all_recorded() -> bool:
             current = (await api.get(f"/orders/{order_id}")).json()
