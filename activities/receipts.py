@@ -33,7 +33,7 @@ def receipt_html(receipt: Receipt) -> str:
     for line in receipt.lines:
         config = "".join(
             f"<br><small>{_e(name)}: {_e(value)}</small>"
-            for name, value in sorted(line.configuration.items())
+            for name, value in line.configuration_fields()
         )
         rows.append(
             f"<tr><td>{_e(line.product_name)} ({_e(line.option_name)}){config}</td>"
@@ -94,7 +94,7 @@ def receipt_pdf(receipt: Receipt) -> bytes:
         for width, text in zip(widths, cells, strict=True):
             pdf.cell(width, 6, _latin1(text))
         pdf.ln()
-        for name, value in sorted(line.configuration.items()):
+        for name, value in line.configuration_fields():
             pdf.cell(0, 5, _latin1(f"    {name}: {value}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 8, _latin1(f"Total: {format_amount(receipt.amount_total, money)}"), border="T")

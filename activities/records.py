@@ -10,14 +10,17 @@ and Temporal retries it; every write is idempotent.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db.engine import session_scope
+from db.tables import TRANSITIONS
 from db.writes import PayoutConflictError, store_order_view, store_payout
 from models.activities import (
     RECORD_ORDER,
@@ -26,6 +29,11 @@ from models.activities import (
     RecordPayoutInput,
     RecordPayoutResult,
 )
+from models.orders import OrderView, Transition
+
+# One INFO line per transition, when the read model first records it: what an operator
+# greps for an order in the worker's log (`orderclock dev` writes it to worker.log).
+transition_log = logging.getLogger("orderclock.transitions")
 
 PAYOUT_CONFLICT = "PayoutConflict"
 ORDER_DATABASE_ERROR = "OrderDatabaseError"
@@ -57,9 +65,11 @@ class OrderRecordActivities:
     async def record_order(self, input: RecordOrderInput) -> None:
         """Upsert the order's view; an older version than the stored one is ignored."""
         try:
-            stored = await asyncio.to_thread(self._record_order, input)
+            stored, new = await asyncio.to_thread(self._record_order, input)
         except SQLAlchemyError as err:
             raise database_failure(err) from None
+        for step in new:
+            log_transition(input.view, step)
         if not stored:
             activity.logger.info(
                 "order %s: view version %d is older than the stored one; ignored",
@@ -78,11 +88,45 @@ class OrderRecordActivities:
         except SQLAlchemyError as err:
             raise database_failure(err) from None
 
-    def _record_order(self, input: RecordOrderInput) -> bool:
+    def _record_order(self, input: RecordOrderInput) -> tuple[bool, list[Transition]]:
+        """Store the view; whether it was, and the transitions not recorded before."""
+        view = input.view
         with session_scope(self._engine) as session:
-            return store_order_view(session, input.view)
+            # Transitions are append-only by seq: those above the stored maximum are new,
+            # so a retried or repeated record logs nothing twice.
+            last = session.execute(
+                sa.select(sa.func.max(TRANSITIONS.c.seq)).where(
+                    TRANSITIONS.c.order_id == view.order_id
+                )
+            ).scalar()
+            stored = store_order_view(session, view)
+        new = [t for t in view.history if last is None or t.seq > last] if stored else []
+        return stored, new
 
     def _record_payout(self, input: RecordPayoutInput) -> RecordPayoutResult:
         with session_scope(self._engine) as session:
             row = store_payout(session, input, paid_at=datetime.now(UTC))
             return RecordPayoutResult(reference=row.reference, paid_at=row.paid_at)
+
+
+def log_transition(view: OrderView, step: Transition) -> None:
+    """``order A-1 (prepaid_service): confirmation -> payment by provider:pro-1 (confirm)``."""
+    actor = step.actor.role + (f":{step.actor.id}" if step.actor.id else "")
+    transition_log.info(
+        "order %s (%s): %s -> %s by %s (%s)",
+        view.order_id,
+        view.flow,
+        step.from_status or "-",
+        step.to_status,
+        actor,
+        step.action,
+        extra={
+            "order_id": view.order_id,
+            "flow": view.flow,
+            "from_status": step.from_status,
+            "to_status": step.to_status,
+            "actor": actor,
+            "action": step.action,
+            "seq": step.seq,
+        },
+    )

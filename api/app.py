@@ -27,6 +27,7 @@ from api.gateway import Timeouts
 from api.keycache import KeyCache
 from api.ratelimit import FailedKeyGuard, RateLimiter
 from api.routes import accounts, callbacks, flows, health, orders, webhooks
+from api.routes.docs import install_docs
 from codec import EncryptionCodec
 from codec.server import CODEC_PATH, create_codec_app
 from config.settings import Settings, get_settings
@@ -76,6 +77,9 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
+        # Served from vendored files by install_docs: FastAPI's pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     openapi.install(app)
     app.state.settings = settings
@@ -115,6 +119,7 @@ def create_app(
         health.router,
     ):
         app.include_router(router)
+    install_docs(app)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its
         # origin only; ORDERCLOCK_CODEC_TOKEN required, else every call is refused).

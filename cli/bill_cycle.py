@@ -27,7 +27,12 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from cli.support import EXIT_CONFIG, settings_without_secrets
+from cli.support import (
+    EXIT_CONFIG,
+    encrypted_payloads_hint,
+    settings_without_secrets,
+    with_dev_payload_keys,
+)
 from config.settings import Settings
 from models.billing import BillCycleInput, BillCycleResult, _cycle
 
@@ -35,6 +40,7 @@ BILL_CYCLE_WORKFLOW = "bill_cycle"
 # A run missed while the cluster was down still happens within this window.
 CATCHUP_WINDOW = timedelta(days=7)
 EXIT_FAILED = 1
+EXIT_UNREACHABLE = 3
 
 bill_cycle_app = typer.Typer(
     help="The account orders' bill-cycle run (invoices completed orders once per cycle).",
@@ -85,7 +91,7 @@ async def run_cycle(client: Client, settings: Settings, cycle: str) -> BillCycle
     result: BillCycleResult = await client.execute_workflow(
         BILL_CYCLE_WORKFLOW,
         BillCycleInput(cycle=cycle),
-        id=f"bill-cycle-{cycle}",
+        id=cycle_workflow_id(cycle),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -94,29 +100,48 @@ async def run_cycle(client: Client, settings: Settings, cycle: str) -> BillCycle
     return result
 
 
+def cycle_workflow_id(cycle: str) -> str:
+    """The workflow id of a hand-started run of ``cycle`` (one run per cycle at a time)."""
+    return f"bill-cycle-{cycle}"
+
+
 @bill_cycle_app.command("run")
 def run(
     cycle: Annotated[str, typer.Option(help="The cycle to invoice: a month, YYYY-MM (UTC).")],
 ) -> None:
     """Invoice the completed account orders of a cycle now (a rerun adds nothing)."""
+    from temporalio.client import WorkflowFailureError
+
     from cli.main import exit_now
-    from config.temporal import connect
+    from worker.main import TemporalUnreachable, connect
 
     try:
         _cycle(cycle)
     except ValueError as error:
         typer.echo(f"orderclock: {error}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    settings = settings_without_secrets()
+    # The worker's payload keys (those of `orderclock dev` beside it included), or the
+    # run's result could not be read although the cycle ran.
+    settings = with_dev_payload_keys(settings_without_secrets())
 
     async def main() -> BillCycleResult:
         client = await connect(settings)
         return await run_cycle(client, settings, cycle)
 
+    workflow = f"workflow {cycle_workflow_id(cycle)}"
     try:
         result = asyncio.run(main())
-    except Exception as error:  # unreachable server, failed run: one line, no traceback
+    except TemporalUnreachable as error:
         typer.echo(f"orderclock: the bill cycle {cycle} did not run: {error}", err=True)
+        exit_now(EXIT_UNREACHABLE)
+    except WorkflowFailureError as error:
+        cause = error.cause or error
+        typer.echo(f"orderclock: the bill cycle {cycle} failed ({workflow}): {cause}", err=True)
+        exit_now(EXIT_FAILED)
+    except Exception as error:  # one line, no traceback; say what is known of the run
+        hint = encrypted_payloads_hint(error)
+        what = f"it ran ({workflow}), but {hint}" if hint else f"{type(error).__name__}: {error}"
+        typer.echo(f"orderclock: the bill cycle {cycle}: {what}", err=True)
         exit_now(EXIT_FAILED)
     typer.echo(
         f"cycle {result.cycle}: {result.orders} completed account order(s), "

@@ -762,6 +762,12 @@ class Supervisor:
             ("Temporal Web UI", f"http://{HOST}:{ports.ui}"),
             ("Temporal gRPC", f"{HOST}:{ports.temporal} (namespace {settings.temporal_namespace})"),
             ("API", f"http://{HOST}:{ports.api}/docs"),
+            # Free ports chosen at start (several stacks share a machine): say which.
+            (
+                "Worker metrics",
+                f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics "
+                f"(orderclock), :{settings.worker_sdk_metrics_port}/metrics (Temporal SDK)",
+            ),
             ("API key", f"{self.api_key} (admin, name {DEV_KEY_NAME}; Authorization: Bearer)"),
             ("Stripe (local)", f"http://{HOST}:{ports.stripe} (key {DEV_STRIPE_API_KEY})"),
             ("Stripe webhook", f"http://{HOST}:{ports.api}{WEBHOOK_PATH}"),

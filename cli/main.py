@@ -15,6 +15,8 @@ import typer
 from pydantic import ValidationError
 
 from cli.bill_cycle import bill_cycle_app
+from cli.demo import demo
+from cli.emails import emails_app
 from cli.keys import keys_app
 from cli.orders import EXIT_UNREACHABLE, orders_app
 from cli.support import (
@@ -35,6 +37,8 @@ app = typer.Typer(
 app.add_typer(orders_app, name="orders", help="List, show and act on orders over the HTTP API.")
 app.add_typer(keys_app, name="keys", help="Create, revoke and list the HTTP API's keys.")
 app.add_typer(bill_cycle_app, name="bill-cycle", help="Run the account orders' bill cycle by hand.")
+app.add_typer(emails_app, name="emails", help="Render every email template to files.")
+app.command("demo")(demo)
 
 
 def load_settings() -> Settings:
@@ -195,10 +199,11 @@ def reconcile(
     from sqlalchemy.exc import SQLAlchemyError
 
     from cli.reconcile import reconcile as run_reconcile
+    from cli.support import dev_payload_keys_path, with_dev_payload_keys
     from db.engine import make_engine
     from worker.main import TemporalUnreachable, connect
 
-    settings = settings_without_secrets()
+    settings = with_dev_payload_keys(settings_without_secrets())
 
     async def main() -> int:
         try:
@@ -219,6 +224,13 @@ def reconcile(
             typer.echo(json.dumps(report.as_json(), indent=2))
         else:
             typer.echo("\n".join(report.lines()))
+        if report.undecryptable:
+            typer.echo(
+                "orderclock: some orders' payloads are encrypted with keys this command does "
+                f"not have: set ORDERCLOCK_PAYLOAD_KEYS to the worker's keys (`orderclock dev` "
+                f"keeps them in {dev_payload_keys_path()})",
+                err=True,
+            )
         return report.exit_code
 
     # A Temporal client was used: the same finalization hazard as the worker's.

@@ -8,17 +8,23 @@ API answered with an error, 2 for a usage error, 3 when the API cannot be reache
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from urllib.parse import quote, urlsplit
 
 import httpx
 import typer
 
+from models.actions import ENGINE_ACTION_PAYLOADS
+from models.catalog import FLOW_NAMES, FLOWS
+from models.clock import is_valid_zone, readable_span, readable_time
+from models.flows import FlowSpec
 from models.money import format_amount
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -49,8 +55,10 @@ class ActingRole(StrEnum):
 class ApiClient:
     """A small synchronous client of the orderclock API that turns failures into exits."""
 
-    def __init__(self, base_url: str, api_key: str | None) -> None:
+    def __init__(self, base_url: str, api_key: str | None, key_source: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # Where the key came from, for the message when the API refuses it.
+        self.key_source = key_source
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=TIMEOUT_SECONDS)
 
@@ -73,7 +81,7 @@ class ApiClient:
             )
         if response.is_success:
             return response
-        fail(error_message(response, self.base_url, order_id), EXIT_API_ERROR)
+        fail(error_message(response, self.base_url, order_id, self.key_source), EXIT_API_ERROR)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -82,10 +90,18 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def error_message(response: httpx.Response, base_url: str, order_id: str | None) -> str:
+def error_message(
+    response: httpx.Response, base_url: str, order_id: str | None, key_source: str | None = None
+) -> str:
     """The one line a person reads for an error answer of the API."""
     detail = _detail(response)
     status = response.status_code
+    if status == 401:
+        # A person at a terminal sends no headers: say which option or variable to set.
+        refused = f" ({key_source} was refused: {detail})" if key_source else ""
+        return f"unauthorised: pass --api-key or set {API_KEY_ENV}{refused}"
+    if status == 403:
+        return f"forbidden: {detail}"
     if status == 404:
         # The API also answers 404 for an action the flow does not have.
         if order_id is not None and detail.startswith("order "):
@@ -95,8 +111,6 @@ def error_message(response: httpx.Response, base_url: str, order_id: str | None)
         return f"not allowed: {detail}"
     if status in (400, 413, 422):
         return f"invalid request: {detail}"
-    if status in (401, 403):
-        return f"forbidden: {detail}"
     if status == 429:
         return f"busy: {detail}"
     if status >= 500:
@@ -125,10 +139,49 @@ def _validation_line(item: Any) -> str:
     return f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", ""))
 
 
-def _client(ctx: typer.Context) -> ApiClient:
-    client = ctx.obj
-    assert isinstance(client, ApiClient)
-    return client
+@dataclass(frozen=True)
+class Connection:
+    """The group's ``--api``/``--api-key`` (or their variables), before a command's own."""
+
+    api: str
+    api_key: str | None
+
+
+def _client(ctx: typer.Context, api: str | None = None, api_key: str | None = None) -> ApiClient:
+    """The API client for a command: its own --api/--api-key over the group's."""
+    group = ctx.obj
+    assert isinstance(group, Connection)
+    base_url = api or group.api
+    if not base_url.startswith(("http://", "https://")):
+        fail(f"--api must be an http:// or https:// URL, not {base_url!r}", EXIT_USAGE)
+    key = api_key or group.api_key
+    if key:
+        return ApiClient(base_url, key, f"the key from --api-key or {API_KEY_ENV}")
+    found = dev_api_key(base_url)
+    if found is not None:
+        return ApiClient(base_url, found[0], f"the development key in {found[1]}")
+    return ApiClient(base_url, None)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def dev_api_key(base_url: str, state_dir: Path | None = None) -> tuple[str, Path] | None:
+    """The key ``orderclock dev`` wrote, when the API is on this machine and the file exists.
+
+    Only for a loopback API: the development key must not travel to another host.
+    """
+    from cli.dev import DevPaths
+    from config.settings import STATE_DIR
+
+    if urlsplit(base_url).hostname not in LOOPBACK_HOSTS:
+        return None
+    path = DevPaths(state_dir or STATE_DIR).dev_api_key
+    try:
+        key = path.read_text().strip()
+    except OSError:
+        return None
+    return (key, path) if key else None
 
 
 def _order_path(order_id: str) -> str:
@@ -148,32 +201,13 @@ def _parse_time(text: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def time_left(due: datetime, now: datetime) -> str:
-    """``"in 3h 12m"`` or ``"overdue 5m"``: the two largest units of the distance to ``due``."""
-    delta = due - now
-    overdue = delta < timedelta(0)
-    seconds = int(abs(delta).total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    units = [(days, "d"), (hours, "h"), (minutes, "m")]
-    parts = [f"{value}{unit}" for value, unit in units if value]
-    # Whole units from the largest present down, so "2d 0h" never hides as "2d".
-    text = " ".join(parts[:2]) if parts else f"{secs}s"
-    return f"overdue {text}" if overdue else f"in {text}"
-
-
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _local(moment: datetime, zone: str | None) -> str:
-    if zone:
-        try:
-            return moment.astimezone(ZoneInfo(zone)).strftime(f"%Y-%m-%d %H:%M:%S %Z ({zone})")
-        except (KeyError, ValueError):
-            pass  # an unknown zone: the offset the API gave is still right
-    return moment.strftime("%Y-%m-%d %H:%M:%S %z")
+    """The time in the order's zone with the zone named: ``Sat 5 Dec 2026, 06:09 CET``."""
+    return readable_time(moment, zone if zone and is_valid_zone(zone) else None)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -209,34 +243,91 @@ ApiKeyOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the API's JSON answer as-is, for scripts.")
 ]
+# The same two options after the command (``orders list --api URL``), where people write them.
+CommandApiOption = Annotated[
+    str | None,
+    typer.Option("--api", help="The orderclock API's base URL.", show_default=False),
+]
+CommandApiKeyOption = Annotated[
+    str | None,
+    typer.Option("--api-key", help="API key, sent as a bearer token.", show_default=False),
+]
 
 
 @orders_app.callback()
 def orders_main(
     ctx: typer.Context, api: ApiOption = DEFAULT_API_URL, api_key: ApiKeyOption = None
 ) -> None:
-    """Support's view of orders, over the HTTP API."""
-    if not api.startswith(("http://", "https://")):
-        fail(f"--api must be an http:// or https:// URL, not {api!r}", EXIT_USAGE)
-    ctx.obj = ApiClient(api, api_key or None)
+    """Support's view of orders, over the HTTP API.
+
+    Without --api-key or ORDERCLOCK_API_KEY, a local API gets the development key that
+    `orderclock dev` keeps in .orderclock/dev-api-key.
+    """
+    ctx.obj = Connection(api, api_key or None)
+
+
+def flow_specs() -> dict[str, FlowSpec]:
+    """Every flow's spec (default policy: states do not depend on it)."""
+    return {name: FLOWS[name].spec(None) for name in FLOW_NAMES}
+
+
+def check_filters(flow: str | None, status: str | None) -> None:
+    """Exit 2 naming the choices when ``--flow`` or ``--status`` is not one the flows have."""
+    specs = flow_specs()
+    if flow is not None and flow not in specs:
+        fail(f"unknown flow {flow!r}; the flows are {', '.join(specs)}", EXIT_USAGE)
+    if status is None:
+        return
+    chosen = [specs[flow]] if flow is not None else list(specs.values())
+    states = list(dict.fromkeys(state.name for spec in chosen for state in spec.states))
+    if status not in states:
+        whose = f"the states of {flow} are" if flow is not None else "the flows' states are"
+        fail(f"unknown status {status!r}; {whose} {', '.join(states)}", EXIT_USAGE)
 
 
 @orders_app.command("list")
 def list_orders(
     ctx: typer.Context,
     flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status (a state of the flow).")
+    ] = None,
     customer: Annotated[str | None, typer.Option(help="Only this customer id.")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Only this provider id (partner, dealer).")
+    ] = None,
+    needs_attention: Annotated[
+        bool | None,
+        typer.Option(
+            "--needs-attention/--no-needs-attention",
+            help="Only orders flagged for support (or only unflagged ones).",
+            show_default=False,
+        ),
+    ] = None,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Only archived orders (hidden otherwise).")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=200, help="Rows per page.")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Rows to skip.")] = 0,
     as_json: JsonOption = False,
+    api: CommandApiOption = None,
+    api_key: CommandApiKeyOption = None,
 ) -> None:
     """Orders with their status and the time left to their next deadline."""
+    check_filters(flow, status)
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    for name, value in (("flow", flow), ("status", status), ("customer_id", customer)):
+    for name, value in (
+        ("flow", flow),
+        ("status", status),
+        ("customer_id", customer),
+        ("provider_id", provider),
+        ("needs_attention", needs_attention),
+    ):
         if value is not None:
             params[name] = value
-    response = _client(ctx).request("GET", "/orders", params=params)
+    if archived:
+        params["archived"] = True
+    response = _client(ctx, api, api_key).request("GET", "/orders", params=params)
     if as_json:
         _print_json(response)
         return
@@ -248,12 +339,12 @@ def list_orders(
         deadline = "-"
         if due is not None:
             name = item.get("next_deadline_name") or "deadline"
-            deadline = f"{name} {_utc(due)} ({time_left(due, now)})"
+            deadline = f"{name} {readable_span(due, now)} ({_utc(due)})"
         rows.append(
             [
                 item["order_id"],
                 item["flow"],
-                item["status"] + (" !" if item.get("needs_attention") else ""),
+                list_status(item),
                 item["customer_id"],
                 format_amount(item["amount_total"], item["currency"]),
                 deadline,
@@ -262,8 +353,19 @@ def list_orders(
     headers = ["ORDER", "FLOW", "STATUS", "CUSTOMER", "AMOUNT", "NEXT DEADLINE"]
     if rows:
         typer.echo(table(headers, rows))
-    shown = f"{page['offset'] + 1}-{page['offset'] + len(rows)}" if rows else "none"
-    typer.echo(f"{shown} of {page['total']} orders")
+    if rows:
+        typer.echo(f"{page['offset'] + 1}-{page['offset'] + len(rows)} of {page['total']} orders")
+    else:
+        typer.echo(f"no orders match ({page['total']} in all with these filters)")
+
+
+def list_status(item: dict[str, Any]) -> str:
+    """The status as the list shows it: ``(closed)`` only when nothing is left to happen,
+    ``(final)`` for a final status whose deadline still runs; ``!`` needs attention."""
+    status = str(item["status"])
+    if item.get("closed_at"):
+        status += " (final)" if item.get("next_deadline_at") else " (closed)"
+    return status + (" !" if item.get("needs_attention") else "")
 
 
 @orders_app.command("show")
@@ -271,47 +373,124 @@ def show_order(
     ctx: typer.Context,
     order_id: Annotated[str, typer.Argument(help="The order's id.")],
     as_json: JsonOption = False,
+    api: CommandApiOption = None,
+    api_key: CommandApiKeyOption = None,
 ) -> None:
     """One order: status, amounts, allowed actions, deadline, payments, emails, history."""
-    response = _client(ctx).request("GET", _order_path(order_id), order_id=order_id)
+    client = _client(ctx, api, api_key)
+    response = client.request("GET", _order_path(order_id), order_id=order_id)
     if as_json:
         _print_json(response)
         return
     typer.echo(render_view(response.json(), datetime.now(UTC)))
 
 
-# The view's per-flow parts (models/orders.py, OrderView), shown as "key  value" lines.
+# The view's per-flow parts (models/orders.py, OrderView), shown as labelled fields.
 FLOW_DETAIL_FIELDS = ("installation", "shop", "dealer", "account")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+LABEL_WIDTH = 24
 
 
-def _detail_lines(details: dict[str, Any]) -> list[str]:
-    lines = []
-    for key, value in details.items():
-        if value is None or value == [] or value == {}:
-            continue
-        if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
-            text = ", ".join(str(v) for v in value)
-        elif isinstance(value, dict | list):
-            text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-        else:
-            text = str(value)
-        lines.append(f"{key:<24} {text}")
-    return lines
+@dataclass(frozen=True)
+class Readable:
+    """How one order's values read: its currency, its zone and the moment of reading."""
+
+    currency: str
+    zone: str | None
+    now: datetime
+
+    def money(self, amount: int) -> str:
+        return format_amount(amount, self.currency)
+
+    def time(self, moment: datetime) -> str:
+        return f"{_local(moment, self.zone)} ({readable_span(moment, self.now)})"
+
+    def value(self, key: str, value: Any) -> str:
+        """A scalar as a person reads it: money by its field's name, times in the zone."""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int) and "amount" in key:
+            return self.money(value)
+        if isinstance(value, str) and _ISO_TIME.match(value):
+            moment = _parse_time(value)
+            if moment is not None:
+                return self.time(moment)
+        return str(value)
+
+    def fields(self, details: dict[str, Any], indent: str = "  ") -> list[str]:
+        """Every set field as ``label  value``; nested parts indented below their label."""
+        lines: list[str] = []
+        for key, value in details.items():
+            # The *_local twins repeat a time the zone-aware rendering already shows; the
+            # *_labels name the keys of their twin (an account line's configuration).
+            empty = value is None or value == [] or value == {}
+            if empty or key.endswith(("_local", "_labels")):
+                continue
+            label = key.replace("_", " ")
+            if isinstance(value, dict):
+                names: dict[str, Any] = details.get(f"{key}_labels") or {}
+                lines.append(f"{indent}{label}")
+                relabelled = {str(names.get(k, k)): v for k, v in value.items()}
+                lines += self.fields(relabelled, indent + "  ")
+            elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+                for n, item in enumerate(value, 1):
+                    lines.append(f"{indent}{label} {n}")
+                    lines += self.fields(item, indent + "  ")
+            else:
+                shown = value if isinstance(value, list) else [value]
+                text = ", ".join(self.value(key, v) for v in shown)
+                lines.append(f"{indent}{label:<{LABEL_WIDTH - len(indent) + 2}} {text}")
+        return lines
+
+
+def order_zone(view: dict[str, Any]) -> str | None:
+    """The zone the order happens in: its appointment's, its installation's, its dealer's."""
+    for zone in (
+        (view.get("appointment") or {}).get("time_zone"),
+        (view.get("installation") or {}).get("time_zone"),
+        ((view.get("dealer") or {}).get("dealer") or {}).get("time_zone"),
+    ):
+        if zone:
+            return str(zone)
+    return None
+
+
+def lifecycle(view: dict[str, Any], readable: Readable) -> str:
+    """Whether the order is still running, finished with something left, or closed.
+
+    A final status (``closed_at``) is not the end while a flow action is still allowed or a
+    deadline still runs: a shipped dealer order can be refunded until it is archived.
+    """
+    engine_only = set(ENGINE_ACTION_PAYLOADS)
+    open_actions = sorted(
+        {a for actions in (view.get("allowed_actions") or {}).values() for a in actions}
+        - engine_only
+    )
+    deadline = view.get("next_deadline")
+    closed_at = _parse_time(view.get("closed_at"))
+    if closed_at is None:
+        return "active"
+    if not open_actions and not deadline:
+        return f"closed {readable.time(closed_at)}"
+    still = [f"actions {', '.join(open_actions)}"] if open_actions else []
+    due = _parse_time(deadline["due_at"]) if deadline else None
+    if deadline and due is not None:
+        still.append(f"{deadline['name']} {readable_span(due, readable.now)}")
+    return f"final status since {readable.time(closed_at)}; still open: {'; '.join(still)}"
 
 
 def render_view(view: dict[str, Any], now: datetime) -> str:
     """An ``OrderView`` as text for a person."""
-    currency = view["currency"]
-    zone = (view.get("appointment") or {}).get("time_zone")
-
-    def money(amount: int) -> str:
-        return format_amount(amount, currency)
+    zone = order_zone(view)
+    readable = Readable(view["currency"], zone, now)
+    money = readable.money
 
     lines = [
         f"order     {view['order_id']} ({view['flow']})"
         + (f"   tenant {view['tenant']}" if view.get("tenant") else ""),
         f"status    {view['status']}   stage {view['stage']}"
         + (f"   awaiting {view['awaiting']}" if view.get("awaiting") else ""),
+        f"state     {lifecycle(view, readable)}",
     ]
     if view.get("needs_attention"):
         lines.append(f"attention {view.get('attention_reason') or 'needs attention'}")
@@ -324,21 +503,27 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
         f"   held {money(view.get('amount_held', 0))}"
         f"   refunded {money(view.get('amount_refunded', 0))}",
     ]
+    if zone:
+        lines.append(f"zone      {zone} (times below are local to it)")
+    for item in view.get("items") or []:
+        quantity = item.get("quantity", 1)
+        lines.append(
+            f"item      {quantity} x {item['name']} at {money(item['unit_amount'])}"
+            f" = {money(quantity * item['unit_amount'])}"
+        )
     appointment = view.get("appointment")
     if appointment:
         start = _parse_time(appointment["start"])
         if start is not None:
             lines.append(
-                f"appointment {_local(start, zone)}, {appointment['duration_minutes']} min"
+                f"appointment {readable.time(start)}, {appointment['duration_minutes']} min"
             )
-    if view.get("closed_at"):
-        lines.append(f"closed    {view['closed_at']}")
     if view.get("archived"):
         lines.append("archived  yes")
     for block in FLOW_DETAIL_FIELDS:
         details = view.get(block)
         if isinstance(details, dict):
-            lines += ["", f"{block} details", *(f"  {line}" for line in _detail_lines(details))]
+            lines += ["", f"{block} details", *readable.fields(details)]
 
     lines += ["", "allowed actions"]
     allowed = view.get("allowed_actions") or {}
@@ -354,13 +539,12 @@ def render_view(view: dict[str, Any], now: datetime) -> str:
     if deadline:
         due = _parse_time(deadline["due_at"])
         assert due is not None
-        # Without a zone name (flows without an appointment) the API's local offset serves.
-        local = _parse_time(deadline.get("due_at_local") or deadline["due_at"]) or due
-        lines += [
-            f"  {deadline['name']} {time_left(due, now)}, then {deadline['on_expiry']}",
-            f"  UTC   {_utc(due)}",
-            f"  local {_local(local, zone)}",
-        ]
+        lines.append(
+            f"  {deadline['name']} {readable_span(due, now)}, then {deadline['on_expiry']}"
+        )
+        if zone:
+            lines.append(f"  local {_local(due, zone)} ({zone})")
+        lines.append(f"  UTC   {_utc(due)}")
     else:
         lines.append("  none")
 
@@ -453,7 +637,7 @@ def pending_line(pending: dict[str, Any], now: datetime) -> str:
         line += f", last failure: {' '.join(pending['last_failure'].split())}"
     following = _parse_time(pending.get("next_attempt_at"))
     if following is not None:
-        line += f", next attempt {time_left(following, now)}"
+        line += f", next attempt {readable_span(following, now)}"
     return line
 
 
@@ -495,6 +679,8 @@ def act_on_order(
         typer.Option("--payload", help="A JSON object merged into the payload (before --reason)."),
     ] = None,
     as_json: JsonOption = False,
+    api: CommandApiOption = None,
+    api_key: CommandApiKeyOption = None,
 ) -> None:
     """Take an action on an order, as customer, provider or support."""
     body = {
@@ -502,7 +688,7 @@ def act_on_order(
         "payload": build_payload(reason, payload),
     }
     path = f"{_order_path(order_id)}/actions/{quote(action, safe='')}"
-    response = _client(ctx).request("POST", path, order_id=order_id, body=body)
+    response = _client(ctx, api, api_key).request("POST", path, order_id=order_id, body=body)
     if as_json:
         _print_json(response)
         return
@@ -520,5 +706,6 @@ def act_on_order(
         due = _parse_time(deadline["due_at"])
         assert due is not None
         typer.echo(
-            f"next deadline: {deadline['name']} {_utc(due)} ({time_left(due, datetime.now(UTC))})"
+            f"next deadline: {deadline['name']} {readable_span(due, datetime.now(UTC))} "
+            f"({_utc(due)})"
         )

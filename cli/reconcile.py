@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from cli.orders import table
+from cli.support import encrypted_payloads_hint
 from db.engine import session_scope
 from db.tables import ORDERS
 from db.writes import store_order_view
@@ -38,6 +39,8 @@ VIEW_QUERY = "view"
 READS_AT_ONCE = 16
 BATCH = 200
 REPAIRABLE = ("missing", "stale", "status", "content")
+# Not drift at all: this process lacks the key (cli.support says which to set).
+ENCRYPTED_NOTE = "encrypted; no payload key here to read it"
 
 
 @dataclass
@@ -66,6 +69,11 @@ class Report:
     @property
     def unresolved(self) -> list[Drift]:
         return [d for d in self.drifts if not d.repaired]
+
+    @property
+    def undecryptable(self) -> bool:
+        """Some views could not be read for want of the payload keys, not for drift."""
+        return any(d.detail == ENCRYPTED_NOTE for d in self.drifts)
 
     @property
     def exit_code(self) -> int:
@@ -188,10 +196,11 @@ async def reconcile(client: Client, engine: Engine, *, dry_run: bool = False) ->
             try:
                 return await workflow_view(client, execution)
             except Exception as err:  # any reason Temporal cannot give this one order's view
+                encrypted = encrypted_payloads_hint(err) is not None
                 return Drift(
                     order_id=order_id_from_workflow_id(execution.id),
                     kind="unreadable",
-                    detail=f"{type(err).__name__}: {err}",
+                    detail=ENCRYPTED_NOTE if encrypted else f"{type(err).__name__}: {err}",
                 )
 
     read_results = await asyncio.gather(*(read(e) for e in executions))

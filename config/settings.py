@@ -7,6 +7,8 @@ processes it starts; anywhere else they must be set.
 from __future__ import annotations
 
 import re
+import string
+from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +25,46 @@ from models.shop import ShopPolicy
 STATE_DIR = Path(".orderclock")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+# What a URL template of ``email_links`` may name: the order's id and its flow.
+EMAIL_LINK_FIELDS = frozenset({"order_id", "flow"})
+DEV_MAIL_DOMAIN = "orderclock.localhost"
+
+
+def _check_links(links: dict[str, str]) -> dict[str, str]:
+    for name, template in links.items():
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as error:
+            raise ValueError(f"email link {name!r}: {error}") from None
+        unknown = fields - EMAIL_LINK_FIELDS
+        if unknown or not template.startswith(("https://", "http://")):
+            raise ValueError(
+                f"email link {name!r} must be an http(s) URL naming only "
+                f"{{order_id}} and {{flow}}, not {template!r}"
+            )
+    return links
+
+
+class EmailSender(BaseModel):
+    """A flow's emails where they differ from the deployment's: the business, the sender
+    and the links (``ORDERCLOCK_EMAIL_FLOWS__<flow>__BUSINESS_NAME`` and so on)."""
+
+    business_name: str | None = None
+    mail_from: str | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("links")
+    @classmethod
+    def _links(cls, links: dict[str, str]) -> dict[str, str]:
+        return _check_links(links)
+
+
+class EmailIdentity(BaseModel):
+    """Who one flow's emails are from and where their links lead (resolved)."""
+
+    business_name: str
+    mail_from: str
+    links: dict[str, str]
 
 
 class Settings(BaseSettings):
@@ -66,7 +108,19 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_timeout_seconds: float = 10.0
-    mail_from: str = "orderclock <orders@orderclock.localhost>"
+    # The business the emails are from, and their sender (None: the business's name at
+    # orders@orderclock.localhost, for development); a flow may differ (email_flows).
+    business_name: str = "orderclock demo shop"
+    mail_from: str | None = None
+    # The customer's next step as links: URL templates by name (pay, confirm,
+    # approve_quote, order, ...) with {order_id} and {flow}, e.g.
+    # ORDERCLOCK_EMAIL_LINKS='{"pay": "https://shop.example/orders/{order_id}/pay"}'.
+    # An email whose next step has no link here is sent without one.
+    email_links: dict[str, str] = Field(default_factory=dict)
+    email_flows: dict[str, EmailSender] = Field(default_factory=dict)
+    # A directory whose files replace the packaged email templates of the same name
+    # (<flow>/<event>.<role>.txt, and email.html, the HTML layout).
+    email_templates_dir: Path | None = None
 
     stripe_api_key: SecretStr
     stripe_api_base: str | None = Field(
@@ -162,6 +216,36 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
     dealer: DealerPolicy = Field(default_factory=DealerPolicy)
+
+    @field_validator("email_links")
+    @classmethod
+    def _email_links(cls, links: dict[str, str]) -> dict[str, str]:
+        return _check_links(links)
+
+    @field_validator("email_flows")
+    @classmethod
+    def _email_flows(cls, flows: dict[str, EmailSender]) -> dict[str, EmailSender]:
+        unknown = sorted(set(flows) - set(FLOWS))
+        if unknown:
+            raise ValueError(f"unknown flows {unknown}; the flows are {', '.join(FLOWS)}")
+        return flows
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str | None) -> str | None:
+        if value is not None and not parseaddr(value)[1]:
+            raise ValueError(f"no address in {value!r}")
+        return value
+
+    def email_identity(self, flow: str) -> EmailIdentity:
+        """The business, sender and links of ``flow``'s emails (the flow's own over the
+        deployment's)."""
+        own = self.email_flows.get(flow) or EmailSender()
+        name = own.business_name or self.business_name
+        sender = own.mail_from or self.mail_from or formataddr((name, f"orders@{DEV_MAIL_DOMAIN}"))
+        return EmailIdentity(
+            business_name=name, mail_from=sender, links=self.email_links | own.links
+        )
 
     def policy_for(self, flow: str) -> BaseModel:
         """This deployment's policy for ``flow``."""

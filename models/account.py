@@ -211,6 +211,16 @@ class AccountLine(Strict):
     amount: int
     configuration: dict[str, str] = Field(default_factory=dict)
     missing_configuration: list[str] = Field(default_factory=list)
+    # The catalog's label of each configuration field, for receipts (empty in lines priced
+    # before labels were kept: those read the key as words).
+    configuration_labels: dict[str, str] = Field(default_factory=dict)
+
+    def configuration_fields(self) -> list[tuple[str, str]]:
+        """(label, value) of each configuration value, as a receipt shows them."""
+        return [
+            (self.configuration_labels.get(key) or key.replace("_", " ").capitalize(), value)
+            for key, value in sorted(self.configuration.items())
+        ]
 
 
 def price_items(
@@ -259,6 +269,9 @@ def price_items(
                 unit_amount=price,
                 amount=price * item.quantity,
                 configuration=dict(item.configuration),
+                configuration_labels={
+                    f.name: f.label for f in product.configuration if f.name in item.configuration
+                },
                 missing_configuration=[
                     f.name
                     for f in product.configuration
@@ -398,7 +411,7 @@ def receipt_text(receipt: Receipt) -> str:
     rows = [
         f"  {line.quantity} x {line.product_name} ({line.option_name}) @ "
         f"{format_amount(line.unit_amount, money)} = {format_amount(line.amount, money)}"
-        + "".join(f"\n      {k}: {v}" for k, v in sorted(line.configuration.items()))
+        + "".join(f"\n      {label}: {value}" for label, value in line.configuration_fields())
         for line in receipt.lines
     ]
     return "\n".join(

@@ -46,6 +46,7 @@ PREPAID_CONTEXT_KEYS = frozenset(
         "status",
         "stage",
         "amount_total",
+        "items",
         "appointment_local",
         "deadline_name",
         "deadline_local",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import email_validator
 from pydantic import (
@@ -339,6 +340,30 @@ class LineItem(Strict):
     name: ShortText
     quantity: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] = 1
     unit_amount: MinorUnits
+
+
+class PricedLine(Protocol):
+    """Anything with a name, a quantity and a unit price (every flow's item)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def unit_amount(self) -> int: ...
+
+
+def describe_items(items: Sequence[PricedLine], currency: str) -> str:
+    """The items as an email lists them: "2 x Wallbox (499.00 EUR each) 998.00 EUR; ..."."""
+    from models.money import format_amount
+
+    return "; ".join(
+        f"{item.quantity} x {item.name} {format_amount(item.quantity * item.unit_amount, currency)}"
+        if item.quantity == 1
+        else f"{item.quantity} x {item.name} ({format_amount(item.unit_amount, currency)} each) "
+        f"{format_amount(item.quantity * item.unit_amount, currency)}"
+        for item in items
+    )
 
 
 def order_total(items: list[LineItem]) -> int:

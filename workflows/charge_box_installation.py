@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         CancelAuthorisationResult,
     )
     from models.clock import to_zone
+    from models.common import describe_items
     from models.ids import idempotency_key
     from models.installation import (
         AUTOMATIC,
@@ -231,7 +232,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
             "status": self.status,
             "stage": self.spec.state(self.status).label,
             "amount_total": self._amount(self.total),
-            "items": "; ".join(f"{item.quantity} x {item.name}" for item in req.items),
+            "items": describe_items(req.items, req.currency),
             "payment": self._payment_text(),
             "installation_address": req.installation_address or "(not given)",
             "scheduled_local": self._local(self._fulfil_at) if self._fulfil_at else "",

@@ -79,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
     from models.actions import CancelPayload
     from models.business_days import add_business_days
     from models.clock import to_zone
+    from models.common import describe_items
     from models.dealer import (
         DEALER_ACTION_PAYLOADS,
         CardPayment,
@@ -210,7 +211,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             "stage": self.spec.state(self.status).label,
             "amount_total": format_amount(self.total, req.currency),
             "payment": payment_label(req.payment),
-            "items": "; ".join(f"{item.quantity} x {item.name}" for item in req.items),
+            "items": describe_items(req.items, req.currency),
             "business_days": str(self._business_days),
             "confirm_due_local": self._local(self._confirm_due),
             "tracking_numbers": ", ".join(self._tracking),

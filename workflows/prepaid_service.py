@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         RecordPayoutResult,
     )
     from models.clock import local_date, to_zone
+    from models.common import describe_items
     from models.flows import prepaid_service_spec
     from models.ids import idempotency_key
     from models.money import format_amount
@@ -183,6 +184,7 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             "status": self.status,
             "stage": self.spec.state(self.status).label,
             "amount_total": format_amount(self.total, self.req.currency),
+            "items": describe_items(self.req.items, self.req.currency),
             "appointment_local": f"{start:%Y-%m-%d %H:%M} {self.zone()}",
             "deadline_name": deadline.name if deadline else "",
             "deadline_local": (

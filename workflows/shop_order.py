@@ -74,7 +74,7 @@ with workflow.unsafe.imports_passed_through():
         SalesforceSyncInput,
         SalesforceSyncResult,
     )
-    from models.common import request_fingerprint
+    from models.common import describe_items, request_fingerprint
     from models.ids import order_workflow_id
     from models.money import format_amount
     from models.orders import (
@@ -232,7 +232,7 @@ class ShopOrderWorkflow(OrderWorkflow):
             "status": self.status,
             "stage": self.spec.state(self.status).label,
             "amount_total": self._money(self.total),
-            "items_summary": "; ".join(f"{i.quantity} x {i.name}" for i in self.req.items),
+            "items_summary": describe_items(self.req.items, self.req.currency),
             "payment_summary": self._payment_summary(),
             # Every template key is always present: a template may use any of them.
             "reason": "",

@@ -6,10 +6,10 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import TEMPLATE_DIR, EmailActivities, load_templates
+from activities.email import TEMPLATE_DIR, EmailActivities, context_keys, load_templates
 from config.settings import Settings
 from models.activities import SendEmailInput
-from models.installation import CONTEXT_KEYS, InstallationEmail, InstallationPolicy
+from models.installation import InstallationEmail, InstallationPolicy
 from models.orders import NotificationStatus
 from tests.fixtures.smtp import SmtpSink
 
@@ -35,7 +35,7 @@ POLICY = InstallationPolicy(
 
 
 def context(**overrides: str) -> dict[str, str]:
-    values = {key: f"<{key}>" for key in CONTEXT_KEYS}
+    values = {key: f"<{key}>" for key in context_keys(FLOW)}
     values.update(order_id="cbi-7", onboarding_flow="standard", trigger="automatic")
     values.update(overrides)
     return values

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from activities.email import TemplateKey, load_templates
-from models.dealer import CONTEXT_KEYS
+from activities.email import TemplateKey, context_keys, load_templates
 
 EXPECTED = {
     "placed": {"provider"},
@@ -16,7 +15,7 @@ EXPECTED = {
 
 
 def context(**overrides: str) -> dict[str, str]:
-    values = {key: f"<{key}>" for key in CONTEXT_KEYS}
+    values = {key: f"<{key}>" for key in context_keys("dealer_order")}
     values.update(overrides)
     return values
 
@@ -32,11 +31,14 @@ def test_every_dealer_event_has_its_templates_and_no_others() -> None:
 
 
 def test_the_dealer_learns_the_deadline_and_the_manufacturer_the_failure() -> None:
-    due = "2027-03-30 15:00 Europe/Berlin"
-    subject, body = render("placed", "provider", confirm_due_local=due)
+    subject, body = render("placed", "provider", confirm_due_local="2027-03-30 15:00 Europe/Berlin")
+    due = "Tue 30 Mar 2027, 15:00 CEST"
     assert due in subject and due in body
     subject, body = render(
-        "confirmation_failed", "manufacturer", dealer_name="Dora Dealer", confirm_due_local=due
+        "confirmation_failed",
+        "manufacturer",
+        dealer_name="Dora Dealer",
+        confirm_due_local="2027-03-30 15:00 Europe/Berlin",
     )
     assert subject.startswith("Order confirmation failure")
     assert "Dora Dealer" in subject and due in body

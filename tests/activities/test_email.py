@@ -34,6 +34,7 @@ def full_context(**overrides: str) -> dict[str, str]:
         "status": "confirmation",
         "stage": "Confirmation",
         "amount_total": "120.00 EUR",
+        "items": "1 x Massage 120.00 EUR",
         "appointment_local": "2026-12-01 10:00 Europe/Berlin",
         "deadline_name": "confirmation",
         "deadline_local": "2026-11-23 09:00 Europe/Berlin",
@@ -94,12 +95,14 @@ async def test_sends_rendered_email_with_headers(
     assert message["From"] == MAIL_FROM
     assert message["Date"] is not None
     assert message["Subject"] == (
-        "New order ord-42 from Ada Customer: please confirm by 2026-11-23 09:00 Europe/Berlin"
+        "New order ord-42 from Ada Customer: please confirm by Mon 23 Nov 2026, 09:00 CET"
     )
     assert "Hello Bob Provider," in mail.body
     assert "120.00 EUR" in mail.body
-    assert "2026-12-01 10:00 Europe/Berlin" in mail.body
+    assert "Tue 1 Dec 2026, 10:00 CET" in mail.body
     assert "$" not in mail.body
+    # Signed by the business, which without a name of its own is the sender's.
+    assert mail.body.rstrip().endswith("Kind regards,\norderclock")
 
 
 async def test_message_id_follows_the_idempotency_key(

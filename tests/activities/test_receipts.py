@@ -52,7 +52,9 @@ def test_html_receipt_escapes_every_value() -> None:
     html = receipt_html(RECEIPT)
     assert "<script>" not in html
     assert "Ada &lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "installation_address: 1 Main St &amp; Co" in html
+    # Configuration fields by their names, not their keys.
+    assert "Installation address: 1 Main St &amp; Co" in html
+    assert "installation_address" not in html
     assert "Broadband internet (Monthly)" in html
     assert ">59.98 EUR<" in html and "leave at the door" in html
     assert html.startswith("<!DOCTYPE html>")
@@ -69,7 +71,7 @@ def test_pdf_receipt_holds_the_receipt_and_is_stable() -> None:
         "Broadband internet (Monthly)",
         "29.99 EUR",
         "Total: 59.98 EUR",
-        "installation_address: 1 Main St & Co",
+        "Installation address: 1 Main St & Co",
     ):
         assert part in text, part
     assert receipt_pdf(RECEIPT) == data  # a reprint is the same document
@@ -84,7 +86,7 @@ def test_pdf_receipt_survives_characters_beyond_latin_1() -> None:
 def test_receipt_text_lists_lines_and_total() -> None:
     text = receipt_text(RECEIPT)
     assert "  2 x Broadband internet (Monthly) @ 29.99 EUR = 59.98 EUR" in text
-    assert "      installation_address: 1 Main St & Co" in text
+    assert "      Installation address: 1 Main St & Co" in text
     assert text.endswith("Total: 59.98 EUR\nPayment method: invoice")
 
 
@@ -127,9 +129,16 @@ async def test_receipt_email_carries_html_and_pdf(smtp_sink: SmtpSink) -> None:
     assert message["Subject"] == "Copy of your receipt for order acct-1"
     assert message.get_content_type() == "multipart/mixed"
     parts = list(message.walk())[1:]
-    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html", "application/pdf"]
-    assert "Total: 59.98 EUR" in parts[0].get_payload(decode=True).decode()
-    assert [p.get_filename() for p in parts[1:]] == ["receipt-acct-1.html", "receipt-acct-1.pdf"]
-    html = parts[1].get_payload(decode=True).decode()
+    # The email itself (text and HTML alternatives), then the receipt as HTML and PDF.
+    assert [p.get_content_type() for p in parts] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/html",
+        "application/pdf",
+    ]
+    assert "Total: 59.98 EUR" in mail.body
+    assert [p.get_filename() for p in parts[3:]] == ["receipt-acct-1.html", "receipt-acct-1.pdf"]
+    html = parts[3].get_payload(decode=True).decode()
     assert "Ada &lt;script&gt;" in html
-    assert "Total: 59.98 EUR" in pdf_text(parts[2].get_payload(decode=True))
+    assert "Total: 59.98 EUR" in pdf_text(parts[4].get_payload(decode=True))

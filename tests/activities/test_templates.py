@@ -37,6 +37,7 @@ def test_templates_use_only_the_allowed_context_keys() -> None:
     for key, template in load_templates().items():
         used, allowed = template.identifiers(), context_keys(key.flow)
         assert used <= allowed, (key, used - allowed)
+        assert "business_name" in used, f"{key} is not signed by the business"
         assert "order_id" in used, f"{key} does not name the order"
 
 
@@ -59,6 +60,7 @@ def test_cancellation_mails_state_reason_and_refund() -> None:
 
 def test_done_mail_gives_the_customer_the_deadline() -> None:
     template = load_templates()[TemplateKey("prepaid_service", "done", "customer")]
-    _, body = template.render(full_context(deadline_local="2026-12-09 11:00 Europe/Berlin"))
+    context = full_context(deadline_local="2026-12-09 11:00 Europe/Berlin", business_name="B")
+    _, body = template.render(context)
     assert "open a claim" in body
-    assert "2026-12-09 11:00 Europe/Berlin" in body
+    assert "Wed 9 Dec 2026, 11:00 CET" in body

@@ -56,9 +56,12 @@ def test_show_gives_the_local_time_the_details_and_why_a_mail_was_skipped() -> N
     )
     text = render_view(view.model_dump(mode="json"), NOW)
     lines = text.splitlines()
-    assert "  local 2026-12-08 10:00:00 +0100" in lines
+    assert "  local Tue 8 Dec 2026, 10:00 CET (Europe/Copenhagen)" in lines
     assert "  UTC   2026-12-08 09:00:00 UTC" in lines
     assert "installation details" in lines
-    assert any(line.split() == ["onboarding_flow", "partner_led"] for line in lines)
+    assert any(line.split() == ["onboarding", "flow", "partner_led"] for line in lines)
+    assert any(line.split() == ["amount", "invoiced", "0.00", "EUR"] for line in lines)
+    assert "  scheduled for            Tue 8 Dec 2026, 10:00 CET (in 7 d 0 h)" in lines
+    assert "state     active" in lines
     assert any(f"skipped ({SKIPPED})" in line for line in lines)
     assert "provider  ins-1 Ivo Installer <ivo@example.com>" in lines

@@ -9,18 +9,25 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from cli.orders import pending_line
+from cli.orders import dev_api_key, flow_specs, pending_line
 from tests.fixtures.devstack import DevStack, clean_environment, free_ports, orderclock_command
 
 
 def orders_cli(
-    api: str, *args: str, env: dict[str, str] | None = None, api_key: str | None = None
+    api: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    api_key: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``orderclock orders --api API ...``; in ``cwd``, whose .orderclock/ it may read."""
     key = ["--api-key", api_key] if api_key is not None else []
     return subprocess.run(
         [*orderclock_command(), "orders", "--api", api, *key, *args],
@@ -28,6 +35,7 @@ def orders_cli(
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=cwd,
     )
 
 
@@ -97,13 +105,13 @@ def test_list_shows_status_amount_and_time_to_deadline(
     assert customer_id in row
     assert "85.00 EUR" in row
     # Confirmation is due 24 h after creation.
-    assert "(in 23h " in row, row
+    assert "confirmation in 23 h " in row, row
     assert lines[-1] == "1-1 of 1 orders"
 
     other = stack_cli(devstack, "list", "--customer", customer_id, "--status", "paid")
     assert other.returncode == 0, other.stderr
     assert order_id not in other.stdout
-    assert other.stdout.strip() == "none of 0 orders"
+    assert other.stdout.strip() == "no orders match (0 in all with these filters)"
 
 
 def test_list_json_is_the_api_page(devstack: DevStack, new_order: tuple[str, str]) -> None:
@@ -127,9 +135,11 @@ def test_show_act_and_history(devstack: DevStack, new_order: tuple[str, str]) ->
     allowed = shown.stdout.split("\nallowed actions\n", 1)[1].split("\n\n", 1)[0]
     provider_line = next(line for line in allowed.splitlines() if line.split()[0] == "provider")
     assert "confirm" in provider_line.split(maxsplit=1)[1].split(", ")
-    assert "confirmation in 23h" in shown.stdout
+    assert "confirmation in 23 h" in shown.stdout
     assert "UTC   " in shown.stdout
     assert "(Europe/Berlin)" in shown.stdout
+    assert "state     active" in shown.stdout
+    assert "item      1 x Massage at 85.00 EUR = 85.00 EUR" in shown.stdout
     history = shown.stdout.split("\nhistory\n", 1)[1]
     assert "-> confirmation" in history
 
@@ -233,10 +243,14 @@ class _Recorder(BaseHTTPRequestHandler):
     """A stand-in API: records the Authorization header, answers by path."""
 
     seen: list[str | None] = []
+    paths: list[str] = []
 
     def do_GET(self) -> None:
         self.seen.append(self.headers.get("Authorization"))
-        if self.path.startswith("/orders/broken"):
+        self.paths.append(self.path)
+        if self.path.startswith("/orders/unauthorised"):
+            self._answer(401, {"detail": "missing API key: send Authorization: Bearer <key>"})
+        elif self.path.startswith("/orders/broken"):
             self._answer(503, {"detail": "Temporal is unavailable: cannot connect"})
         elif self.path.startswith("/orders/secret"):
             self._answer(403, {"detail": "support may not read this order"})
@@ -258,6 +272,7 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_api() -> Iterator[str]:
     _Recorder.seen = []
+    _Recorder.paths = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -268,12 +283,19 @@ def fake_api() -> Iterator[str]:
         server.server_close()
 
 
-def test_api_key_is_a_bearer_token_and_errors_are_named(fake_api: str) -> None:
+def test_api_key_is_a_bearer_token_and_errors_are_named(fake_api: str, tmp_path: Path) -> None:
     env = clean_environment() | {"ORDERCLOCK_API_KEY": "key-from-env"}
-    assert orders_cli(fake_api, "list", env=env).returncode == 0
-    assert orders_cli(fake_api, "--api-key", "k1", "list").returncode == 0
-    assert orders_cli(fake_api, "list").returncode == 0
+    # In an empty folder: no development key to find.
+    assert orders_cli(fake_api, "list", env=env, cwd=tmp_path).returncode == 0
+    assert orders_cli(fake_api, "--api-key", "k1", "list", cwd=tmp_path).returncode == 0
+    assert orders_cli(fake_api, "list", cwd=tmp_path).returncode == 0
     assert _Recorder.seen == ["Bearer key-from-env", "Bearer k1", None]
+
+    unauthorised = orders_cli(fake_api, "show", "unauthorised", cwd=tmp_path)
+    assert unauthorised.returncode == 1
+    assert unauthorised.stderr.strip() == (
+        "orderclock: unauthorised: pass --api-key or set ORDERCLOCK_API_KEY"
+    )
 
     broken = orders_cli(fake_api, "show", "broken")
     assert broken.returncode == 1
@@ -295,7 +317,7 @@ def test_api_url_from_environment(fake_api: str) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "none of 0 orders"
+    assert result.stdout.strip() == "no orders match (0 in all with these filters)"
 
 
 def test_pending_line_names_attempt_failure_and_next_try() -> None:
@@ -311,7 +333,7 @@ def test_pending_line_names_attempt_failure_and_next_try() -> None:
     }
     assert pending_line(pending, now) == (
         "charge 85.00 EUR: attempt 4, last failure: APIConnectionError: connection refused, "
-        "next attempt in 8s"
+        "next attempt in 8 s"
     )
     assert pending_line({**pending, "maximum_attempts": 6, "next_attempt_at": None}, now) == (
         "charge 85.00 EUR: attempt 4 of 6, last failure: APIConnectionError: connection refused"
@@ -376,3 +398,82 @@ def test_a_tenant_key_sees_and_acts_on_its_tenants_orders_only(
     shown = as_tenant("show", own_id)
     assert shown.returncode == 0, shown.stderr
     assert f"tenant {tenant}" in shown.stdout.splitlines()[0]
+
+
+def test_the_development_key_is_found_for_a_local_api(fake_api: str, tmp_path: Path) -> None:
+    # What `orderclock dev` leaves in the folder it runs in.
+    (tmp_path / ".orderclock").mkdir()
+    (tmp_path / ".orderclock" / "dev-api-key").write_text("oc_dev_key\n")
+    assert orders_cli(fake_api, "list", cwd=tmp_path).returncode == 0
+    assert orders_cli(fake_api, "list", api_key="given", cwd=tmp_path).returncode == 0
+    assert _Recorder.seen == ["Bearer oc_dev_key", "Bearer given"]
+    refused = orders_cli(fake_api, "show", "unauthorised", cwd=tmp_path)
+    assert refused.stderr.startswith(
+        "orderclock: unauthorised: pass --api-key or set ORDERCLOCK_API_KEY "
+        "(the development key in .orderclock/dev-api-key was refused: missing API key"
+    ), refused.stderr
+
+
+def test_dev_key_stays_on_this_machine(tmp_path: Path) -> None:
+    (tmp_path / "dev-api-key").write_text("oc_dev_key\n")
+    assert dev_api_key("http://127.0.0.1:8000", tmp_path) == (
+        "oc_dev_key",
+        tmp_path / "dev-api-key",
+    )
+    assert dev_api_key("http://localhost:8000", tmp_path) is not None
+    assert dev_api_key("https://orders.example.com", tmp_path) is None
+
+
+def test_api_options_work_after_the_command_too(fake_api: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*orderclock_command(), "orders", "list", "--api", fake_api, "--api-key", "k2"],
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _Recorder.seen == ["Bearer k2"]
+
+
+def test_list_filters_are_checked_against_the_flows_and_sent(fake_api: str, tmp_path: Path) -> None:
+    bogus = orders_cli(fake_api, "list", "--status", "bogus", cwd=tmp_path)
+    assert bogus.returncode == 2
+    assert bogus.stderr.startswith("orderclock: unknown status 'bogus'; the flows' states are ")
+    # The states come from the flows' declarations, not a list of the CLI's own.
+    dealer_states = [state.name for state in flow_specs()["dealer_order"].states]
+    wrong = orders_cli(
+        fake_api, "list", "--flow", "dealer_order", "--status", "confirmation", cwd=tmp_path
+    )
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        "orderclock: unknown status 'confirmation'; the states of dealer_order are "
+        + ", ".join(dealer_states)
+    )
+    unknown_flow = orders_cli(fake_api, "list", "--flow", "pizza", cwd=tmp_path)
+    assert unknown_flow.returncode == 2 and "unknown flow 'pizza'" in unknown_flow.stderr
+    assert _Recorder.paths == [], "a refused filter reached the API"
+
+    result = orders_cli(
+        fake_api,
+        "list",
+        "--flow",
+        "dealer_order",
+        "--status",
+        "shipped",
+        "--provider",
+        "dlr-1",
+        "--needs-attention",
+        "--archived",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no orders match (0 in all with these filters)"
+    (path,) = _Recorder.paths
+    query = parse_qs(urlsplit(path).query)
+    assert query["flow"] == ["dealer_order"]
+    assert query["status"] == ["shipped"]
+    assert query["provider_id"] == ["dlr-1"]
+    assert query["needs_attention"] == ["true"]
+    assert query["archived"] == ["true"]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import stripe
 
 from db.engine import make_engine
-from tests.e2e.test_prepaid_end_to_end import act, mails_for, wait_for
+from tests.e2e.test_prepaid_end_to_end import act, mails_for, plain_text, wait_for
 from tests.fixtures.devstack import DevStack
 
 FLOW = "charge_box_installation"
@@ -136,9 +136,7 @@ async def test_scheduled_installation_fulfils_itself_and_charges_the_card(
             for m in mails_for(str(devstack.maildir), order_id)
             if m["X-Orderclock-Event"] == f"{FLOW}/fulfilled" and "cleo" in str(m["To"])
         )
-        body = receipt.get_payload(decode=True)
-        assert isinstance(body, bytes)
-        assert "1299.00 EUR charged to your card" in body.decode()
+        assert "1299.00 EUR charged to your card" in plain_text(receipt)
 
         async def all_recorded() -> bool:
             current = (await api.get(f"/orders/{order_id}")).json()

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import stripe
 
-from tests.e2e.test_prepaid_end_to_end import act, mails_for, wait_for
+from tests.e2e.test_prepaid_end_to_end import act, mails_for, plain_text, wait_for
 from tests.fixtures.devstack import DevStack
 from tests.workflows.dealer_support import dealer_body
 
@@ -110,4 +110,4 @@ async def test_dealer_orders_on_the_local_stack(devstack: DevStack) -> None:
             for m in mails_for(str(devstack.maildir), shipped_id)
             if m["X-Orderclock-Event"] == "dealer_order/shipped"
         ]
-        assert "1Z1, 1Z2" in shipped_mail[0].get_payload()
+        assert "1Z1, 1Z2" in plain_text(shipped_mail[0])

@@ -71,6 +71,14 @@ async def wait_for(predicate: Any, what: str, seconds: float = 30.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def plain_text(message: email.message.Message) -> str:
+    """The email's plain-text alternative as a client shows it (format=flowed joined)."""
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/plain"]
+    body = part.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    return body.decode().replace("\r\n", "\n").replace(" \n", " ")
+
+
 def mails_for(maildir: str, order_id: str) -> list[email.message.Message]:
     box = mailbox.Maildir(maildir, create=False)
     return [m for m in box if m.get("X-Orderclock-Order") == order_id]
