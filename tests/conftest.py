@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 # The suite runs from the project's environment; make its bin (temporal, temporal-test-server,
 # localstripe) findable even when pytest is started by full path.
 _bin = str(Path(sys.executable).parent)
@@ -19,3 +21,31 @@ pytest_plugins = [
     "tests.fixtures.salesforce",
     "tests.fixtures.stack",
 ]
+
+# Tests run in parallel (pytest-xdist, ``--dist loadgroup``: see docs/testing.md). Tests that
+# use one of these session-scoped stacks all go to one worker, so the stack starts once per
+# run rather than once per worker; the rest are spread test by test.
+SHARED_STACKS = ("devstack",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        stack = next((name for name in SHARED_STACKS if name in fixtures), None)
+        if stack is not None:
+            item.add_marker(pytest.mark.xdist_group(stack))
+        elif _module_scoped(item):
+            # A module-scoped fixture (a server for the module's tests) is set up once per
+            # worker that runs one of them: keep the module's tests together.
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _module_scoped(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definition.scope == "module"
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )

@@ -45,7 +45,7 @@ from db.engine import make_engine, session_scope
 from db.keys import hash_key
 from db.migrate import upgrade
 from db.tables import ApiKeyRow
-from models.business_days import COUNTRY_CODES
+from models.business_days import country_codes
 from models.dealer import COUNTRY_FORMAT
 from models.orders import TIME_ZONE_FORMAT
 from tests.api.conftest import ApiActivities, make_settings
@@ -75,7 +75,7 @@ schema = schemathesis.openapi.from_dict(
 )
 # The formats of orderclock's own: time zone names and holiday-calendar countries.
 schemathesis.openapi.format(TIME_ZONE_FORMAT, st.sampled_from(sorted(available_timezones())))
-schemathesis.openapi.format(COUNTRY_FORMAT, st.sampled_from(COUNTRY_CODES))
+schemathesis.openapi.format(COUNTRY_FORMAT, st.sampled_from(country_codes()))
 
 
 class _Loop:
