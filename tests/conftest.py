@@ -28,6 +28,8 @@ pytest_plugins = [
 SHARED_STACKS = ("devstack",)
 
 
+# Before xdist's own hook, which reads the group marks to schedule the tests.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = getattr(item, "fixturenames", ())

@@ -7,7 +7,7 @@ Each order pins a confirmation window (``PrepaidPolicy.confirm_window``, what
 end at the same moment. The server is stopped once every order waits on nothing but its
 timer (its emails sent and recorded in the order database), kept down until the deadlines
 have passed, then started again on the same file and port; the worker process keeps running
-throughout and reconnects by itself. First stopped (SIGTERM) with 100 orders, then killed
+throughout and reconnects by itself. First stopped (SIGTERM) with 50 orders, then killed
 (SIGKILL) with 20 more on the same file.
 
 The window is as short as the machine allows: a first guess from the number of orders, and
@@ -35,7 +35,7 @@ STARTS_AT_ONCE = 20
 # again with a window derived from what it measured (so no fixed margin can fail the test).
 SECONDS_PER_ORDER = 0.1
 BASE_WINDOW = timedelta(seconds=4)
-ATTEMPTS = 3
+ATTEMPTS = 4
 # The slowest outage accepted: orders that take longer than this to come to rest mean
 # something is broken rather than busy.
 LONGEST_WINDOW = timedelta(minutes=3)
@@ -47,7 +47,7 @@ async def test_deadlines_fire_once_after_the_server_was_stopped_and_killed(
     stack = fault_stack
     temporal, _ = await asyncio.gather(stack.start_temporal(), stack.start_smtp())
     await stack.start_worker()
-    temporal, first = await outage(stack, temporal, signal.SIGTERM, 100)
+    temporal, first = await outage(stack, temporal, signal.SIGTERM, 50)
     # Then killed, on the same file, with 20 more orders.
     _, second = await outage(stack, temporal, signal.SIGKILL, 20)
 
