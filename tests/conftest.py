@@ -22,6 +22,17 @@ pytest_plugins = [
     "tests.fixtures.stack",
 ]
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # once, in the controller (not each xdist worker)
+        from bench.common import compile_project
+
+        # The project's bytecode, as the Docker image has it: the processes tests start
+        # would otherwise compile every project module from source when
+        # PYTHONDONTWRITEBYTECODE is set (half a second and more per process).
+        compile_project()
+
+
 # Tests run in parallel (pytest-xdist, ``--dist loadgroup``: see docs/testing.md). Tests that
 # use one of these session-scoped stacks all go to one worker, so the stack starts once per
 # run rather than once per worker; the rest are spread test by test.

@@ -152,9 +152,12 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             await serving
 
         stack.push_async_callback(stop)
+        # A bound for a server that hangs while starting, not a speed check.
+        deadline = asyncio.get_running_loop().time() + 120
         while not server.started:
             if serving.done():
                 serving.result()  # raises why it could not start
+            assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
             await asyncio.sleep(0.02)
 
     try:
