@@ -41,16 +41,33 @@ SHARED_STACKS = ("devstack",)
 
 # Before xdist's own hook, which reads the group marks to schedule the tests.
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         stack = next((name for name in SHARED_STACKS if name in fixtures), None)
         if stack is not None:
-            item.add_marker(pytest.mark.xdist_group(stack))
+            group = stack
         elif _module_scoped(item):
             # A module-scoped fixture (a server for the module's tests) is set up once per
             # worker that runs one of them: keep the module's tests together.
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+            group = item.nodeid.split("::")[0]
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
+        if hasattr(config, "workerinput") and config.getvalue("loadgroup"):
+            _name_group(item, group)
+
+
+def _name_group(item: pytest.Item, group: str) -> None:
+    """Put ``@group`` at the end of the test's id, where xdist's scheduler looks for it.
+
+    xdist (3.8) does that itself by assigning ``item._nodeid``, which pytest 9.2 no longer
+    reads (a test's id is the structured ``item._id``), so every group would be scattered.
+    """
+    node_id = getattr(item, "_id", None)
+    parse = getattr(type(node_id), "parse", None)
+    if parse is not None and not item.nodeid.endswith(f"@{group}"):
+        item._id = parse(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
 
 
 def _module_scoped(item: pytest.Item) -> bool:
