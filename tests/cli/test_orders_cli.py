@@ -81,7 +81,7 @@ def listed(devstack: DevStack, customer_id: str, *args: str) -> subprocess.Compl
     while True:
         page = httpx.get(
             f"{devstack.api_base_url}/orders",
-            params={"customer": customer_id},
+            params={"customer_id": customer_id},
             headers=devstack.auth_headers,
             timeout=30,
         )
