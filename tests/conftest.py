@@ -2,6 +2,7 @@
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ SHARED_STACKS = ("devstack",)
 # Before xdist's own hook, which reads the group marks to schedule the tests.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _unique_ids(items)
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         stack = next((name for name in SHARED_STACKS if name in fixtures), None)
@@ -58,16 +60,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _name_group(item, group)
 
 
+def _unique_ids(items: list[pytest.Item]) -> None:
+    """Give tests that share an id one of their own (``path::name``).
+
+    Under pytest 9.2 schemathesis's tests of one module all have the id ``...::test_api``
+    (their names differ: ``test_api[POST /orders]``); xdist schedules by id, so it ran one
+    of the fourteen.
+    """
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1:
+            _set_id(item, f"{item.nodeid.split('::')[0]}::{item.name}")
+
+
+def _set_id(item: pytest.Item, nodeid: str) -> None:
+    node_id = getattr(item, "_id", None)
+    parse = getattr(type(node_id), "parse", None)
+    if parse is not None:
+        item._id = parse(nodeid)  # type: ignore[attr-defined]
+
+
 def _name_group(item: pytest.Item, group: str) -> None:
     """Put ``@group`` at the end of the test's id, where xdist's scheduler looks for it.
 
     xdist (3.8) does that itself by assigning ``item._nodeid``, which pytest 9.2 no longer
     reads (a test's id is the structured ``item._id``), so every group would be scattered.
     """
-    node_id = getattr(item, "_id", None)
-    parse = getattr(type(node_id), "parse", None)
-    if parse is not None and not item.nodeid.endswith(f"@{group}"):
-        item._id = parse(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
+    if not item.nodeid.endswith(f"@{group}"):
+        _set_id(item, f"{item.nodeid}@{group}")
 
 
 def _module_scoped(item: pytest.Item) -> bool:
