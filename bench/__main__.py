@@ -1,4 +1,4 @@
-"""``python -m bench [all|lifecycle|latency|storm|scale] [--quick] [--runs 3] [sizes]``.
+"""``python -m bench [all|lifecycle|latency|storm|poller|scale] [--quick] [--runs 3] [sizes]``.
 
 Prints progress on stderr and the table of figures (Markdown) on stdout.
 """
@@ -48,7 +48,8 @@ async def main(args: argparse.Namespace) -> list[Figure]:
         value = getattr(args, name)
         if value is not None:
             sizes[name] = value
-    chosen = ["lifecycle", "latency", "storm", "scale"] if args.which == "all" else [args.which]
+    every = ["lifecycle", "latency", "storm", "poller", "scale"]
+    chosen = every if args.which == "all" else [args.which]
     figures: list[Figure] = []
     for which in chosen:
         if which == "lifecycle":
@@ -69,6 +70,16 @@ async def main(args: argparse.Namespace) -> list[Figure]:
             figures += await storm.run(
                 sizes["storm_n"], args.runs, args.start_rate, args.sqlite_file
             )
+        elif which == "poller":
+            from bench import poller
+
+            figures += await poller.run(
+                sizes["storm_n"],
+                args.runs,
+                args.poll_seconds,
+                args.poller_database,
+                args.postgres_url,
+            )
         elif which == "scale":
             from bench import scale
 
@@ -82,7 +93,10 @@ async def main(args: argparse.Namespace) -> list[Figure]:
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "which", nargs="?", default="all", choices=("all", "lifecycle", "latency", "storm", "scale")
+        "which",
+        nargs="?",
+        default="all",
+        choices=("all", "lifecycle", "latency", "storm", "poller", "scale"),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to validate")
     parser.add_argument("--runs", type=int, default=3)
@@ -102,6 +116,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=20.0,
         help="starts per second in the storm, paced so the worker keeps up (20)",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=1.0,
+        help="the poller's interval between scans of the orders table (1; sizes: --storm-n)",
+    )
+    parser.add_argument(
+        "--poller-database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the poller's order database: a SQLite file, or --postgres-url's server",
     )
     parser.add_argument("--scale-n", type=int, help="open orders for the worker's RSS (50000)")
     parser.add_argument("--rows", type=int, help="read-model rows for GET /orders (50000)")

@@ -130,7 +130,7 @@ def table(figures: Sequence[Figure]) -> str:
     for f in figures:
         met = {True: "yes", False: "no", None: "-"}[f.met]
         name = f"{f.benchmark} ({f.unit})"
-        ratio = f"{f.ratio:.2f}" if f.baseline else "-"
+        ratio = f"{f.ratio:.2f}" if f.baseline and f.orderclock else "-"
         lines.append(
             f"| {name} | {spread(f.orderclock)} | {spread(f.baseline)} | {ratio} | "
             f"{f.target} | {met} |"

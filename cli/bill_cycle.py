@@ -11,21 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from cli.support import (
     EXIT_CONFIG,
@@ -35,6 +23,11 @@ from cli.support import (
 )
 from config.settings import Settings
 from models.billing import BillCycleInput, BillCycleResult, _cycle
+
+# The Temporal SDK is imported where it is used: every ``orderclock`` command loads this
+# module, and most (keys, orders) never speak to Temporal.
+if TYPE_CHECKING:
+    from temporalio.client import Client, Schedule
 
 BILL_CYCLE_WORKFLOW = "bill_cycle"
 # A run missed while the cluster was down still happens within this window.
@@ -52,6 +45,14 @@ bill_cycle_app = typer.Typer(
 
 def bill_cycle_schedule(settings: Settings) -> Schedule:
     """The schedule the settings ask for: the cron in UTC, one run at a time."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleOverlapPolicy,
+        SchedulePolicy,
+        ScheduleSpec,
+    )
+
     return Schedule(
         action=ScheduleActionStartWorkflow(
             BILL_CYCLE_WORKFLOW,
@@ -69,6 +70,8 @@ def bill_cycle_schedule(settings: Settings) -> Schedule:
 
 async def ensure_schedule(client: Client, settings: Settings) -> str:
     """Create the bill-cycle schedule, or update it to the settings; what was done."""
+    from temporalio.client import ScheduleAlreadyRunningError, ScheduleUpdate, ScheduleUpdateInput
+
     schedule_id = settings.bill_cycle_schedule_id
     wanted = bill_cycle_schedule(settings)
     try:
@@ -88,6 +91,8 @@ async def run_cycle(client: Client, settings: Settings, cycle: str) -> BillCycle
 
     A run of the same cycle already in flight is joined rather than started twice.
     """
+    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
     result: BillCycleResult = await client.execute_workflow(
         BILL_CYCLE_WORKFLOW,
         BillCycleInput(cycle=cycle),

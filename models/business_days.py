@@ -23,33 +23,40 @@ uv.lock), so workflow code may call it (``models`` is passed through the sandbox
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
-import holidays.countries
-
-# Every country's calendar class is imported here, outside the workflow sandbox: looking
-# one up by code at run time would import its module inside it.
+if TYPE_CHECKING:
+    import holidays
 
 # How far a search for the next business day may go (no country has a longer run of
 # weekend and holidays; a bound keeps a bad calendar from looping for ever).
 _MAX_GAP_DAYS = 60
 
 
-# Read once at import, outside any workflow: request validation runs inside the sandbox
-# too (a workflow decoding its input).
-_SUPPORTED: dict[str, tuple[str, ...]] = {
-    code: tuple(subs) for code, subs in holidays.list_supported_countries().items()
-}
-
-
+@functools.cache
 def _supported() -> dict[str, tuple[str, ...]]:
-    return _SUPPORTED
+    """Every country's code and subdivisions: loading them imports every calendar.
+
+    That takes most of a second, so it happens on first use (a CLI command that never
+    validates a country does not pay it); :func:`load_calendars` does it ahead, outside
+    any workflow: looking a calendar up inside the sandbox would import its module there.
+    """
+    import holidays.countries
+
+    return {code: tuple(subs) for code, subs in holidays.list_supported_countries().items()}
 
 
-COUNTRY_CODES = tuple(sorted(code for code in _SUPPORTED if len(code) == 2))
-"""The ISO 3166-1 alpha-2 codes that have a holiday calendar (what country_code accepts)."""
+def load_calendars() -> None:
+    """Import every country's calendar now (workers call it before any workflow runs)."""
+    _supported()
+
+
+def country_codes() -> tuple[str, ...]:
+    """The ISO 3166-1 alpha-2 codes that have a holiday calendar (what country_code accepts)."""
+    return tuple(sorted(code for code in _supported() if len(code) == 2))
 
 
 def country_code(code: str) -> str:
@@ -77,6 +84,8 @@ class BusinessCalendar:
     def __init__(self, country: str, subdivision: str | None = None) -> None:
         country = country_code(country)
         subdiv = subdivision_code(country, subdivision) if subdivision else None
+        import holidays.countries  # loaded by country_code: nothing is imported here
+
         calendar: type[holidays.HolidayBase] = getattr(holidays.countries, country)
         self._holidays = calendar(subdiv=subdiv)
 

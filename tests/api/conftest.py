@@ -227,14 +227,27 @@ def stripe_event(event_type: str, obj: dict[str, Any]) -> bytes:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, within: float = 10.0
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    within: float = 10.0,
+    what: str | None = None,
 ) -> T:
-    """Poll ``probe`` until ``done`` holds for its result (asynchronous effects settle)."""
+    """Poll ``probe`` until ``done`` holds for its result (asynchronous effects settle).
+
+    Fails when it does not within ``within`` seconds, naming ``what`` was awaited (the
+    probe's name by default) and the last value the probe returned.
+    """
     deadline = time.monotonic() + within
     while True:
         value = await probe()
-        if done(value) or time.monotonic() > deadline:
+        if done(value):
             return value
+        if time.monotonic() > deadline:
+            awaited = what or getattr(probe, "__name__", repr(probe))
+            raise AssertionError(
+                f"not within {within:.0f} s: {awaited}; the last value was {value!r}"
+            )
         await asyncio.sleep(0.05)
 
 

@@ -111,7 +111,10 @@ def served_api(directory: Path, *, key_name: str, api_key: str) -> Iterator[str]
             await serving
 
         stack.push_async_callback(stop)
+        # A bound for a server that hangs while starting, not a speed check.
+        deadline = asyncio.get_running_loop().time() + 120
         while not server.started:
+            assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
             if serving.done():
                 serving.result()  # raises why it could not start
             await asyncio.sleep(0.02)

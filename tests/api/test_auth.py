@@ -35,7 +35,7 @@ from tests.api.conftest import (
     stripe_event,
     stripe_signature,
 )
-from tests.fixtures.devstack import clean_environment, orderclock_command
+from tests.fixtures.devstack import clean_environment, orderclock_command, run_cli
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -272,12 +272,17 @@ async def test_allowed_roles_act_and_the_history_names_the_key(
     assert names == [service_name, service_name, admin_name, support_name]
 
 
-def _keys_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _keys_cli(
+    database_url: str, *args: str, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``orderclock keys``: in this process, or with ``process`` as a real one."""
     # Only the database is configured: the keys commands need no Stripe secrets.
-    env = clean_environment() | {"ORDERCLOCK_DATABASE_URL": database_url}
+    env = {"ORDERCLOCK_DATABASE_URL": database_url}
+    if not process:
+        return run_cli("keys", *args, env=env)
     return subprocess.run(
         [*orderclock_command(), "keys", *args],
-        env=env,
+        env=clean_environment() | env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -289,7 +294,9 @@ async def test_keys_cli_create_list_revoke(
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'fresh' / 'orders.db'}"
 
-    created = _keys_cli(database_url, "create", "--role", "support", "--name", "alice")
+    created = _keys_cli(
+        database_url, "create", "--role", "support", "--name", "alice", process=True
+    )
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert created.stdout == key + "\n"  # the key alone, once

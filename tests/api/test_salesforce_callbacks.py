@@ -127,7 +127,11 @@ async def test_same_event_twice_is_applied_once(
     async def current() -> str:
         return str((await api.get(f"/orders/{order_id}")).json()["status"])
 
-    await eventually(current, lambda s: s == "awaiting_customer_approval")
+    await eventually(
+        current,
+        lambda s: s == "awaiting_customer_approval",
+        what="the repair order to await the customer's approval",
+    )
     approval = event(order_id, "quote_approved")
     answers = await asyncio.gather(*(post(api, approval) for _ in range(3)))
     outcomes = sorted(a.json()["outcome"] for a in answers)

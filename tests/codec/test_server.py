@@ -223,7 +223,9 @@ def test_command_serves_the_codec(tmp_path: Path) -> None:
     try:
         plain = body_of(pydantic_data_converter.payload_converter.to_payloads(["hi"]))
         url = f"http://127.0.0.1:{port}/codec"
-        deadline = time.monotonic() + 30
+        # A bound for a server that never comes up, not a speed check: a busy 2-core
+        # machine took more than 30 s to start the command.
+        deadline = time.monotonic() + 120
         while True:
             try:
                 encoded = httpx.post(f"{url}/encode", json=plain, headers=AUTH)

@@ -8,6 +8,7 @@ order database. An invoice order is fulfilled now by support without a Stripe ca
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +63,7 @@ async def test_scheduled_installation_fulfils_itself_and_charges_the_card(
         assert created.json()["status"] == "pending"
 
         past = datetime.now(UTC) - timedelta(minutes=1)
+        began = time.monotonic()
         refused = await api.post(
             f"/orders/{order_id}/actions/schedule",
             json={
@@ -72,11 +74,15 @@ async def test_scheduled_installation_fulfils_itself_and_charges_the_card(
         assert refused.status_code == 409
         assert "is in the past" in refused.json()["detail"]
 
-        # The customer picks a time, support moves it: only the second one fires.
-        first = datetime.now(UTC) + timedelta(seconds=3)
+        # The customer picks a time, support moves it: only the second one fires. Support
+        # must act before the first time comes: the gap is derived from what an action
+        # took just now (at least 3 s), so a busy machine gets a longer one.
+        one_action = time.monotonic() - began
+        gap = timedelta(seconds=max(3.0, 5 * one_action))
+        first = datetime.now(UTC) + gap
         view = await act(api, order_id, "schedule", "customer", "cus-cbi", at=first.isoformat())
         assert view["status"] == "scheduled"
-        at = datetime.now(UTC) + timedelta(seconds=6)
+        at = datetime.now(UTC) + 2 * gap
         view = await act(api, order_id, "schedule", "support", "agent-1", at=at.isoformat())
         assert view["next_deadline"]["name"] == "scheduled_fulfilment"
         assert datetime.fromisoformat(view["next_deadline"]["due_at"]) == at
@@ -88,7 +94,9 @@ async def test_scheduled_installation_fulfils_itself_and_charges_the_card(
             current: dict[str, Any] = (await api.get(f"/orders/{order_id}")).json()
             return current if current["status"] == "fulfilled" else None
 
-        view = await wait_for(fulfilled, "the scheduled fulfilment", seconds=30)
+        view = await wait_for(
+            fulfilled, "the scheduled fulfilment", seconds=30 + gap.total_seconds()
+        )
         assert datetime.fromisoformat(view["installation"]["fulfilled_at"]) >= at
         assert [(t["action"], t["to_status"]) for t in view["history"]] == [
             ("create", "pending"),

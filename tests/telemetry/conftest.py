@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +11,12 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from db.migrate import upgrade
+from tests.fixtures.ports import reserve_port
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 reserved for this test process (tests/fixtures/ports.py)."""
+    return reserve_port()
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -39,11 +39,14 @@ async def _get_metrics(url: str, within: float = 10.0) -> str:
         while True:
             try:
                 response = await http.get(url)
+            except httpx.TransportError as error:
+                last = repr(error)
+            else:
                 if response.status_code == 200:
                     return response.text
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no metrics at {url} within {within:.0f} s ({last})")
             await asyncio.sleep(0.1)
 
 

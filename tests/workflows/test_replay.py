@@ -1,4 +1,10 @@
-"""Recorded histories of released flows replay on today's code without nondeterminism."""
+"""Recorded histories of released flows replay on today's code without nondeterminism.
+
+They replay through the payload codec, as a worker with payload keys reads them: the
+histories were recorded unencrypted, like orders started before the keys were set, and the
+codec must pass such payloads through (tests/codec/test_encrypted_workflow.py covers
+encrypted ones).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,14 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from codec import EncryptionCodec, data_converter_with_codec, new_key
 from workflows.bill_cycle import BillCycleWorkflow
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
+CODEC = EncryptionCodec.from_spec(f"k1:{new_key()}")
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 
@@ -27,7 +34,7 @@ async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
     replayer = Replayer(
         workflows=[*WORKFLOWS.values(), BillCycleWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter_with_codec(CODEC),
         workflow_runner=workflow_runner(),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from models.orders import PaymentKind, Role
@@ -14,27 +15,41 @@ SEC = timedelta(seconds=1)
 DOWN = "SalesforceUnavailable: Salesforce is unreachable: connection refused"
 
 
+def real_time_since(began: float) -> timedelta:
+    """Wall-clock time since ``began`` (monotonic): how far the test server's clock may have
+    run on by itself (it skips only while a test sleeps, and runs in real time otherwise)."""
+    return timedelta(seconds=time.monotonic() - began)
+
+
 async def test_patience_flags_the_order_and_a_late_sync_clears_it(shop: ShopHarness) -> None:
     shop.sf.down = True
+    began = time.monotonic()
     order = await shop.start()
     view = await shop.settled(order, "order_placed")
     placed_at = next(t.at for t in view.history if t.to_status == "order_placed")
+    patience_ends = placed_at + 10 * MIN
+    # Just before the patience ends, by a margin of what reading the view costs here.
+    read = time.monotonic()
+    await shop.view(order)
+    margin = max(2 * SEC, 20 * real_time_since(read))
     # Attempts at 0, 1, 3 and 7 minutes (pauses of 1, 2, 4 minutes, doubling).
-    await shop.sleep(10 * MIN - 2 * SEC)
+    await shop.sleep(patience_ends - margin - await shop.now())
     view = await shop.view(order)
+    assert await shop.now() < patience_ends, f"the view was read after the patience ({margin})"
     assert view.status == "order_placed" and not view.needs_attention
     assert view.shop is not None
     sync = view.shop.salesforce
     assert (sync.state, sync.attempts, sync.last_error) == ("pending", 4, DOWN)
     assert sync.next_attempt_at is not None
-    assert abs(sync.next_attempt_at - (placed_at + 15 * MIN)) < SEC
+    # Each pause starts when an attempt has failed: later by the attempts' real time.
+    fifth_attempt = placed_at + 15 * MIN
+    assert fifth_attempt <= sync.next_attempt_at <= fifth_attempt + real_time_since(began)
     assert view.next_deadline is not None
     assert view.next_deadline.name == "salesforce_sync"
-    assert view.next_deadline.due_at == placed_at + 10 * MIN
+    assert view.next_deadline.due_at == patience_ends
 
-    await shop.sleep(4 * SEC)
-    view = await shop.view(order)
-    assert view.needs_attention
+    await shop.sleep(patience_ends + SEC - await shop.now())
+    view = await shop.until(order, lambda v: v.needs_attention, "flagged after its patience")
     assert view.attention_reason == (
         f"not in Salesforce 10 min after it was placed ({DOWN}); enter it in Salesforce by "
         "hand and mark it entered (mark_entered); the sync keeps retrying"
@@ -63,13 +78,17 @@ async def test_retry_pause_doubles_up_to_its_cap(shop: ShopHarness) -> None:
     )
     await shop.settled(order, "order_placed")
     pauses = []
+    began = time.monotonic()
     for attempt in range(1, 7):
         sync = await shop.failed_attempt(order, attempt)
         assert sync.next_attempt_at is not None and sync.last_attempt_at is not None
         pauses.append(sync.next_attempt_at - sync.last_attempt_at)
         await shop.sleep(sync.next_attempt_at - await shop.now() + SEC)
-    # Whole seconds: the server's clock also runs in real time while an attempt runs.
-    assert [round(p.total_seconds()) for p in pauses] == [60, 120, 240, 480, 600, 600]
+    # Each pause starts when its attempt has failed; the server's clock also runs in real
+    # time while an attempt runs, so a pause may look longer by at most that.
+    expected = [timedelta(seconds=s) for s in (60, 120, 240, 480, 600, 600)]
+    slack = real_time_since(began)
+    assert all(e <= p <= e + slack for p, e in zip(pauses, expected, strict=True)), pauses
     view = await shop.view(order)
     assert view.status == "order_placed" and view.needs_attention
     assert view.shop is not None and view.shop.salesforce.attempts == 7
