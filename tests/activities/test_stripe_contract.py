@@ -120,7 +120,9 @@ async def exercise_every_activity(
         payments.authorise_payment, authorise_input(order_id, "pm_card_visa", seq=2)
     )
     assert full.payment_intent_id is not None
-    await run_activity(payments.capture_payment, capture_input(order_id, full.payment_intent_id))
+    await run_activity(
+        payments.capture_payment, capture_input(order_id, full.payment_intent_id, seq=2)
+    )
     released = await run_activity(
         payments.authorise_payment, authorise_input(order_id, "pm_card_visa", seq=3)
     )

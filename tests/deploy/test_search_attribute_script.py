@@ -46,6 +46,7 @@ def _compose_pairs() -> list[str]:
             "ORDERCLOCK_STRIPE_API_KEY": "x",
             "ORDERCLOCK_STRIPE_WEBHOOK_SECRET": "x",
             "ORDERCLOCK_PAYLOAD_KEYS": "k1:x",
+            "ORDERCLOCK_CODEC_TOKEN": "search-attributes-codec-token",
         }
     )["services"]["search-attributes"]
     return [str(part) for part in service["command"]]
