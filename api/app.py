@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 import config.temporal
+from api.console import mount_console
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.keycache import KeyCache
@@ -92,6 +93,7 @@ def create_app(
     # the docs and the codec (its own token) authenticate their own way or not at all.
     for router in (
         orders.router,
+        orders.notifications_router,
         flows.router,
         accounts.router,
         accounts.order_router,
@@ -100,6 +102,8 @@ def create_app(
         health.router,
     ):
         app.include_router(router)
+    # The support console (api/console): its own session cookie, never the API's bearer keys.
+    mount_console(app)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its
         # origin; a bearer token when ORDERCLOCK_CODEC_TOKEN is set).

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from db.queries import OrderSummary
+from db.queries import EmailIssue, OrderSort, OrderSummary
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
 from models.orders import OrderView, Strict
 
@@ -57,8 +57,38 @@ class OrderQuery(BaseModel):
     archived: bool = Field(
         default=False, description="true lists only archived orders, which are otherwise hidden"
     )
+    customer_email: FilterText = Field(default="", description="The customer's email, any case.")
+    due_before: AwareDatetime | None = Field(
+        default=None,
+        description="Only orders whose next deadline is before this time (past due included).",
+    )
+    sort: OrderSort = Field(
+        default=OrderSort.created,
+        description="created: newest first; next_deadline: soonest deadline first, orders "
+        "without one last.",
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
+class EmailIssueQuery(BaseModel):
+    """The query of ``GET /notifications/issues``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: FilterText = ""
+    order_id: FilterText = ""
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
+class EmailIssuePage(BaseModel):
+    """One page of ``GET /notifications/issues``: failed or skipped emails not yet resent."""
+
+    items: list[EmailIssue]
+    total: int
+    limit: int
+    offset: int
 
 
 class PendingActivity(Strict):

@@ -28,17 +28,21 @@ from api.deps import (
 from api.routes.accounts import account_start_fields
 from api.schemas import (
     UNREADABLE_BODY,
+    EmailIssuePage,
+    EmailIssueQuery,
     ErrorBody,
     InvalidRequest,
     OrderDetail,
     OrderPage,
     OrderQuery,
 )
+from db.queries import email_issues
 from db.queries import list_orders as query_orders
 from models.account import AccountOrderRequest
 from models.orders import ActionBody, CreateOrderRequest, OrderView
 
 router = key_protected_router(prefix="/orders", tags=["orders"])
+notifications_router = key_protected_router(prefix="/notifications", tags=["orders"])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -94,7 +98,9 @@ async def create_order(
     openapi_extra=key_roles_doc(EVERY_KEY),
 )
 def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> OrderPage:
-    """List orders from the read model, filtered by flow, status, customer, provider."""
+    """List orders from the read model, filtered by flow, status, customer (id or email),
+    provider, attention flag and next deadline (``due_before``); newest first or, with
+    ``sort=next_deadline``, the soonest deadline first."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
@@ -105,6 +111,9 @@ def list_orders(session: SessionDep, query: Annotated[OrderQuery, Query()]) -> O
         provider_id=query.provider_id or None,
         needs_attention=query.needs_attention,
         archived=query.archived,
+        customer_email=query.customer_email or None,
+        due_before=query.due_before,
+        sort=query.sort,
         limit=query.limit,
         offset=query.offset,
     )
@@ -152,3 +161,25 @@ async def act_on_order(
     require_actor(caller, body.actor)
     request = body.request(key_name=caller.name)
     return await gateway.run_action(client, order_id, action, request, timeouts=timeouts)
+
+
+@notifications_router.get(
+    "/issues",
+    response_model=EmailIssuePage,
+    dependencies=[Depends(single_valued_query)],
+    responses={422: {"model": InvalidRequest, "description": "Invalid or repeated parameter"}},
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
+def list_email_issues(
+    session: SessionDep, query: Annotated[EmailIssueQuery, Query()]
+) -> EmailIssuePage:
+    """Failed and skipped emails no later email of the same event to the same recipient
+    settled, newest first (resend one with the ``resend_email`` action)."""
+    items, total = email_issues(
+        session,
+        customer_id=query.customer_id or None,
+        order_id=query.order_id or None,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return EmailIssuePage(items=items, total=total, limit=query.limit, offset=query.offset)
