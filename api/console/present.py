@@ -164,6 +164,19 @@ def offers(view: OrderView, caller: Caller) -> list[Offer]:
     return found
 
 
+def next_steps(view: OrderView, caller: Caller) -> list[Offer]:
+    """The offers a list row links to: one per action, cancelling left to the order page
+    (shop orders stuck in "Order Placed" offer "mark entered", dealer's new ones "accept")."""
+    seen: set[str] = set()
+    steps = []
+    for offer in offers(view, caller):
+        if offer.action.name in seen or offer.action.name == "cancel":
+            continue
+        seen.add(offer.action.name)
+        steps.append(offer)
+    return steps
+
+
 def may_resend(view: OrderView, caller: Caller) -> bool:
     """Whether the caller may resend the order's emails (support's engine action, which the
     workflow's ``allowed_actions`` leaves out: it needs a notification to name)."""

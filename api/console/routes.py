@@ -392,7 +392,7 @@ async def flow_list(
             "status": status,
             "attention": attention == "1",
             "views": views,
-            "offers": {v.order_id: present.offers(v, user.caller) for v in views},
+            "steps": {v.order_id: present.next_steps(v, user.caller) for v in views},
             "page": page,
             "pages": max(1, math.ceil(total / PAGE_SIZE)),
             "total": total,
@@ -485,19 +485,18 @@ async def act(
 ) -> Response:
     """Take one offered action (``<action>--<role>``) as the signed-in key, as the API does."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    await check_post(request, user, form.get(CSRF_FIELD))
     action, _, role_name = offer.partition("--")
-    try:
-        role = Role(role_name or "support")
-    except ValueError:
-        raise NotFound(f"no action {offer!r}") from None
-    view = await gateway.read_view(client, engine, order_id, timeouts=timeouts)
-    spec = present.spec_of(view.flow)
-    action_spec = spec.action(action)
-    if action_spec is None:
-        raise NotFound(f"flow {view.flow} has no action {action!r}")
     error: ApiError | None = None
     try:
+        await check_post(request, user, form.get(CSRF_FIELD))
+        try:
+            role = Role(role_name or "support")
+        except ValueError:
+            raise NotFound(f"no action {offer!r}") from None
+        view = await gateway.read_view(client, engine, order_id, timeouts=timeouts)
+        action_spec = present.spec_of(view.flow).action(action)
+        if action_spec is None:
+            raise NotFound(f"flow {view.flow} has no action {action!r}")
         payload = forms.payload_from_form(
             action_spec.payload_schema,
             form,
