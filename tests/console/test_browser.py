@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from models.orders import Appointment, Role
+from models.orders import Appointment, Party, Role
 from tests.console.conftest import REFUSED_EMAIL, ConsoleStack
+from tests.fakes import DECLINE
 from tests.flows import CUSTOMER, PROVIDER
 
 DEALER = "dealer-1"
@@ -284,8 +285,6 @@ async def test_resolve_claim(context: Any, console_stack: ConsoleStack) -> None:
 
 
 async def test_resend_failed_email(context: Any, console_stack: ConsoleStack) -> None:
-    from models.orders import Party
-
     view = await console_stack.start(
         "prepaid_service", customer=Party(id="cus-bounce2", name="Bo", email=REFUSED_EMAIL)
     )
@@ -341,6 +340,24 @@ async def test_screenshots(context: Any, console_stack: ConsoleStack, tmp_path: 
     target = Path(os.environ.get("ORDERCLOCK_CONSOLE_SCREENSHOTS") or tmp_path)
     await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
     order_id = await placed_dealer(console_stack)
+    # The queue's kinds of rows: a deadline within the horizon, a flagged order, an email
+    # that failed.
+    soon = (await console_stack.start("charge_box_installation")).order_id
+    at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    await console_stack.act(soon, "schedule", Role.support, None, at=at)
+    flagged = (await console_stack.start("charge_box_installation")).order_id
+    await console_stack.act(
+        flagged, "update_payment_method", Role.customer, CUSTOMER.id, payment_method=DECLINE
+    )
+    at = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    await console_stack.act(flagged, "schedule", Role.support, None, at=at)
+    bounced = await console_stack.start(
+        "prepaid_service", customer=Party(id="cus-bounce3", name="Bo", email=REFUSED_EMAIL)
+    )
+    await console_stack.recorded(flagged, lambda v: v.needs_attention, "the flag")
+    await console_stack.recorded(
+        bounced.order_id, lambda v: any(n.status == "failed" for n in v.notifications), "failure"
+    )
     page = await context.new_page()
     await page.goto(console_stack.base_url + "/console/login")
     await page.screenshot(path=str(target / "sign-in.png"))
