@@ -266,7 +266,10 @@ def details(model: BaseModel | None) -> list[tuple[str, str]]:
     if model is None:
         return []
     pairs = []
-    for name, value in model.model_dump(mode="json", exclude_none=True).items():
+    # The receipt is a link of its own on the page.
+    for name, value in model.model_dump(
+        mode="json", exclude_none=True, exclude={"receipt"}
+    ).items():
         if value in ([], {}, "", False):
             continue
         if isinstance(value, dict):

@@ -49,6 +49,7 @@ from api.deps import (
     caller_of_key_hash,
 )
 from api.errors import ApiError, NotFound, Unauthorized, Unprocessable
+from api.routes import accounts
 from db.accounts import find_by_email, get_account
 from db.billing import invoices_of
 from db.keys import KEY_PREFIX, KeyRole, hash_key
@@ -542,6 +543,22 @@ async def act(
         },
         status=error.status_code,
     )
+
+
+@router.get("/orders/{order_id}/receipt")
+async def order_receipt(
+    request: Request,
+    user: User,
+    order_id: str,
+    client: TemporalClientDep,
+    engine: EngineDep,
+    timeouts: TimeoutsDep,
+    format: str = "html",
+) -> Response:
+    """A completed account order's receipt (HTML or PDF), as ``GET /orders/{id}/receipt``."""
+    if format not in ("html", "pdf"):
+        raise Unprocessable("format is html or pdf")
+    return await accounts.receipt(order_id, client, engine, timeouts, format)
 
 
 # ----- customers and accounts ------------------------------------------------------------

@@ -275,3 +275,50 @@ def _bounce_customer() -> object:
     from models.orders import Party
 
     return Party(id="cus-bounce", name="Bo Bounce", email=REFUSED_EMAIL)
+
+
+async def test_account_order_receipt_and_no_js_dialog(console_stack: ConsoleStack) -> None:
+    view = await console_stack.start("account_order")
+    order_id = view.order_id
+    async with console_stack.http(console_stack.keys["support"]) as client:
+        token = _csrf(client)
+        # Without JavaScript, ?action= opens the action's dialog on the page.
+        page = await client.get(f"/console/orders/{order_id}", params={"action": "place--support"})
+        assert (
+            '<dialog id="dlg-place--support" aria-labelledby="dlg-place--support-title" open>'
+            in (page.text)
+        )
+        for action in ("place", "approve", "complete"):
+            # The account policy may approve or complete an order by itself.
+            current = await client.get(f"/console/orders/{order_id}")
+            if f'id="dlg-{action}--support"' not in current.text:
+                continue
+            done = await client.post(
+                f"/console/orders/{order_id}/actions/{action}--support",
+                data={CSRF_FIELD: token},
+            )
+            assert done.status_code == 303, done.text
+            assert done.headers["location"] == f"/console/orders/{order_id}?done={action}"
+        page = await client.get(f"/console/orders/{order_id}")
+        assert "Completed" in page.text
+        assert f"key {console_stack_key_name(page.text)}" in page.text
+        receipt = await client.get(f"/console/orders/{order_id}/receipt")
+        assert receipt.status_code == 200 and receipt.headers["content-type"].startswith(
+            "text/html"
+        )
+        pdf = await client.get(f"/console/orders/{order_id}/receipt", params={"format": "pdf"})
+        assert pdf.content.startswith(b"%PDF")
+        dealer = await console_stack.start("dealer_order")
+        missing = await client.get(f"/console/orders/{dealer.order_id}/receipt")
+        assert missing.status_code == 404 and "has no receipt" in missing.text
+    async with console_stack.http() as client:
+        assert (await client.get(f"/console/orders/{order_id}/receipt")).status_code == 303
+
+
+def console_stack_key_name(text: str) -> str:
+    """The name of the support key a page says is signed in."""
+    import re
+
+    found = re.search(r"<small>(support-[0-9a-f]+) · support</small>", text)
+    assert found, "no signed-in key name on the page"
+    return found.group(1)
