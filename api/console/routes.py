@@ -20,8 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from temporalio.service import RPCError
 
 from api import gateway
 from api.auth import ACTING_ROLES, require_actor
@@ -48,7 +50,14 @@ from api.deps import (
     TimeoutsDep,
     caller_of_key_hash,
 )
-from api.errors import ApiError, NotFound, Unauthorized, Unprocessable
+from api.errors import (
+    ApiError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+    is_connect_failure,
+)
 from api.routes import accounts
 from db.accounts import find_by_email, get_account
 from db.billing import invoices_of
@@ -106,6 +115,18 @@ def sign_in_url(reason: str | None, next_url: str | None = None) -> str:
     return "/console/login" + (f"?{urlencode(query)}" if query else "")
 
 
+def unavailable(exc: Exception) -> ApiError | None:
+    """A backing service's failure as the 503 the console shows (None: not one of those).
+
+    The JSON API's handlers (api/errors.py) answer these as JSON; a page says it in words.
+    """
+    if isinstance(exc, RPCError) or is_connect_failure(exc):
+        return Unavailable("Temporal is unavailable right now; retry in a moment")
+    if isinstance(exc, SQLAlchemyError):
+        return Unavailable("the order database is unavailable right now; retry in a moment")
+    return None
+
+
 class ConsoleRoute(APIRoute):
     """A console page: no session sends the browser to sign in; an API error is a page."""
 
@@ -120,7 +141,10 @@ class ConsoleRoute(APIRoute):
                 response = _redirect(request, sign_in_url(need.reason, next_url))
                 clear_cookie(response)
                 return response
-            except ApiError as err:
+            except (ApiError, RPCError, RuntimeError, SQLAlchemyError) as exc:
+                err = exc if isinstance(exc, ApiError) else unavailable(exc)
+                if err is None:
+                    raise
                 return render(
                     request,
                     "error.html",
@@ -519,6 +543,10 @@ async def act(
         )
     except ApiError as err:
         error = err
+    except (RPCError, RuntimeError, SQLAlchemyError) as exc:
+        error = unavailable(exc)
+        if error is None:
+            raise
     if error is None:
         return _redirect(request, f"/console/orders/{order_id}?done={action}")
     if _is_htmx(request):

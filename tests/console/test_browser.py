@@ -127,6 +127,15 @@ async def test_countdown_moves(context: Any, console_stack: ConsoleStack) -> Non
     await page.clock.run_for(1100)
     assert (await countdown.inner_text()).startswith("past due by")
     assert "order is cancelled automatically" in await page.locator(".consequence").inner_text()
+    # A half-filled form survives the page's refreshes.
+    dialog = await open_dialog(page, "cancel--support")
+    await dialog.locator("textarea[name=reason]").fill("half a thought")
+    refreshed = page.wait_for_event("response", lambda r: "/console/orders/" in r.url, timeout=0)
+    await page.clock.run_for(40_000)
+    assert await dialog.locator("textarea[name=reason]").input_value() == "half a thought"
+    await dialog.locator("[data-close]").click()
+    await page.clock.run_for(20_000)  # closed: the next refresh runs
+    assert (await asyncio.wait_for(refreshed, 10)).ok
 
 
 async def placed_dealer(stack: ConsoleStack) -> str:
@@ -245,8 +254,9 @@ async def test_fulfil_now_and_schedule(context: Any, console_stack: ConsoleStack
 
     await page.goto(f"{console_stack.base_url}/console/orders/{first}")
     # The shortcuts the seed names are one click away.
-    assert await page.locator("a.shortcut", has_text="Initiate installation").count() == 1
-    assert await page.locator("a.shortcut", has_text="Resend order confirmation").count() == 1
+    assert await page.locator("form.shortcut", has_text="Initiate installation").count() == 1
+    await page.locator("form.shortcut button", has_text="Resend order confirmation").click()
+    await wait_done(page, "resend_order_confirmation")
     dialog = await open_dialog(page, "fulfil--support")
     now_form = dialog.locator("form[action$='fulfil--support']")
     assert "Fulfilling charges 899.00 EUR" in await now_form.inner_text()

@@ -9,12 +9,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from api.app import create_app
+from api.app import connect_temporal, create_app
 from api.console.session import COOKIE, CSRF_FIELD, csrf_token, decode
 from models.catalog import FLOW_NAMES
 from models.orders import Role
 from tests.api.conftest import make_settings
 from tests.console.conftest import REFUSED_EMAIL, SECRET, ConsoleStack
+from tests.fixtures.devstack import free_ports
 
 ROLES = ("none", "service", "support", "admin")
 
@@ -322,3 +323,32 @@ def console_stack_key_name(text: str) -> str:
     found = re.search(r"<small>(support-[0-9a-f]+) · support</small>", text)
     assert found, "no signed-in key name on the page"
     return found.group(1)
+
+
+async def test_temporal_down_is_explained_in_place(
+    console_stack: ConsoleStack, dealer_order: str
+) -> None:
+    (dead,) = free_ports(1)
+    settings = console_stack.settings.model_copy(update={"temporal_address": f"127.0.0.1:{dead}"})
+    client = await connect_temporal(settings)
+    app = create_app(settings, temporal_client=client, engine=console_stack.engine)
+    key = console_stack.keys["support"]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://orderclock.test",
+        cookies=console_stack.cookie_for(key),
+        headers={"Origin": "http://orderclock.test"},
+    ) as http:
+        token = _csrf(http)
+        # The page still reads the order database's copy, and says what it could not ask.
+        page = await http.get(f"/console/orders/{dealer_order}")
+        assert page.status_code == 200
+        assert "Temporal could not be asked" in page.text
+        answer = await http.post(
+            f"/console/orders/{dealer_order}/actions/accept--support",
+            data={CSRF_FIELD: token},
+            headers={"HX-Request": "true"},
+        )
+        assert answer.status_code == 503
+        assert "Temporal is unavailable" in answer.text
+        assert "<html" not in answer.text  # a fragment for the dialog, not a page
