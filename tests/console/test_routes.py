@@ -69,6 +69,10 @@ async def test_every_page_with_every_role(
             else:
                 assert response.status_code == 200, (path, response.text)
                 assert "Sign out" in response.text
+                if path.startswith("/console/orders/"):
+                    # The Temporal Web UI is for admins (operators).
+                    linked = "Open in the Temporal Web UI" in response.text
+                    assert linked == (role == "admin")
                 assert response.headers["content-type"].startswith("text/html")
 
 
@@ -151,11 +155,12 @@ async def test_the_json_api_never_takes_the_cookie(console_stack: ConsoleStack) 
 async def test_csrf_and_origin(console_stack: ConsoleStack, dealer_order: str) -> None:
     action = f"/console/orders/{dealer_order}/actions/accept--support"
     async with console_stack.http(console_stack.keys["support"]) as client:
+        token = _csrf(client)
         missing = await client.post(action, data={})
         assert missing.status_code == 403
         assert "security token" in missing.text
         wrong = await client.post(
-            action, data={CSRF_FIELD: _csrf(client)}, headers={"Origin": "http://evil.test"}
+            action, data={CSRF_FIELD: token}, headers={"Origin": "http://evil.test"}
         )
         assert wrong.status_code == 403
         assert "evil.test" in wrong.text
