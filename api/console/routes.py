@@ -77,6 +77,7 @@ from models.orders import ActionBody, OrderView, Role
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 25
+MAX_PAGE = 1_000_000
 # Seconds between refreshes: quicker while the order has something in flight.
 REFRESH_SECONDS = 15
 REFRESH_BUSY_SECONDS = 3
@@ -374,7 +375,7 @@ async def flow_list(
     flow: str,
     status: str = "",
     attention: str = "",
-    page: int = 1,
+    page: str = "1",
 ) -> Response:
     """One flow's orders by status tab, with counts; filters and page in the URL."""
     if flow not in FLOW_NAMES:
@@ -385,7 +386,8 @@ async def flow_list(
     tab_state = None if archived else next((s for s in spec.states if s.name == status), None)
     if tab_state is None and not archived:
         raise NotFound(f"flow {flow} has no status {status!r}")
-    page = max(page, 1)
+    # A hand-edited URL with a page that is no number gets the first page, not an error.
+    page_number = min(max(int(page), 1), MAX_PAGE) if page.isdigit() else 1
     sort = OrderSort.next_deadline if tab_state and not tab_state.terminal else OrderSort.created
 
     def read() -> tuple[dict[str, int], list[OrderView], int]:
@@ -399,7 +401,7 @@ async def flow_list(
                 needs_attention=True if attention == "1" else None,
                 sort=sort,
                 limit=PAGE_SIZE,
-                offset=(page - 1) * PAGE_SIZE,
+                offset=(page_number - 1) * PAGE_SIZE,
             )
             views = views_of(session, [o.order_id for o in orders])
         return counts, [views[o.order_id] for o in orders if o.order_id in views], total
@@ -418,7 +420,7 @@ async def flow_list(
             "attention": attention == "1",
             "views": views,
             "steps": {v.order_id: present.next_steps(v, user.caller) for v in views},
-            "page": page,
+            "page": page_number,
             "pages": max(1, math.ceil(total / PAGE_SIZE)),
             "total": total,
             "refresh": REFRESH_SECONDS,

@@ -357,3 +357,13 @@ async def test_temporal_down_is_explained_in_place(
         assert answer.status_code == 503
         assert "Temporal is unavailable" in answer.text
         assert "<html" not in answer.text  # a fragment for the dialog, not a page
+
+
+async def test_hand_edited_list_urls(console_stack: ConsoleStack) -> None:
+    async with console_stack.http(console_stack.keys["support"]) as client:
+        for page in ("abc", "-3", "0", "9" * 30):
+            listed = await client.get("/console/flows/dealer_order", params={"page": page})
+            assert listed.status_code == 200, (page, listed.text)
+        unknown = await client.get("/console/flows/dealer_order", params={"status": "lost"})
+        assert unknown.status_code == 404 and "has no status &#39;lost&#39;" in unknown.text
+        assert (await client.get("/console/flows/nope")).status_code == 404
