@@ -188,9 +188,8 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Any]:
-    """Chromium under Playwright; skipped without it, unless ORDERCLOCK_REQUIRE_BROWSER=1."""
+def require_chromium() -> str:
+    """Chromium's path; else skip saying why, or fail when ORDERCLOCK_REQUIRE_BROWSER=1."""
     path = chromium_path()
     if path is None:
         reason = (
@@ -200,6 +199,13 @@ async def browser() -> AsyncIterator[Any]:
         if os.environ.get(REQUIRE_BROWSER) == "1":
             pytest.fail(f"{REQUIRE_BROWSER}=1 and {reason}")
         pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """Chromium under Playwright; skipped without it, unless ORDERCLOCK_REQUIRE_BROWSER=1."""
+    path = require_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

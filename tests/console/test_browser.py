@@ -381,7 +381,7 @@ async def test_screenshots(context: Any, console_stack: ConsoleStack, tmp_path: 
     }
     for name, path in shots.items():
         await page.goto(console_stack.base_url + path)
-        await page.screenshot(path=str(target / name), full_page=name != "order.png")
+        await page.screenshot(path=str(target / name), full_page=True)
     await page.goto(f"{console_stack.base_url}/console/orders/{order_id}")
     await open_dialog(page, "cancel--support")
     await page.screenshot(path=str(target / "cancel-dialog.png"))
