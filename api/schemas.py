@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from api.errors import ErrorBody
-from db.queries import OrderSummary
+from db.queries import EmailIssue, OrderSort, OrderSummary
 from models.catalog import FLOW_NAMES, FLOWS
 from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
@@ -77,8 +77,40 @@ class OrderQuery(BaseModel):
     archived: bool = Field(
         default=False, description="true lists only archived orders, which are otherwise hidden"
     )
+    customer_email: Filter[FilterText] = Field(
+        default=None, description="The customer's email, any case."
+    )
+    due_before: Filter[AwareDatetime] = Field(
+        default=None,
+        description="Only orders whose next deadline is before this time (past due included).",
+    )
+    sort: OrderSort = Field(
+        default=OrderSort.created,
+        description="created: newest first; next_deadline: soonest deadline first, orders "
+        "without one last.",
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
+class EmailIssueQuery(BaseModel):
+    """The query of ``GET /notifications/issues``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Filter[FilterText] = None
+    order_id: Filter[FilterText] = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
+class EmailIssuePage(BaseModel):
+    """One page of ``GET /notifications/issues``: failed or skipped emails not yet resent."""
+
+    items: list[EmailIssue]
+    total: int
+    limit: int
+    offset: int
 
 
 class PendingActivity(Strict):
