@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
 from api import gateway
-from api.auth import ACTING_ROLES, require_actor
+from api.auth import ACTING_ROLES, may_see, require_actor, require_sees, shown_to
 from api.console import forms, present
 from api.console.session import (
     CONSOLE_ROLES,
@@ -53,6 +53,7 @@ from api.deps import (
 from api.errors import (
     ApiError,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     Unprocessable,
@@ -209,13 +210,15 @@ async def login(request: Request) -> Response:
     key = str(form.get("key", "")).strip()
     next_url = _safe_next(str(form.get("next", "")))
 
-    def refused(reason: str, status: int) -> HTMLResponse:
-        return render(
+    def refused(reason: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
+        response = render(
             request,
             "login.html",
             {"title": "Sign in", "error": reason, "next": next_url},
             status=status,
         )
+        response.headers.update(headers or {})
+        return response
 
     if not key.startswith(KEY_PREFIX):
         return refused(f"that is not an orderclock API key (they start with {KEY_PREFIX})", 401)
@@ -223,6 +226,9 @@ async def login(request: Request) -> Response:
         caller = await caller_of_key_hash(request, hash_key(key))
     except Unauthorized:
         return refused(UNKNOWN_KEY, 401)
+    except TooManyRequests as blocked:
+        # The API's wrong-key guard: sign-ins are key guesses from the same address too.
+        return refused(str(blocked.detail), 429, blocked.headers)
     if caller.role not in CONSOLE_ROLES:
         return refused(f"key {caller.name!r} is a {caller.role} key: {SERVICE_REFUSED}", 403)
     response = RedirectResponse(next_url, status_code=303)
@@ -257,7 +263,9 @@ class QueueRow:
     past_due: bool = False
 
 
-def _queue(engine: Any, horizon_end: datetime, now: datetime) -> tuple[list[QueueRow], int]:
+def _queue(
+    engine: Any, horizon_end: datetime, now: datetime, tenant: str | None
+) -> tuple[list[QueueRow], int]:
     with Session(engine) as session:
         flagged, _ = list_orders(
             session,
@@ -265,6 +273,7 @@ def _queue(engine: Any, horizon_end: datetime, now: datetime) -> tuple[list[Queu
             archived=None,
             sort=OrderSort.next_deadline,
             limit=QUEUE_LIMIT,
+            tenant=tenant,
         )
         due, _ = list_orders(
             session,
@@ -272,8 +281,9 @@ def _queue(engine: Any, horizon_end: datetime, now: datetime) -> tuple[list[Queu
             archived=None,
             sort=OrderSort.next_deadline,
             limit=QUEUE_LIMIT,
+            tenant=tenant,
         )
-        issues, issue_total = email_issues(session, limit=QUEUE_LIMIT)
+        issues, issue_total = email_issues(session, limit=QUEUE_LIMIT, tenant=tenant)
         ids = list(
             dict.fromkeys([o.order_id for o in flagged + due] + [i.order_id for i in issues])
         )
@@ -307,7 +317,9 @@ async def home(request: Request, user: User, engine: EngineDep, settings: Settin
     that failed or were skipped, in one queue sorted by next deadline."""
     now = _now()
     horizon = settings.console_attention_horizon
-    rows, issue_total = await run_in_threadpool(_queue, engine, now + horizon, now)
+    rows, issue_total = await run_in_threadpool(
+        _queue, engine, now + horizon, now, user.caller.tenant
+    )
     return await _page(
         request,
         user,
@@ -331,14 +343,21 @@ async def search(request: Request, user: User, engine: EngineDep, q: str = "") -
 
     def find() -> str | None:
         with Session(engine) as session:
-            if get_order_view(session, query) is not None:
+            view = get_order_view(session, query)
+            if view is not None and may_see(user.caller, view.tenant):
                 return f"/console/orders/{query}"
             if "@" in query:
-                orders, _ = list_orders(session, customer_email=query, archived=None, limit=1)
+                orders, _ = list_orders(
+                    session,
+                    customer_email=query,
+                    archived=None,
+                    limit=1,
+                    tenant=user.caller.tenant,
+                )
                 if orders:
                     return f"/console/customers/{orders[0].customer_id}"
                 account = find_by_email(session, query)
-                if account is not None:
+                if account is not None and may_see(user.caller, account.tenant):
                     return f"/console/customers/{account.id}"
         return None
 
@@ -392,7 +411,7 @@ async def flow_list(
 
     def read() -> tuple[dict[str, int], list[OrderView], int]:
         with Session(engine) as session:
-            counts = status_counts(session, flow)
+            counts = status_counts(session, flow, tenant=user.caller.tenant)
             orders, total = list_orders(
                 session,
                 flow=flow,
@@ -402,6 +421,7 @@ async def flow_list(
                 sort=sort,
                 limit=PAGE_SIZE,
                 offset=(page_number - 1) * PAGE_SIZE,
+                tenant=user.caller.tenant,
             )
             views = views_of(session, [o.order_id for o in orders])
         return counts, [views[o.order_id] for o in orders if o.order_id in views], total
@@ -441,6 +461,8 @@ async def _order_context(
     settings: Any,
 ) -> dict[str, Any]:
     detail = await gateway.read_order(client, engine, order_id, timeouts=timeouts)
+    require_sees(user.caller, detail.tenant, order_id)
+    detail = shown_to(user.caller, detail)
     view = OrderView.model_validate(detail.model_dump(exclude={"pending"}))
     zone = present.order_zone(view)
     offers = present.offers(view, user.caller)
@@ -521,6 +543,7 @@ async def act(
         except ValueError:
             raise NotFound(f"no action {offer!r}") from None
         view = await gateway.read_view(client, engine, order_id, timeouts=timeouts)
+        require_sees(user.caller, view.tenant, order_id)
         action_spec = present.spec_of(view.flow).action(action)
         if action_spec is None:
             raise NotFound(f"flow {view.flow} has no action {action!r}")
@@ -588,7 +611,7 @@ async def order_receipt(
     """A completed account order's receipt (HTML or PDF), as ``GET /orders/{id}/receipt``."""
     if format not in ("html", "pdf"):
         raise Unprocessable("format is html or pdf")
-    return await accounts.receipt(order_id, client, engine, timeouts, format)
+    return await accounts.receipt(order_id, user.caller, client, engine, timeouts, format)
 
 
 # ----- customers and accounts ------------------------------------------------------------
@@ -602,9 +625,17 @@ async def customer_page(
 
     def read() -> dict[str, Any]:
         with Session(engine) as session:
-            orders, total = list_orders(session, customer_id=customer_id, archived=None, limit=100)
+            orders, total = list_orders(
+                session,
+                customer_id=customer_id,
+                archived=None,
+                limit=100,
+                tenant=user.caller.tenant,
+            )
             views = views_of(session, [o.order_id for o in orders])
             account = get_account(session, customer_id)
+            if account is not None and not may_see(user.caller, account.tenant):
+                account = None
             invoices = [inv for o in orders for inv in invoices_of(session, o.order_id)]
         return {
             "views": [views[o.order_id] for o in orders if o.order_id in views],

@@ -66,11 +66,11 @@ class ConsoleStack:
     fakes: FakeActivities
     keys: dict[str, str] = field(default_factory=dict)
 
-    def new_key(self, role: str) -> tuple[str, str]:
-        """A fresh key of ``role``: (name, plaintext)."""
+    def new_key(self, role: str, tenant: str | None = None) -> tuple[str, str]:
+        """A fresh key of ``role`` (of ``tenant``, if given): (name, plaintext)."""
         name = f"{role}-{uuid.uuid4().hex[:8]}"
         with session_scope(self.engine) as session:
-            return name, create_key(session, name, role)
+            return name, create_key(session, name, role, tenant)
 
     def revoke(self, name: str) -> None:
         with session_scope(self.engine) as session:
@@ -80,8 +80,9 @@ class ConsoleStack:
         """A valid session cookie for ``key`` (what signing in would set)."""
         return {COOKIE: encode(new_session(hash_key(key)), SECRET.encode())}
 
-    async def start(self, flow: str, **changes: Any) -> OrderView:
-        """A new order of ``flow`` (the flow's test sample, with ``changes``), fresh id."""
+    async def start(self, flow: str, tenant: str | None = None, **changes: Any) -> OrderView:
+        """A new order of ``flow`` (the flow's test sample, with ``changes``), fresh id,
+        created as by a key of ``tenant``."""
         sample = FLOW_SAMPLES[flow]
         sample.prepare_database(self.engine)
         request = sample.make_request(datetime.now(UTC))
@@ -89,7 +90,13 @@ class ConsoleStack:
         request = request.model_copy(update={"order_id": order_id, **changes})
         extra = sample.start_fields(datetime.now(UTC)) or None
         view, _ = await gateway.start_order(
-            self.client, self.engine, self.settings, request, timeouts=TIMEOUTS, start_fields=extra
+            self.client,
+            self.engine,
+            self.settings,
+            request,
+            timeouts=TIMEOUTS,
+            start_fields=extra,
+            tenant=tenant,
         )
         return view
 

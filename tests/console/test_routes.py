@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -367,3 +369,73 @@ async def test_hand_edited_list_urls(console_stack: ConsoleStack) -> None:
         unknown = await client.get("/console/flows/dealer_order", params={"status": "lost"})
         assert unknown.status_code == 404 and "has no status &#39;lost&#39;" in unknown.text
         assert (await client.get("/console/flows/nope")).status_code == 404
+
+
+async def test_a_tenant_key_sees_only_its_tenants_orders(console_stack: ConsoleStack) -> None:
+    tenant = f"acme-{uuid.uuid4().hex[:6]}"
+    ours = await console_stack.start("dealer_order", tenant=tenant)
+    theirs = await console_stack.start("dealer_order", tenant=f"globex-{uuid.uuid4().hex[:6]}")
+    for view in (ours, theirs):
+        await console_stack.recorded(view.order_id, lambda v: True, "the new order")
+    _, key = console_stack.new_key("support", tenant)
+    async with console_stack.http(key) as client:
+        # Taken before any page re-issues the session cookie (as test_csrf_and_origin does).
+        token = _csrf(client)
+        page = await client.get(f"/console/orders/{ours.order_id}")
+        assert page.status_code == 200, page.text
+        # Another tenant's order is, to this key, an order that does not exist.
+        hidden = await client.get(f"/console/orders/{theirs.order_id}")
+        assert hidden.status_code == 404
+        assert f"order {theirs.order_id} not found" in hidden.text
+        receipt = await client.get(f"/console/orders/{theirs.order_id}/receipt")
+        assert receipt.status_code == 404
+        acted = await client.post(
+            f"/console/orders/{theirs.order_id}/actions/resend_email--support",
+            data={CSRF_FIELD: token, "notification": "nope"},
+        )
+        assert acted.status_code == 404
+        assert f"order {theirs.order_id} not found" in acted.text
+        found = await client.get("/console/search", params={"q": ours.order_id})
+        assert found.headers["location"] == f"/console/orders/{ours.order_id}"
+        assert (await client.get("/console/search", params={"q": theirs.order_id})).status_code == (
+            404
+        )
+        listed = [
+            (await client.get(path)).text
+            for path in (
+                "/console",
+                "/console/flows/dealer_order",
+                f"/console/customers/{ours.customer.id}",
+            )
+        ]
+        assert ours.order_id in listed[1] and ours.order_id in listed[2]
+        assert all(theirs.order_id not in text for text in listed)
+        # The tab counts are the tenant's: its one order in the flow's first status.
+        current = re.search(r'aria-current="page"[^>]*>[^<]*<span class="count">(\d+)<', listed[1])
+        assert current is not None and current.group(1) == "1", listed[1]
+
+
+async def test_wrong_sign_in_keys_count_against_the_api_guard(console_stack: ConsoleStack) -> None:
+    settings = console_stack.settings.model_copy(
+        update={"api_wrong_keys_per_minute": 3, "api_key_cache_seconds": 0}
+    )
+    app = create_app(settings, temporal_client=console_stack.client, engine=console_stack.engine)
+    origin = {"Origin": "http://orderclock.test"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("10.9.8.7", 40000)),
+        base_url="http://orderclock.test",
+    ) as client:
+        wrong = [
+            (
+                await client.post("/console/login", data={"key": f"ock_wrong{n}"}, headers=origin)
+            ).status_code
+            for n in range(3)
+        ]
+        assert wrong == [401] * 3
+        blocked = await client.post("/console/login", data={"key": "ock_wrong4"}, headers=origin)
+        assert blocked.status_code == 429
+        assert "too many requests with a wrong API key" in blocked.text
+        assert blocked.headers["Retry-After"] == "20"
+        # The same address's bearer keys are held up as well: one guard for both.
+        api = await client.get("/flows", headers={"Authorization": "Bearer ock_wrong5"})
+        assert api.status_code == 429
