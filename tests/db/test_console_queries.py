@@ -102,3 +102,22 @@ def test_email_issues_until_a_later_email_is_sent(engine: Engine) -> None:
     with Session(engine) as session:
         issues, total = email_issues(session, order_id="m-1")
     assert ([i.idempotency_key for i in issues], total) == (["k:2"], 1)
+
+
+def test_counts_and_email_issues_of_one_tenant(engine: Engine) -> None:
+    failed = notification("k:1", status=NotificationStatus.failed, detail="550", at=T0)
+    with session_scope(engine) as session:
+        store_order_view(session, make_view("t-a", tenant="acme", notifications=[failed]))
+        store_order_view(
+            session, make_view("t-b", tenant="globex", notifications=[failed.model_copy()])
+        )
+        store_order_view(session, make_view("t-none", notifications=[failed.model_copy()]))
+    with Session(engine) as session:
+        counts = status_counts(session, "prepaid_service", tenant="acme")
+        everyone = status_counts(session, "prepaid_service")
+        issues, total = email_issues(session, tenant="acme")
+        all_issues, all_total = email_issues(session)
+    assert counts == {"confirmation": 1, "archived": 0}
+    assert everyone == {"confirmation": 3, "archived": 0}
+    assert ([i.order_id for i in issues], total) == (["t-a"], 1)
+    assert ({i.order_id for i in all_issues}, all_total) == ({"t-a", "t-b", "t-none"}, 3)
