@@ -267,8 +267,9 @@ async def test_fulfil_now_and_schedule(context: Any, console_stack: ConsoleStack
 
 
 async def test_resolve_claim(context: Any, console_stack: ConsoleStack) -> None:
-    # An appointment that has started, so the provider may mark it done at once.
-    start = datetime.now(UTC) - timedelta(minutes=30)
+    # An appointment about to start (one in the past is refused at creation), confirmed and
+    # paid before it does, so the provider may mark it done once it has started.
+    start = datetime.now(UTC) + timedelta(seconds=15)
     view = await console_stack.start(
         "prepaid_service",
         appointment=Appointment(start=start, duration_minutes=60, time_zone="Europe/Berlin"),
@@ -276,6 +277,7 @@ async def test_resolve_claim(context: Any, console_stack: ConsoleStack) -> None:
     order_id = view.order_id
     await console_stack.act(order_id, "confirm", Role.provider, PROVIDER.id)
     await console_stack.act(order_id, "pay", Role.customer, CUSTOMER.id, payment_method="pm_x")
+    await asyncio.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.5)
     await console_stack.act(order_id, "mark_done", Role.provider, PROVIDER.id)
     claimed = await console_stack.act(
         order_id, "open_claim", Role.customer, CUSTOMER.id, reason="did not show up"
