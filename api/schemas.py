@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -18,7 +19,7 @@ from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 from api.errors import ErrorBody
 from db.queries import EmailIssue, OrderSort, OrderSummary
 from models.catalog import FLOW_NAMES, FLOWS
-from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN
+from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN, YEAR_PATTERN, Timestamp
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
 from models.orders import OrderView, Strict
 
@@ -64,6 +65,17 @@ FilterText = Annotated[
 ]
 
 
+def _iso_text(value: object) -> object:
+    # A query's values are all text, so Timestamp's "not a number" cannot tell "0.5" (Unix
+    # time to pydantic) from a date: only text starting with a year, as its pattern says.
+    if isinstance(value, str) and not re.match(YEAR_PATTERN, value):
+        raise ValueError("a date and time is ISO 8601 text (2026-12-04T18:00:00Z)")
+    return value
+
+
+QueryTimestamp = Annotated[Timestamp, BeforeValidator(_iso_text)]
+
+
 class OrderQuery(BaseModel):
     """The query of ``GET /orders``; an unknown parameter (a misspelt filter) is a 422."""
 
@@ -80,7 +92,9 @@ class OrderQuery(BaseModel):
     customer_email: Filter[FilterText] = Field(
         default=None, description="The customer's email, any case."
     )
-    due_before: Filter[AwareDatetime] = Field(
+    # New with this parameter, so no earlier client sends it empty: ``?due_before=`` is
+    # no time, a 422 (as the document's date-time format says), not "no filter".
+    due_before: QueryTimestamp | SkipJsonSchema[None] = Field(
         default=None,
         description="Only orders whose next deadline is before this time (past due included).",
     )
