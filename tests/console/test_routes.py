@@ -439,3 +439,28 @@ async def test_wrong_sign_in_keys_count_against_the_api_guard(console_stack: Con
         # The same address's bearer keys are held up as well: one guard for both.
         api = await client.get("/flows", headers={"Authorization": "Bearer ock_wrong5"})
         assert api.status_code == 429
+
+
+async def test_email_issues_of_one_tenant(console_stack: ConsoleStack) -> None:
+    tenant = f"acme-{uuid.uuid4().hex[:6]}"
+    order = await console_stack.start("prepaid_service", tenant=tenant, customer=_bounce_customer())
+    await console_stack.recorded(
+        order.order_id,
+        lambda v: any(n.status == "failed" for n in v.notifications),
+        "a failed email",
+    )
+    ours = console_stack.new_key("support", tenant)[1]
+    other = console_stack.new_key("support", f"globex-{uuid.uuid4().hex[:6]}")[1]
+    for key, sees in ((ours, True), (other, False)):
+        async with httpx.AsyncClient(
+            base_url=console_stack.base_url,
+            headers={"Authorization": f"Bearer {key}"},
+            trust_env=False,
+        ) as api:
+            issues = await api.get("/notifications/issues", params={"order_id": order.order_id})
+        assert issues.status_code == 200, issues.text
+        assert (issues.json()["total"] > 0) == sees, issues.text
+        async with console_stack.http(key) as client:
+            queue = await client.get("/console")
+        assert queue.status_code == 200
+        assert (order.order_id in queue.text) == sees
