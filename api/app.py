@@ -22,6 +22,7 @@ from temporalio.service import RetryConfig
 import config.temporal
 from api import openapi
 from api.bodies import BodyLimitMiddleware
+from api.console import mount_console
 from api.errors import install_error_handlers
 from api.gateway import Timeouts
 from api.keycache import KeyCache
@@ -111,6 +112,7 @@ def create_app(
     # the docs and the codec (its own token) authenticate their own way or not at all.
     for router in (
         orders.router,
+        orders.notifications_router,
         flows.router,
         accounts.router,
         accounts.order_router,
@@ -120,6 +122,8 @@ def create_app(
     ):
         app.include_router(router)
     install_docs(app)
+    # The support console (api/console): its own session cookie, never the API's bearer keys.
+    mount_console(app)
     if settings.payload_keys is not None:
         # The Temporal Web UI decrypts the orders' payloads through here (CORS for its
         # origin only; ORDERCLOCK_CODEC_TOKEN required, else every call is refused).

@@ -30,7 +30,7 @@ from api.gateway import Timeouts
 from api.keycache import KeyCache
 from api.ratelimit import FailedKeyGuard, client_address
 from config.settings import Settings
-from db.keys import KeyRole, hash_key, lookup
+from db.keys import KEY_PREFIX, KeyRole, hash_key, lookup_hash
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -86,15 +86,28 @@ async def authenticate(request: Request) -> Caller:
     scheme, key = get_authorization_scheme_param(request.headers.get("Authorization"))
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
+    if not key.startswith(KEY_PREFIX):
+        raise Unauthorized(UNKNOWN_KEY)
+    return await caller_of_key_hash(request, hash_key(key))
+
+
+UNKNOWN_KEY = "the API key is unknown or has been revoked"
+
+
+async def caller_of_key_hash(request: Request, key_hash: str) -> Caller:
+    """The active key whose hash is ``key_hash``, through the key cache; 401 if there is none.
+
+    The API's bearer keys and the console's sessions (which keep only the hash) both come
+    here, so a revoked key stops working in both within the cache's time.
+    """
     cache: KeyCache = request.app.state.key_cache
-    key_hash = hash_key(key)
     caller = cache.get(key_hash)
     if caller is None:
         guard: FailedKeyGuard = request.app.state.key_guard
         address = client_address(request)
         guard.check(address, key_hash)
         try:
-            caller = await run_in_threadpool(_read_key, _engine_of(request), key)
+            caller = await run_in_threadpool(_read_key, _engine_of(request), key_hash)
         except Unauthorized:
             guard.failed(address, key_hash)
             raise
@@ -103,11 +116,11 @@ async def authenticate(request: Request) -> Caller:
     return caller
 
 
-def _read_key(engine: Engine, key: str) -> Caller:
+def _read_key(engine: Engine, key_hash: str) -> Caller:
     with Session(engine) as session:
-        row = lookup(session, key)
+        row = lookup_hash(session, key_hash)
     if row is None:
-        raise Unauthorized("the API key is unknown or has been revoked")
+        raise Unauthorized(UNKNOWN_KEY)
     return Caller(name=row.name, role=KeyRole(row.role), tenant=row.tenant)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -16,9 +17,9 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from api.errors import ErrorBody
-from db.queries import OrderSummary
+from db.queries import EmailIssue, OrderSort, OrderSummary
 from models.catalog import FLOW_NAMES, FLOWS
-from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN
+from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN, YEAR_PATTERN, Timestamp
 from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
 from models.orders import OrderView, Strict
 
@@ -64,6 +65,17 @@ FilterText = Annotated[
 ]
 
 
+def _iso_text(value: object) -> object:
+    # A query's values are all text, so Timestamp's "not a number" cannot tell "0.5" (Unix
+    # time to pydantic) from a date: only text starting with a year, as its pattern says.
+    if isinstance(value, str) and not re.match(YEAR_PATTERN, value):
+        raise ValueError("a date and time is ISO 8601 text (2026-12-04T18:00:00Z)")
+    return value
+
+
+QueryTimestamp = Annotated[Timestamp, BeforeValidator(_iso_text)]
+
+
 class OrderQuery(BaseModel):
     """The query of ``GET /orders``; an unknown parameter (a misspelt filter) is a 422."""
 
@@ -77,8 +89,42 @@ class OrderQuery(BaseModel):
     archived: bool = Field(
         default=False, description="true lists only archived orders, which are otherwise hidden"
     )
+    customer_email: Filter[FilterText] = Field(
+        default=None, description="The customer's email, any case."
+    )
+    # New with this parameter, so no earlier client sends it empty: ``?due_before=`` is
+    # no time, a 422 (as the document's date-time format says), not "no filter".
+    due_before: QueryTimestamp | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Only orders whose next deadline is before this time (past due included).",
+    )
+    sort: OrderSort = Field(
+        default=OrderSort.created,
+        description="created: newest first; next_deadline: soonest deadline first, orders "
+        "without one last.",
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
+class EmailIssueQuery(BaseModel):
+    """The query of ``GET /notifications/issues``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Filter[FilterText] = None
+    order_id: Filter[FilterText] = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
+class EmailIssuePage(BaseModel):
+    """One page of ``GET /notifications/issues``: failed or skipped emails not yet resent."""
+
+    items: list[EmailIssue]
+    total: int
+    limit: int
+    offset: int
 
 
 class PendingActivity(Strict):

@@ -139,6 +139,11 @@ class DevPaths:
         return self.state_dir / "dev-api-key"
 
     @property
+    def console_secret(self) -> Path:
+        """The console's session-cookie secret (mode 600), kept across restarts."""
+        return self.state_dir / "console-secret"
+
+    @property
     def salesforce(self) -> Path:
         """The local Salesforce's certificates (``ca.pem`` is what clients trust) and records."""
         return self.state_dir / "salesforce"
@@ -230,6 +235,10 @@ def dev_environment(base: Mapping[str, str], ports: DevPorts, paths: DevPaths) -
         "ORDERCLOCK_WORKER_METRICS_PORT": str(free_port()),
         "ORDERCLOCK_WORKER_SDK_METRICS_PORT": str(free_port()),
         "ORDERCLOCK_SALESFORCE_CALLBACK_SECRET": DEV_SALESFORCE_CALLBACK_SECRET,
+        # The console's session cookies: plain http on loopback, so not Secure.
+        "ORDERCLOCK_CONSOLE_SECRET": dev_console_secret(paths),
+        "ORDERCLOCK_CONSOLE_COOKIE_SECURE": "false",
+        "ORDERCLOCK_TEMPORAL_WEB_UI_URL": f"http://{HOST}:{ports.ui}",
     }
     if "ORDERCLOCK_SALESFORCE_INSTANCE_URL" not in base:
         # The local stand-in, unless the developer points the stack at a real Salesforce
@@ -261,6 +270,16 @@ def dev_payload_keys(paths: DevPaths) -> str:
         paths.payload_keys.write_text(f"dev1:{new_key()}\n")
         paths.payload_keys.chmod(0o600)
     return paths.payload_keys.read_text().strip()
+
+
+def dev_console_secret(paths: DevPaths) -> str:
+    """The console's cookie secret, created on first start so sessions survive a restart."""
+    if not paths.console_secret.exists():
+        paths.state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(paths.console_secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+    return paths.console_secret.read_text().strip()
 
 
 def ensure_dev_key(paths: DevPaths, database_url: str) -> tuple[str, bool]:
@@ -768,6 +787,7 @@ class Supervisor:
                 f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics "
                 f"(orderclock), :{settings.worker_sdk_metrics_port}/metrics (Temporal SDK)",
             ),
+            ("Support console", f"http://{HOST}:{ports.api}/console (sign in with the API key)"),
             ("API key", f"{self.api_key} (admin, name {DEV_KEY_NAME}; Authorization: Bearer)"),
             ("Stripe (local)", f"http://{HOST}:{ports.stripe} (key {DEV_STRIPE_API_KEY})"),
             ("Stripe webhook", f"http://{HOST}:{ports.api}{WEBHOOK_PATH}"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+from datetime import timedelta
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -140,6 +141,18 @@ class Settings(BaseSettings):
     # Wrong API keys per client address and minute (bursts of as many), then 429 until the
     # address's bucket refills; keys the API process has seen valid pass regardless (0: off).
     api_wrong_keys_per_minute: int = Field(default=30, ge=0)
+
+    # The support console (/console, api/console): the secret signing its session cookies
+    # (unset: the console answers 503 saying so; `orderclock dev` makes one), whether the
+    # cookie is Secure (off only for `orderclock dev`'s plain http), how long a session lasts
+    # idle and at most, and how far ahead "needs attention" looks for deadlines.
+    console_secret: SecretStr | None = Field(default=None, min_length=32)
+    console_cookie_secure: bool = True
+    console_idle_timeout: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    console_session_lifetime: timedelta = Field(default=timedelta(hours=12), gt=timedelta(0))
+    console_attention_horizon: timedelta = Field(default=timedelta(hours=4), gt=timedelta(0))
+    # The Temporal Web UI, linked from the console's order page for admin keys (None: no link).
+    temporal_web_ui_url: str | None = None
 
     # Prometheus endpoints of the worker: orderclock's own counters and the SDK's metrics.
     worker_metrics_host: str = "127.0.0.1"

@@ -126,7 +126,12 @@ def lookup(session: Session, key: str) -> ApiKeyRow | None:
     """The active (not revoked) key row for a plaintext key, or None."""
     if not key.startswith(KEY_PREFIX):
         return None
-    row = session.exec(select(ApiKeyRow).where(col(ApiKeyRow.key_hash) == hash_key(key))).first()
+    return lookup_hash(session, hash_key(key))
+
+
+def lookup_hash(session: Session, key_hash: str) -> ApiKeyRow | None:
+    """The active key row whose hash is ``key_hash`` (a console session keeps only the hash)."""
+    row = session.exec(select(ApiKeyRow).where(col(ApiKeyRow.key_hash) == key_hash)).first()
     if row is None or row.revoked_at is not None:
         return None
     return row

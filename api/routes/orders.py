@@ -32,16 +32,20 @@ from api.errors import Conflict, ErrorBody, ErrorCode, NotFound
 from api.routes.accounts import account_start_fields
 from api.schemas import (
     UNREADABLE_BODY,
+    EmailIssuePage,
+    EmailIssueQuery,
     OrderDetail,
     OrderPage,
     OrderQuery,
 )
+from db.queries import email_issues
 from db.queries import list_orders as query_orders
 from models.account import AccountOrderRequest
 from models.orders import ActionBody, CreateOrderRequest, OrderView
 from models.shop import ShopOrderRequest, replacement_refusal
 
 router = key_protected_router(prefix="/orders", tags=["orders"])
+notifications_router = key_protected_router(prefix="/notifications", tags=["orders"])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -127,8 +131,10 @@ async def _check_replacement(
 def list_orders(
     session: SessionDep, caller: CurrentCaller, query: Annotated[OrderQuery, Query()]
 ) -> OrderPage:
-    """List orders from the read model, filtered by flow, status, customer, provider
-    (a key with a tenant lists its tenant's orders only)."""
+    """List orders from the read model, filtered by flow, status, customer (id or email),
+    provider, attention flag and next deadline (``due_before``); newest first or, with
+    ``sort=next_deadline``, the soonest deadline first (a key with a tenant lists its
+    tenant's orders only)."""
     # A plain function: FastAPI runs it in a thread, so the blocking database
     # read does not stall the event loop.
     items, total = query_orders(
@@ -139,6 +145,9 @@ def list_orders(
         provider_id=query.provider_id,
         needs_attention=query.needs_attention,
         archived=query.archived,
+        customer_email=query.customer_email,
+        due_before=query.due_before,
+        sort=query.sort,
         limit=query.limit,
         offset=query.offset,
         tenant=caller.tenant,
@@ -196,3 +205,27 @@ async def act_on_order(
     request = body.request(key_name=caller.name)
     view = await gateway.run_action(client, order_id, action, request, timeouts=timeouts)
     return shown_to(caller, view)
+
+
+@notifications_router.get(
+    "/issues",
+    response_model=EmailIssuePage,
+    dependencies=[Depends(single_valued_query)],
+    responses={422: {"model": ErrorBody, "description": "Invalid or repeated parameter"}},
+    openapi_extra=key_roles_doc(EVERY_KEY),
+)
+def list_email_issues(
+    session: SessionDep, caller: CurrentCaller, query: Annotated[EmailIssueQuery, Query()]
+) -> EmailIssuePage:
+    """Failed and skipped emails no later email of the same event to the same recipient
+    settled, newest first (resend one with the ``resend_email`` action); a key with a
+    tenant sees its tenant's orders' emails only."""
+    items, total = email_issues(
+        session,
+        customer_id=query.customer_id,
+        order_id=query.order_id,
+        limit=query.limit,
+        offset=query.offset,
+        tenant=caller.tenant,
+    )
+    return EmailIssuePage(items=items, total=total, limit=query.limit, offset=query.offset)

@@ -59,6 +59,7 @@ def test_operation_ids_are_short_and_stable() -> None:
         ("post", "/orders/{order_id}/actions/{action}"): "act_on_order",
         ("get", "/orders/{order_id}/receipt"): "get_receipt",
         ("get", "/orders/{order_id}/invoices"): "list_invoices",
+        ("get", "/notifications/issues"): "list_email_issues",
         ("get", "/flows"): "list_flows",
         ("get", "/flows/{flow}"): "get_flow",
         ("post", "/accounts"): "create_account",

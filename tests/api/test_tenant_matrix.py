@@ -42,7 +42,7 @@ ORDER_ROUTES = {
 }
 ACCOUNT_ROUTES = {("GET", "/accounts/{account_id}")}
 # Routes that list or find: the answer leaves out what the key may not see.
-LISTING_ROUTES = {("GET", "/orders"), ("GET", "/accounts")}
+LISTING_ROUTES = {("GET", "/orders"), ("GET", "/accounts"), ("GET", "/notifications/issues")}
 # Routes that create: what they make belongs to the key's tenant.
 CREATING_ROUTES = {("POST", "/orders"), ("POST", "/accounts")}
 # Routes about the product, not about any tenant's data.
