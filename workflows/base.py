@@ -573,16 +573,19 @@ class OrderWorkflow:
         *,
         gated: bool = True,
         expired: Sequence[Deadline] = (),
+        due: Sequence[Deadline] | None = None,
     ) -> str | None:
         """Why ``actor`` may not take ``action`` now: the deadlines first, then the flow.
 
-        ``gated`` is False only for orders replaying from before the deadlines won.
+        ``gated`` is False only for orders replaying from before the deadlines won; ``due``
+        is the deadlines due now, when the caller checks many actions at once.
         """
         closed = self._closed_refusal()
         if closed is not None:
             return closed
         if gated:
-            gate = self._gate_refusal(action, [*self._pending_due(), *expired])
+            now_due = self._pending_due() if due is None else due
+            gate = self._gate_refusal(action, [*now_due, *expired])
             if gate is not None:
                 return gate
         if action in ENGINE_ACTION_PAYLOADS:
@@ -689,12 +692,16 @@ class OrderWorkflow:
     def allowed_actions(self) -> dict[Role, list[str]]:
         """Actions each role may take now (customer/provider as this order's parties)."""
         allowed: dict[Role, list[str]] = {}
+        # Computed once: the view (and so every read-model write) asks for every action.
+        due = self._pending_due()
         for role in HUMAN_ROLES:
             actor = self.party_actor(role)
             if actor is None:
                 continue
             allowed[role] = [
-                a.name for a in self.spec.actions if self._check(a.name, actor, None) is None
+                a.name
+                for a in self.spec.actions
+                if self._check(a.name, actor, None, due=due) is None
             ]
         return allowed
 
