@@ -44,8 +44,9 @@ from activities.email_format import (
     text_with_action,
 )
 from activities.receipts import receipt_filename, receipt_html, receipt_pdf
+from flows.catalog import FLOWS
+from flows.prepaid_service.declaration import PREPAID_CONTEXT_KEYS
 from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
-from models.catalog import FLOWS, PREPAID_CONTEXT_KEYS
 from models.orders import NotificationStatus
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ DEPLOYMENT_CONTEXT_KEYS = frozenset({"business_name"})
 # a line break and a leading space in clients and tools that do not unfold.
 MESSAGE_POLICY = email_policy.SMTP.clone(max_line_length=998)
 
-# The keys a flow's workflow passes to its templates (models/catalog.py); a template using
+# The keys a flow's workflow passes to its templates (flows/catalog.py); a template using
 # any other key could never render. A directory of a flow the catalog does not know is
 # held to the prepaid flow's keys.
 ALLOWED_CONTEXT_KEYS: frozenset[str] = PREPAID_CONTEXT_KEYS

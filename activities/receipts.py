@@ -1,7 +1,7 @@
 """The account order receipt as documents: HTML (escaped template) and PDF (fpdf2).
 
 Used by the email activity (attachments) and the API (``GET /orders/{id}/receipt``). Both
-render the :class:`~models.account.Receipt` fixed at completion, so every copy shows the
+render the :class:`~flows.account_order.models.Receipt` fixed at completion, so every copy shows the
 same amounts. The PDF uses fpdf2's built-in Helvetica, which covers Latin-1 only: other
 characters print as ``?`` there (the HTML shows every character).
 """
@@ -14,7 +14,7 @@ from string import Template
 
 from fpdf import FPDF
 
-from models.account import Receipt
+from flows.account_order.models import Receipt
 from models.money import format_amount
 
 HTML_TEMPLATE = Template(

@@ -18,7 +18,8 @@ from typing import TypeVar
 
 from api.errors import Forbidden, NotFound
 from db.keys import KeyRole
-from models.orders import Actor, OrderView, PartyActor, Role, SupportActor
+from models.common import Actor, PartyActor, Role, SupportActor
+from models.orders import OrderView
 
 View = TypeVar("View", bound=OrderView)
 

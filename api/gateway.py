@@ -57,20 +57,16 @@ from api.errors import (
 from api.schemas import OrderDetail, PendingActivity
 from config.settings import Settings
 from db.queries import get_order_view, recorded_tenant
-from models import errors, search
-from models.catalog import flow_spec
-from models.common import request_fingerprint
-from models.ids import order_workflow_id
-from models.orders import (
-    ActionRequest,
-    Actor,
-    CreateOrderRequest,
-    OrderView,
-    Role,
-    StartOrderInput,
-    StripeEvent,
+from flows.catalog import flow_spec
+from flows.shop_order.models import (
+    SALESFORCE_CALLBACK_UPDATE,
+    SalesforceCallback,
+    SalesforceCallbackResult,
 )
-from models.shop import SALESFORCE_CALLBACK_UPDATE, SalesforceCallback, SalesforceCallbackResult
+from models import errors, search
+from models.common import Actor, Role, request_fingerprint
+from models.ids import order_workflow_id
+from models.orders import ActionRequest, CreateOrderRequest, OrderView, StartOrderInput, StripeEvent
 from telemetry.logs import bind_order_id
 
 log = logging.getLogger(__name__)

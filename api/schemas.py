@@ -18,10 +18,10 @@ from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from api.errors import ErrorBody
 from db.queries import EmailIssue, OrderSort, OrderSummary
-from models.catalog import FLOW_NAMES, FLOWS
-from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN, YEAR_PATTERN, Timestamp
-from models.flows import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
-from models.orders import OrderView, Strict
+from flows.catalog import FLOW_NAMES, FLOWS
+from flows.spec import ActionSpec, DeadlineSpec, FlowSpec, StateSpec, TransitionSpec
+from models.common import SINGLE_LINE, SINGLE_LINE_PATTERN, YEAR_PATTERN, Strict, Timestamp
+from models.orders import OrderView
 
 # The answers to a body that cannot be decoded (not UTF-8), whose JSON is nested too deep
 # or that is over the route's limit (api.bodies); bad JSON is a 422. Every route with a
@@ -160,7 +160,7 @@ class OrderPage(BaseModel):
 
 
 class FlowDescription(BaseModel):
-    """A flow's spec (``models.flows.FlowSpec``) plus its state diagram in Mermaid syntax."""
+    """A flow's spec (``flows.spec.FlowSpec``) plus its state diagram in Mermaid syntax."""
 
     # Forbidding extras makes a field added to FlowSpec fail loudly here, not vanish.
     model_config = ConfigDict(extra="forbid")

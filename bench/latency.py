@@ -32,8 +32,9 @@ from bench.common import (
     workdir,
 )
 from bench.orders import action, start_order
-from models.orders import OrderView, Role
-from models.policy import PrepaidPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
+from models.common import Role
+from models.orders import OrderView
 
 WARM_UP = 10
 

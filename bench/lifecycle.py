@@ -36,7 +36,8 @@ from bench.common import (
     workdir,
 )
 from bench.orders import action, lifecycle_policy, start_order
-from models.orders import OrderView, Role
+from models.common import Role
+from models.orders import OrderView
 
 EXECUTION_CONFIRM = timedelta(seconds=1)
 ACTIONS = (("confirm", Role.provider), ("pay", Role.customer), ("mark_done", Role.provider))

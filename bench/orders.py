@@ -8,20 +8,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from api.gateway import API_ACTOR, initial_search_attributes
-from models.common import request_fingerprint
+from flows.prepaid_service.models import Appointment, PrepaidServiceRequest
+from flows.prepaid_service.policy import PrepaidPolicy
+from models.common import Actor, LineItem, Party, Role, request_fingerprint
 from models.ids import order_workflow_id
-from models.orders import (
-    ActionRequest,
-    Actor,
-    Appointment,
-    LineItem,
-    OrderView,
-    Party,
-    PrepaidServiceRequest,
-    Role,
-    StartOrderInput,
-)
-from models.policy import PrepaidPolicy
+from models.orders import ActionRequest, OrderView, StartOrderInput
 
 FLOW = "prepaid_service"
 PAYLOADS = {"pay": {"payment_method": "pm_card_visa"}}

@@ -36,9 +36,9 @@ from bench.common import Figure, percentile, repeat, say, workdir
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.tables import NOTIFICATIONS, ORDERS, TRANSITIONS
-from models.flows import prepaid_service_spec
+from flows.prepaid_service.declaration import prepaid_service_spec
+from flows.prepaid_service.policy import PrepaidPolicy
 from models.ids import idempotency_key
-from models.policy import PrepaidPolicy
 
 POLL_BATCH = 200
 MARGIN_SECONDS = 5.0

@@ -8,25 +8,21 @@ from datetime import UTC, datetime, timedelta
 
 from db.engine import make_engine, session_scope
 from db.writes import store_order_view
-from models.flows import prepaid_service_spec
+from flows.prepaid_service.declaration import prepaid_service_spec
+from flows.prepaid_service.models import Appointment
+from flows.prepaid_service.policy import PrepaidPolicy
+from models.common import SYSTEM, Actor, LineItem, Party, Role
 from models.ids import idempotency_key
 from models.orders import (
-    SYSTEM,
-    Actor,
-    Appointment,
     DeadlineView,
-    LineItem,
     NotificationRecord,
     NotificationStatus,
     OrderView,
-    Party,
     PaymentKind,
     PaymentOutcome,
     PaymentRecord,
-    Role,
     Transition,
 )
-from models.policy import PrepaidPolicy
 
 # How open and finished orders are spread in a working read model.
 STATUS_WEIGHTS = {

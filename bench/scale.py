@@ -45,7 +45,7 @@ from bench.common import (
 )
 from bench.orders import start_order
 from bench.readmodel import fill
-from models.policy import PrepaidPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
 from worker.main import MAX_CACHED_WORKFLOWS
 
 START_CONCURRENCY = 50

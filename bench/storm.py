@@ -37,7 +37,7 @@ from bench.common import (
     workdir,
 )
 from bench.orders import start_order
-from models.policy import PrepaidPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
 
 MARGIN_SECONDS = 15.0
 START_CONCURRENCY = 50

@@ -19,7 +19,7 @@ from cli.support import settings_without_secrets
 if TYPE_CHECKING:
     # Imported when a command runs: every other command of the CLI starts without them.
     from activities.email import EmailActivities, EmailTemplate
-    from models.account import Receipt
+    from flows.account_order.models import Receipt
     from models.activities import SendEmailInput
 
 emails_app = typer.Typer(
@@ -32,7 +32,7 @@ emails_app = typer.Typer(
 
 def sample_receipt() -> Receipt:
     """The receipt of the sample account order."""
-    from models.account import AccountLine, AccountSnapshot, Receipt
+    from flows.account_order.models import AccountLine, AccountSnapshot, Receipt
 
     return Receipt(
         order_id="AC-2041",
@@ -63,7 +63,7 @@ def sample_receipt() -> Receipt:
     )
 
 
-# A sample order's context: one value per key any flow passes (models/catalog.py), times
+# A sample order's context: one value per key any flow passes (flows/catalog.py), times
 # in the workflows' format so they are shown as the emails show real ones.
 SAMPLE_CONTEXT = {
     "order_id": "ORD-2041",
@@ -109,7 +109,7 @@ SAMPLE_CONTEXT = {
 
 def sample_input(template: EmailTemplate) -> SendEmailInput:
     """The email input a workflow would give for ``template`` (the sample order)."""
-    from models.account import receipt_text
+    from flows.account_order.models import receipt_text
     from models.activities import SendEmailInput
 
     key = template.key

@@ -21,10 +21,10 @@ from urllib.parse import quote, urlsplit
 import httpx
 import typer
 
+from flows.catalog import FLOW_NAMES, FLOWS
+from flows.spec import FlowSpec
 from models.actions import ENGINE_ACTION_PAYLOADS
-from models.catalog import FLOW_NAMES, FLOWS
 from models.clock import is_valid_zone, readable_span, readable_time
-from models.flows import FlowSpec
 from models.money import format_amount
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"

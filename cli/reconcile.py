@@ -31,7 +31,7 @@ from cli.support import encrypted_payloads_hint
 from db.engine import session_scope
 from db.tables import ORDERS
 from db.writes import store_order_view
-from models.catalog import FLOW_NAMES
+from flows.catalog import FLOW_NAMES
 from models.ids import WORKFLOW_ID_PREFIX, order_id_from_workflow_id
 from models.orders import OrderView
 

@@ -16,12 +16,13 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.account import AccountPolicy
-from models.catalog import FLOWS
-from models.dealer import DealerPolicy
-from models.installation import InstallationPolicy
-from models.policy import ActivityPolicy, PrepaidPolicy
-from models.shop import ShopPolicy
+from flows.account_order.policy import AccountPolicy
+from flows.catalog import FLOWS
+from flows.charge_box_installation.policy import InstallationPolicy
+from flows.dealer_order.policy import DealerPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
+from flows.shop_order.policy import ShopPolicy
+from models.policy import ActivityPolicy
 
 STATE_DIR = Path(".orderclock")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
@@ -159,7 +160,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9464
     worker_sdk_metrics_port: int = 9465
 
-    # Each flow's deadline policy (models/catalog.py names the field of each flow); pinned
+    # Each flow's deadline policy (flows/catalog.py names the field of each flow); pinned
     # into every order when it starts.
     prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
     # Retries and attempt timeouts of the engine's activities, pinned into each new order.

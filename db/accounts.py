@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from db.tables import AccountRow
-from models.account import AccountSnapshot
+from flows.account_order.models import AccountSnapshot
 
 
 class AccountExists(ValueError):

@@ -13,7 +13,8 @@ from sqlmodel import Session, col, func, select
 from db.tables import NOTIFICATIONS as _NOTIFICATIONS
 from db.tables import ORDERS as _ORDERS
 from db.tables import OrderSummary, TransitionRow
-from models.orders import Actor, NotificationStatus, OrderView, Role, Transition
+from models.common import Actor, Role
+from models.orders import NotificationStatus, OrderView, Transition
 
 __all__ = [
     "EmailIssue",

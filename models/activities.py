@@ -9,9 +9,10 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from models.account import Receipt
-from models.orders import NotificationStatus, OrderView, PaymentOutcome, Recipient, Strict
-from models.shop import ShopItem
+from flows.account_order.models import Receipt
+from flows.shop_order.models import ShopItem
+from models.common import Recipient, Strict
+from models.orders import NotificationStatus, OrderView, PaymentOutcome
 
 SEND_EMAIL = "send_email"
 CHARGE_PAYMENT = "charge_payment"

@@ -1,6 +1,6 @@
 """Primitives every flow's models share: strict models, roles, parties, money, ids.
 
-Per-flow modules (``models/installation.py`` ...) build on these; ``models.orders``
+Per-flow modules (``flows/charge_box_installation/`` ...) build on these; ``models.orders``
 re-exports them, so ``from models.orders import Party`` keeps working.
 """
 

@@ -7,141 +7,41 @@ and every datetime is timezone-aware.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     Field,
     GetJsonSchemaHandler,
     TypeAdapter,
-    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from models.account import AccountDetails, AccountOrderRequest, AccountSnapshot
-from models.clock import readable_with_utc
+from flows.account_order.models import AccountDetails, AccountOrderRequest, AccountSnapshot
+from flows.charge_box_installation.models import ChargeBoxInstallationRequest, InstallationDetails
+from flows.dealer_order.models import DealerDetails, DealerOrderRequest
+from flows.prepaid_service.models import (
+    Appointment,
+    Claim,
+    Payout,
+    PendingEdit,
+    PrepaidServiceRequest,
+    Review,
+)
+from flows.shop_order.models import ShopDetails, ShopOrderRequest
 from models.common import (
-    JSON_NUMBER,
-    SYSTEM,
-    TIME_ZONE_FORMAT,
     Actor,
     ClientActor,
-    Currency,
     LineItem,
-    LongText,
-    MinorUnits,
     OrderId,
-    OrderRequest,
     Party,
-    PartyActor,
-    PartyId,
     Recipient,
     Role,
-    ShortText,
     Strict,
-    SupportActor,
-    Timestamp,
-    TimeZoneName,
-    item_lines,
-    order_total,
 )
-from models.dealer import DealerDetails, DealerOrderRequest
-from models.installation import ChargeBoxInstallationRequest, InstallationDetails
-from models.money import format_amount
-from models.policy import ActivityPolicy, PrepaidPolicy
-from models.shop import ShopDetails, ShopOrderRequest
-
-__all__ = [
-    "SYSTEM",
-    "TIME_ZONE_FORMAT",
-    "Actor",
-    "ClientActor",
-    "Currency",
-    "LineItem",
-    "LongText",
-    "MinorUnits",
-    "OrderId",
-    "OrderRequest",
-    "Party",
-    "PartyActor",
-    "PartyId",
-    "Recipient",
-    "Role",
-    "ShortText",
-    "Strict",
-    "SupportActor",
-    "TimeZoneName",
-    "item_lines",
-    "order_total",
-]
-
-
-class Appointment(Strict):
-    """When the service is provided, in the zone where it happens."""
-
-    start: Timestamp
-    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60), JSON_NUMBER] = 60
-    time_zone: TimeZoneName
-
-
-class PrepaidServiceRequest(OrderRequest):
-    """Body of ``POST /orders`` for the prepaid service booking flow."""
-
-    flow: Literal["prepaid_service"]
-    customer: Party
-    provider: Party
-    items: Annotated[list[LineItem], Field(min_length=1, max_length=100)]
-    appointment: Appointment
-
-    @model_validator(mode="after")
-    def _paid_booking(self) -> PrepaidServiceRequest:
-        # The flow exists to take the payment before the service: a free booking has
-        # nothing to pay, and its "pay" would have no charge to make.
-        if self.total() <= 0:
-            raise ValueError("a prepaid booking's total must be above zero")
-        return self
-
-    def refusal(self, policy: BaseModel, now: datetime) -> str | None:
-        assert isinstance(policy, PrepaidPolicy)
-        start, zone = self.appointment.start, self.appointment.time_zone
-        if start <= now:
-            return (
-                f"the appointment starts in the past ({readable_with_utc(start, zone)}); "
-                "book a future time"
-            )
-        if start < now + policy.minimum_notice:
-            return (
-                f"the appointment starts within the minimum notice of "
-                f"{policy.minimum_notice} ({readable_with_utc(start, zone)}); book a later time"
-            )
-        return None
-
-    def customer_ref(self) -> str:
-        return self.customer.id
-
-    def total(self) -> int:
-        return order_total(self.items)
-
-    def web_summary(self) -> str:
-        amount = format_amount(self.total(), self.currency)
-        return f"{self.flow} · {self.customer.name} ({self.customer.id}) · {amount}"
-
-    def web_details(self) -> list[str]:
-        appointment = self.appointment
-        lines = [
-            f"**Flow** {self.flow}",
-            f"**Customer** {self.customer.name} ({self.customer.id})",
-            f"**Provider** {self.provider.name} ({self.provider.id})",
-            f"**Appointment** {appointment.start.isoformat()} "
-            f"({appointment.time_zone}, {appointment.duration_minutes} min)",
-            "**Items**",
-        ]
-        return lines + item_lines(self.items, self.currency)
-
+from models.policy import ActivityPolicy
 
 # The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
 # request model here (and its workflow in ``workflows/registry.py``).
@@ -165,7 +65,7 @@ class _AnyActionPayload:
     def __get_pydantic_json_schema__(
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        from models.catalog import action_payload_models  # the catalog imports this module
+        from flows.catalog import action_payload_models  # the catalog imports this module
 
         payloads: Any = Union[tuple(action_payload_models().values())]  # noqa: UP007
         return handler(TypeAdapter(payloads).core_schema)
@@ -281,45 +181,6 @@ class FiredDeadline(Strict):
     name: str
     due_at: AwareDatetime
     fired_at: AwareDatetime
-
-
-class PendingEdit(Strict):
-    """A proposed change waiting for the other party's confirmation."""
-
-    proposed_by: Role
-    start: AwareDatetime | None = None
-    duration_minutes: int | None = None
-    items: list[LineItem] | None = None
-    comment: str | None = None
-    proposed_at: AwareDatetime
-
-
-class Claim(Strict):
-    """A customer's claim about the service and, once resolved, its outcome."""
-
-    opened_at: AwareDatetime
-    reason: str
-    resolved_at: AwareDatetime | None = None
-    outcome: str | None = None
-    refund_amount: int | None = None
-    note: str | None = None
-
-
-class Review(Strict):
-    """The customer's one rating and review."""
-
-    rating: int
-    text: str | None = None
-    at: AwareDatetime
-
-
-class Payout(Strict):
-    """The provider's payout after closing."""
-
-    due_at: AwareDatetime
-    amount: int
-    paid_at: AwareDatetime | None = None
-    reference: str | None = None
 
 
 class OrderView(Strict):

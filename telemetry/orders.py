@@ -41,10 +41,11 @@ from temporalio.worker import (
 )
 
 from db.tables import NOTIFICATIONS, ORDERS, PAYMENTS, TRANSITIONS
+from flows.catalog import flow_spec
+from flows.spec import FlowSpec
 from models.activities import RECORD_ORDER, RecordOrderInput
-from models.catalog import flow_spec
-from models.flows import FlowSpec
-from models.orders import OrderView, Role, Transition
+from models.common import Role
+from models.orders import OrderView, Transition
 
 NO_STATUS = "none"
 """The ``from`` label of an order's creation (it comes from no status)."""

@@ -16,18 +16,12 @@ from sqlalchemy import Engine
 
 from db.accounts import create_account, get_account
 from db.engine import session_scope
-from models.account import AccountOrderRequest, AccountSnapshot, OrderItem
-from models.dealer import DealerOrderRequest
-from models.installation import CardPayment, ChargeBoxInstallationRequest
-from models.orders import (
-    Appointment,
-    LineItem,
-    OrderRequest,
-    Party,
-    PrepaidServiceRequest,
-    Role,
-)
-from models.shop import ShopItem, ShopOrderRequest
+from flows.account_order.models import AccountOrderRequest, AccountSnapshot, OrderItem
+from flows.charge_box_installation.models import CardPayment, ChargeBoxInstallationRequest
+from flows.dealer_order.models import DealerOrderRequest
+from flows.prepaid_service.models import Appointment, PrepaidServiceRequest
+from flows.shop_order.models import ShopItem, ShopOrderRequest
+from models.common import LineItem, OrderRequest, Party, Role
 from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
 from tests.workflows.shop import FakeSalesforce
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from models.catalog import FLOWS, flow_spec
+from flows.catalog import FLOWS, flow_spec
 from tests.flows import FLOW_SAMPLES
 from workflows.registry import WORKFLOWS
 

@@ -43,27 +43,27 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from models.account import (
+    from flows.account_order.declaration import account_order_spec
+    from flows.account_order.models import (
         ACCOUNT_ACTION_PAYLOADS,
         AccountDetails,
         AccountLine,
         AccountOrderRequest,
-        AccountPolicy,
         AccountSnapshot,
         EditOrderPayload,
         NotePayload,
         ReasonPayload,
         Receipt,
-        account_order_spec,
         completion_gaps,
         price_items,
         receipt_text,
         request_problems,
     )
-    from models.common import LineItem
-    from models.flows import _hours
+    from flows.account_order.policy import AccountPolicy
+    from flows.spec import _hours
+    from models.common import SYSTEM, Actor, LineItem, Party, Role
     from models.money import format_amount
-    from models.orders import SYSTEM, Actor, OrderView, Party, Role, StartOrderInput
+    from models.orders import OrderView, StartOrderInput
     from workflows.base import Deadline, OrderWorkflow
 
 C, S = Role.customer, Role.support

@@ -30,6 +30,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TemporalError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
+    from flows.spec import FlowSpec
     from models import errors, search
     from models.actions import ENGINE_ACTION_PAYLOADS, ResendEmailPayload
     from models.activities import (
@@ -40,19 +41,16 @@ with workflow.unsafe.imports_passed_through():
         SendEmailResult,
     )
     from models.clock import readable_with_utc, to_zone
-    from models.flows import FlowSpec
+    from models.common import SYSTEM, Actor, Role
     from models.ids import idempotency_key
     from models.orders import (
-        SYSTEM,
         ActionRequest,
-        Actor,
         DeadlineView,
         FiredDeadline,
         NotificationRecord,
         NotificationStatus,
         OrderView,
         PaymentRecord,
-        Role,
         StripeEvent,
         Transition,
     )
@@ -557,7 +555,7 @@ class OrderWorkflow:
             )
 
     # ----- the engine's own actions (every flow has them) -----------------------------
-    # models.flows adds their ActionSpecs to every FlowSpec, so GET /flows lists them and
+    # flows.spec adds their ActionSpecs to every FlowSpec, so GET /flows lists them and
     # _decode knows them; they are checked and applied here, never by a flow.
 
     @classmethod

@@ -65,6 +65,18 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from flows.charge_box_installation.declaration import charge_box_installation_spec
+    from flows.charge_box_installation.models import (
+        INSTALLATION_ACTION_PAYLOADS,
+        CardPayment,
+        ChargeBoxInstallationRequest,
+        FulfilPayload,
+        InstallationDetails,
+        SchedulePayload,
+        UnschedulePayload,
+        UpdatePaymentMethodPayload,
+    )
+    from flows.charge_box_installation.policy import AUTOMATIC, MANUAL, InstallationPolicy
     from models import errors
     from models.actions import CancelPayload
     from models.activities import (
@@ -73,33 +85,10 @@ with workflow.unsafe.imports_passed_through():
         CancelAuthorisationResult,
     )
     from models.clock import to_zone
-    from models.common import describe_items
+    from models.common import SYSTEM, Actor, Role, describe_items
     from models.ids import idempotency_key
-    from models.installation import (
-        AUTOMATIC,
-        INSTALLATION_ACTION_PAYLOADS,
-        MANUAL,
-        CardPayment,
-        ChargeBoxInstallationRequest,
-        FulfilPayload,
-        InstallationDetails,
-        InstallationPolicy,
-        SchedulePayload,
-        UnschedulePayload,
-        UpdatePaymentMethodPayload,
-        charge_box_installation_spec,
-    )
     from models.money import format_amount
-    from models.orders import (
-        SYSTEM,
-        Actor,
-        OrderView,
-        PaymentKind,
-        PaymentOutcome,
-        Role,
-        StartOrderInput,
-        StripeEvent,
-    )
+    from models.orders import OrderView, PaymentKind, PaymentOutcome, StartOrderInput, StripeEvent
     from workflows.base import Deadline, OrderWorkflow, reject
     from workflows.payments import (
         PAYMENT_RETRY,

@@ -75,34 +75,26 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from models import errors
-    from models.actions import CancelPayload
-    from models.business_days import add_business_days
-    from models.clock import to_zone
-    from models.common import describe_items
-    from models.dealer import (
+    from flows.dealer_order.declaration import dealer_order_spec
+    from flows.dealer_order.models import (
         DEALER_ACTION_PAYLOADS,
         CardPayment,
         DealerDetails,
         DealerOrderRequest,
-        DealerPolicy,
         NotePayload,
         RefundPayload,
         ReviewStep,
         ShipPayload,
-        dealer_order_spec,
         payment_label,
     )
+    from flows.dealer_order.policy import DealerPolicy
+    from models import errors
+    from models.actions import CancelPayload
+    from models.business_days import add_business_days
+    from models.clock import to_zone
+    from models.common import SYSTEM, Actor, Role, describe_items, order_total
     from models.money import format_amount
-    from models.orders import (
-        SYSTEM,
-        Actor,
-        OrderView,
-        PaymentOutcome,
-        Role,
-        StartOrderInput,
-        order_total,
-    )
+    from models.orders import OrderView, PaymentOutcome, StartOrderInput
     from workflows.base import Deadline, OrderWorkflow, reject
     from workflows.payments import PaymentError, PaymentLedger
 

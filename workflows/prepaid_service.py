@@ -29,44 +29,34 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from models import errors
-    from models.actions import (
+    from flows.prepaid_service.declaration import prepaid_service_spec
+    from flows.prepaid_service.models import (
         PREPAID_ACTION_PAYLOADS,
-        CancelPayload,
+        Appointment,
+        Claim,
         EditPayload,
         OpenClaimPayload,
+        Payout,
         PayPayload,
+        PendingEdit,
+        PrepaidServiceRequest,
         ResolveClaimPayload,
+        Review,
         ReviewPayload,
     )
+    from flows.prepaid_service.policy import PrepaidPolicy
+    from models import errors
+    from models.actions import CancelPayload
     from models.activities import (
         RECORD_PAYOUT,
         RecordPayoutInput,
         RecordPayoutResult,
     )
     from models.clock import local_date, to_zone
-    from models.common import describe_items
-    from models.flows import prepaid_service_spec
+    from models.common import SYSTEM, Actor, LineItem, Role, describe_items, order_total
     from models.ids import idempotency_key
     from models.money import format_amount
-    from models.orders import (
-        SYSTEM,
-        Actor,
-        Appointment,
-        Claim,
-        LineItem,
-        OrderView,
-        PaymentOutcome,
-        Payout,
-        PendingEdit,
-        PrepaidServiceRequest,
-        Review,
-        Role,
-        StartOrderInput,
-        StripeEvent,
-        order_total,
-    )
-    from models.policy import PrepaidPolicy
+    from models.orders import OrderView, PaymentOutcome, StartOrderInput, StripeEvent
     from workflows.base import Deadline, OrderWorkflow, reject
     from workflows.payments import PaymentError, PaymentLedger
 

@@ -10,7 +10,7 @@ from models.business_days import load_calendars
 # keeps one copy of each model class, and email_validator is imported lazily by pydantic
 # while a workflow decodes its input. holidays (models/business_days.py) imports parts of
 # itself lazily; inside the sandbox that would load a second copy, restricted.
-PASSTHROUGH = ("models", "email_validator", "idna", "holidays")
+PASSTHROUGH = ("models", "flows", "email_validator", "idna", "holidays")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

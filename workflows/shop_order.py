@@ -68,25 +68,8 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from models import errors
-    from models.activities import (
-        SYNC_SALESFORCE_ORDER,
-        SalesforceSyncInput,
-        SalesforceSyncResult,
-    )
-    from models.common import describe_items, request_fingerprint
-    from models.ids import order_workflow_id
-    from models.money import format_amount
-    from models.orders import (
-        SYSTEM,
-        Actor,
-        OrderView,
-        PaymentOutcome,
-        Role,
-        StartOrderInput,
-        StripeEvent,
-    )
-    from models.shop import (
+    from flows.shop_order.declaration import shop_order_spec
+    from flows.shop_order.models import (
         CALLBACK_STATES,
         FLOW,
         SALESFORCE_CALLBACK_UPDATE,
@@ -102,10 +85,19 @@ with workflow.unsafe.imports_passed_through():
         ShopDetails,
         ShopOrderRequest,
         ShopPayPayload,
-        ShopPolicy,
         replacement_order_id,
-        shop_order_spec,
     )
+    from flows.shop_order.policy import ShopPolicy
+    from models import errors
+    from models.activities import (
+        SYNC_SALESFORCE_ORDER,
+        SalesforceSyncInput,
+        SalesforceSyncResult,
+    )
+    from models.common import SYSTEM, Actor, Role, describe_items, request_fingerprint
+    from models.ids import order_workflow_id
+    from models.money import format_amount
+    from models.orders import OrderView, PaymentOutcome, StartOrderInput, StripeEvent
     from workflows.base import Deadline, OrderWorkflow, reject
     from workflows.payments import PaymentError, PaymentLedger, cause_message
 

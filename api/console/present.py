@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from api.auth import ACTING_ROLES, Caller
+from flows.catalog import FLOWS, flow_spec
+from flows.spec import ActionSpec, FlowSpec
 from models.actions import RESEND_EMAIL
-from models.catalog import FLOWS, flow_spec
-from models.flows import ActionSpec, FlowSpec
+from models.common import Role
 from models.money import format_amount
-from models.orders import OrderView, Role
+from models.orders import OrderView
 
 # The roles the console acts as, in the order its menu offers them.
 MENU_ROLES = (Role.support, Role.provider, Role.customer)

@@ -72,9 +72,10 @@ from db.queries import (
     status_counts,
     views_of,
 )
-from models.catalog import FLOW_NAMES
+from flows.catalog import FLOW_NAMES
+from models.common import Role
 from models.money import minor_unit_exponent
-from models.orders import ActionBody, OrderView, Role
+from models.orders import ActionBody, OrderView
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 25

@@ -46,7 +46,8 @@ from config.settings import Settings
 from db.accounts import AccountExists, create_account, find_by_email, get_account, snapshot
 from db.billing import invoices_of
 from db.engine import session_scope
-from models.account import AccountOrderRequest, AccountPolicy, Receipt, request_problems
+from flows.account_order.models import AccountOrderRequest, Receipt, request_problems
+from flows.account_order.policy import AccountPolicy
 from models.common import EmailAddress, PartyId, ShortText, Strict, Timestamp
 
 router = key_protected_router(prefix="/accounts", tags=["accounts"])

@@ -22,7 +22,7 @@ from api.bodies import loads
 from api.deps import SettingsDep, TemporalClientDep, TimeoutsDep
 from api.errors import ErrorBody, Unauthorized, Unavailable, Unprocessable
 from api.ratelimit import limit
-from models.shop import SalesforceCallback, SalesforceCallbackResult
+from flows.shop_order.models import SalesforceCallback, SalesforceCallbackResult
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
 

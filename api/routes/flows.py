@@ -6,7 +6,7 @@ from api.auth import EVERY_KEY, key_roles_doc
 from api.deps import SettingsDep, key_protected_router
 from api.errors import ErrorBody, NotFound
 from api.schemas import FlowDescription
-from models.catalog import FLOW_NAMES, flow_spec
+from flows.catalog import FLOW_NAMES, flow_spec
 
 router = key_protected_router(prefix="/flows", tags=["flows"])
 

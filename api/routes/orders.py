@@ -40,9 +40,9 @@ from api.schemas import (
 )
 from db.queries import email_issues
 from db.queries import list_orders as query_orders
-from models.account import AccountOrderRequest
+from flows.account_order.models import AccountOrderRequest
+from flows.shop_order.models import ShopOrderRequest, replacement_refusal
 from models.orders import ActionBody, CreateOrderRequest, OrderView
-from models.shop import ShopOrderRequest, replacement_refusal
 
 router = key_protected_router(prefix="/orders", tags=["orders"])
 notifications_router = key_protected_router(prefix="/notifications", tags=["orders"])

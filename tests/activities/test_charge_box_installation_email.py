@@ -8,8 +8,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.email import TEMPLATE_DIR, EmailActivities, context_keys, load_templates
 from config.settings import Settings
+from flows.charge_box_installation.policy import InstallationEmail, InstallationPolicy
 from models.activities import SendEmailInput
-from models.installation import InstallationEmail, InstallationPolicy
 from models.orders import NotificationStatus
 from tests.fixtures.smtp import SmtpSink
 

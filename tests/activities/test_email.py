@@ -20,7 +20,8 @@ from activities.email import (
 )
 from config.settings import Settings
 from models.activities import SendEmailInput
-from models.orders import NotificationStatus, Role
+from models.common import Role
+from models.orders import NotificationStatus
 from tests.fixtures.smtp import SmtpSink, free_port
 
 MAIL_FROM = "orderclock <orders@orderclock.test>"

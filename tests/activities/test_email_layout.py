@@ -12,7 +12,7 @@ from activities.email import EmailActivities
 from activities.email_format import flowed_text, readable_times
 from cli.emails import render_all
 from config.settings import Settings
-from models.orders import Role
+from models.common import Role
 from tests.activities.test_email import email_input, full_context
 from tests.fixtures.smtp import SmtpSink
 

@@ -10,7 +10,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities, TemplateKey, load_templates
 from activities.receipts import receipt_html, receipt_pdf
-from models.account import CONTEXT_KEYS, AccountLine, AccountSnapshot, Receipt, receipt_text
+from flows.account_order.declaration import CONTEXT_KEYS
+from flows.account_order.models import AccountLine, AccountSnapshot, Receipt, receipt_text
 from models.activities import SendEmailInput
 from models.orders import NotificationStatus
 from tests.fixtures.smtp import SmtpSink

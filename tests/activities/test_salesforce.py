@@ -12,8 +12,8 @@ from simple_salesforce.api import Salesforce
 from temporalio.exceptions import ApplicationError
 
 from activities.salesforce import SalesforceActivities
+from flows.shop_order.models import ShopItem
 from models.activities import SalesforceSyncInput
-from models.shop import ShopItem
 from tests.fixtures.salesforce import TOKEN, SalesforceServer
 
 FIELD = "Orderclock_Id__c"

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from db.billing import invoice_page
 from db.engine import session_scope
-from models.account import AccountPolicy
+from flows.account_order.policy import AccountPolicy
 from models.billing import cycle_of
 from tests.api.conftest import api_client, eventually, make_key, make_settings
 

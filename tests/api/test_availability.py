@@ -20,7 +20,8 @@ from api.gateway import Timeouts, request_fingerprint
 from config.settings import Settings, get_settings
 from db.engine import make_engine, session_scope
 from db.writes import store_order_view
-from models.orders import OrderView, PrepaidServiceRequest
+from flows.prepaid_service.models import PrepaidServiceRequest
+from models.orders import OrderView
 from tests.api.conftest import (
     BASE_URL,
     admin_key,

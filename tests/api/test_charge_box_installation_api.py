@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email import EmailActivities
-from models.installation import InstallationEmail, InstallationPolicy
+from flows.charge_box_installation.policy import InstallationEmail, InstallationPolicy
 from tests.api.conftest import ApiActivities, api_client, eventually, make_settings
 from tests.api.test_orders import act, create
 from tests.fakes import DECLINE

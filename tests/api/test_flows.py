@@ -8,9 +8,9 @@ import httpx
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from models.catalog import FLOW_NAMES
-from models.flows import prepaid_service_spec
-from models.policy import PrepaidPolicy
+from flows.catalog import FLOW_NAMES
+from flows.prepaid_service.declaration import prepaid_service_spec
+from flows.prepaid_service.policy import PrepaidPolicy
 from tests.api.conftest import api_client, make_settings
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models.catalog import FLOW_NAMES
+from flows.catalog import FLOW_NAMES
 from tests.api.served import served_api_fixture
 
 API_KEY = "ock_generated-client-admin-key"

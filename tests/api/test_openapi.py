@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.errors import ErrorCode, error_response
+from flows.catalog import FLOW_NAMES, FLOWS
 from models.actions import ENGINE_ACTION_PAYLOADS
-from models.catalog import FLOW_NAMES, FLOWS
 from models.money import CARD_CURRENCIES
 from tests.api.conftest import BASE_URL, admin_key, bearer, make_settings
 

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api import gateway
-from models.orders import PrepaidServiceRequest
-from models.policy import PrepaidPolicy
+from flows.prepaid_service.models import PrepaidServiceRequest
+from flows.prepaid_service.policy import PrepaidPolicy
 from tests.api.conftest import actor, api_client, make_settings, order_body
 
 pytestmark = pytest.mark.usefixtures("worker")

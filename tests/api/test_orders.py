@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.gateway import request_fingerprint
 from config.settings import Settings
+from flows.prepaid_service.models import PrepaidServiceRequest
 from models import search
 from models.ids import order_workflow_id
-from models.orders import PrepaidServiceRequest
 from tests.api.conftest import (
     actor,
     api_client,

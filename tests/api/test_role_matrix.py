@@ -4,7 +4,7 @@ and every action of every flow for every actor role.
 The rules are declared, not written in this test: each keyed route names the key roles it
 admits (``x-key-roles`` in OpenAPI, ``api/auth.py``), the key roles' actor roles are
 ``api.auth.ACTING_ROLES``, and each flow's actions declare their roles and states
-(``models/flows.py`` ``states_by_role``), which the order's view reports as
+(``flows/spec.py`` ``states_by_role``), which the order's view reports as
 ``allowed_actions``. The test checks that the API does what is declared, so a new route or
 action is covered as soon as it exists.
 """
@@ -27,8 +27,8 @@ from api.console.routes import ConsoleRoute
 from api.deps import KeyProtectedRoute
 from config.settings import Settings
 from db.keys import KeyRole
-from models.catalog import flow_spec
-from models.orders import Role
+from flows.catalog import flow_spec
+from models.common import Role
 from tests.api.conftest import api_client, make_key
 from tests.flows import FLOW_SAMPLES
 

@@ -30,10 +30,10 @@ from schemathesis import CheckContext, Response
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
+from flows.dealer_order.models import COUNTRY_FORMAT
 from models.business_days import country_codes
 from models.clock import ZONES
-from models.dealer import COUNTRY_FORMAT
-from models.orders import TIME_ZONE_FORMAT
+from models.common import TIME_ZONE_FORMAT
 from tests.api.conftest import make_settings
 from tests.api.served import served_api_fixture
 

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.auth import ACTING_ROLES
 from config.settings import Settings
 from db.keys import KeyRole
-from models.orders import Role
+from models.common import Role
 from tests.api.conftest import api_client, eventually, make_key
 from tests.api.test_role_matrix import keyed_operations
 from tests.flows import FLOW_SAMPLES

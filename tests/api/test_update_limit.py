@@ -19,8 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import connect_temporal
+from flows.prepaid_service.models import Appointment
+from models.common import LineItem, Party
 from models.ids import order_workflow_id
-from models.orders import Appointment, LineItem, OrderView, Party
+from models.orders import OrderView
 from tests.api.busy_workflow import BusyOrderWorkflow
 from tests.api.conftest import api_client, eventually, make_settings
 from tests.fixtures.temporal import start_dev_server

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cli.orders import render_view
-from models.installation import InstallationDetails
-from models.orders import DeadlineView, NotificationRecord, NotificationStatus, OrderView, Party
+from flows.charge_box_installation.models import InstallationDetails
+from models.common import Party
+from models.orders import DeadlineView, NotificationRecord, NotificationStatus, OrderView
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 DUE = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)

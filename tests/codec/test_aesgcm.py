@@ -20,7 +20,7 @@ from codec import (
     load_keys,
     new_key,
 )
-from models.orders import Party
+from models.common import Party
 
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 K1 = bytes(range(32))

@@ -24,7 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from codec import EncryptionCodec, data_converter_with_codec, new_key
-from models.orders import Role, StartOrderInput
+from models.common import Role
+from models.orders import StartOrderInput
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import register_search_attributes
 from tests.workflows.conftest import CUSTOMER, PROVIDER, Harness

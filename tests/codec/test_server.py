@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from codec import EncryptionCodec, new_key
 from codec.server import create_codec_app
-from models.orders import Party
+from models.common import Party
 from tests.fixtures.devstack import clean_environment, free_ports, orderclock_command
 
 UI = "http://127.0.0.1:8233"

@@ -40,7 +40,8 @@ from config.settings import Settings
 from db.engine import make_engine, session_scope
 from db.keys import create_key, hash_key, revoke_key
 from db.migrate import upgrade
-from models.orders import ActionRequest, Actor, OrderView, Role
+from models.common import Actor, Role
+from models.orders import ActionRequest, OrderView
 from tests.api.conftest import ApiActivities, make_settings
 from tests.fakes import FakeActivities
 from tests.fixtures.devstack import free_ports

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from models.orders import Appointment, Party, Role
+from flows.prepaid_service.models import Appointment
+from models.common import Party, Role
 from tests.console.conftest import REFUSED_EMAIL, ConsoleStack
 from tests.fakes import DECLINE
 from tests.flows import CUSTOMER, PROVIDER
@@ -87,7 +88,7 @@ async def test_tabs_of_every_flow(context: Any, console_stack: ConsoleStack) -> 
     for view in views:
         await console_stack.recorded(view.order_id, lambda v: True, "the order")
     page = await sign_in(context, console_stack, console_stack.keys["admin"])
-    from models.catalog import FLOW_NAMES
+    from flows.catalog import FLOW_NAMES
 
     for flow in FLOW_NAMES:
         await page.goto(f"{console_stack.base_url}/console/flows/{flow}")

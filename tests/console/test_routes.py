@@ -13,8 +13,8 @@ import pytest
 
 from api.app import connect_temporal, create_app
 from api.console.session import COOKIE, CSRF_FIELD, csrf_token, decode
-from models.catalog import FLOW_NAMES
-from models.orders import Role
+from flows.catalog import FLOW_NAMES
+from models.common import Role
 from tests.api.conftest import make_settings
 from tests.console.conftest import REFUSED_EMAIL, SECRET, ConsoleStack
 from tests.fixtures.devstack import free_ports
@@ -280,7 +280,7 @@ async def test_list_queries_in_the_api(console_stack: ConsoleStack) -> None:
 
 
 def _bounce_customer() -> object:
-    from models.orders import Party
+    from models.common import Party
 
     return Party(id="cus-bounce", name="Bo Bounce", email=REFUSED_EMAIL)
 

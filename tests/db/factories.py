@@ -5,19 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flows.prepaid_service.models import Appointment
+from models.common import Actor, LineItem, Party, Role
 from models.orders import (
-    Actor,
-    Appointment,
     DeadlineView,
-    LineItem,
     NotificationRecord,
     NotificationStatus,
     OrderView,
-    Party,
     PaymentKind,
     PaymentOutcome,
     PaymentRecord,
-    Role,
     Transition,
 )
 

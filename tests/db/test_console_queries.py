@@ -11,7 +11,8 @@ from sqlmodel import Session
 from db.engine import session_scope
 from db.queries import OrderSort, email_issues, list_orders, status_counts, views_of
 from db.writes import store_order_view
-from models.orders import DeadlineView, NotificationStatus, Party
+from models.common import Party
+from models.orders import DeadlineView, NotificationStatus
 from tests.db.factories import T0, make_view, notification
 
 OTHER = Party(id="cus-2", name="Cy Other", email="Cy@Example.com")

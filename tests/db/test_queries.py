@@ -15,7 +15,7 @@ from db.engine import make_engine, session_scope
 from db.migrate import upgrade
 from db.queries import OrderSummary, get_order_view, list_orders, transitions_of
 from db.writes import store_order_view
-from models.orders import Party
+from models.common import Party
 from tests.db.factories import T0, make_view
 
 OTHER = Party(id="cus-2", name="Cy Other", email="cy@example.com")

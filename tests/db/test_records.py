@@ -19,7 +19,8 @@ from db.engine import make_engine
 from db.queries import get_order_view, transitions_of
 from db.tables import NotificationRow, OrderRow, PaymentRow, PayoutRow
 from models.activities import RecordOrderInput, RecordPayoutInput, RecordPayoutResult
-from models.orders import Actor, NotificationStatus, OrderView, PaymentOutcome, Role
+from models.common import Actor, Role
+from models.orders import NotificationStatus, OrderView, PaymentOutcome
 from tests.db.factories import T0, make_view, notification, payment, transition
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from models.catalog import FLOW_NAMES
+from flows.catalog import FLOW_NAMES
 from tests.fixtures.devstack import DevStack, clean_environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -8,7 +8,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from codec import EncryptionCodec
-from models.orders import Party
+from models.common import Party
 from tests.fixtures.devstack import DevStack
 
 CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")

@@ -8,14 +8,9 @@ from typing import Any
 
 from stripe import StripeClient
 
-from models.orders import (
-    Actor,
-    OrderView,
-    PaymentKind,
-    PaymentOutcome,
-    PrepaidServiceRequest,
-    Role,
-)
+from flows.prepaid_service.models import PrepaidServiceRequest
+from models.common import Actor, Role
+from models.orders import OrderView, PaymentKind, PaymentOutcome
 from tests.fixtures.stripe import captured_charges, intents_for_order
 
 CUSTOMER = Actor(role=Role.customer, id="cus-faults")

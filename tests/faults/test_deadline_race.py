@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from models.policy import PrepaidPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
 from tests.faults.prepaid import CUSTOMER, PROVIDER, actor_json, order_id, prepaid_body
 from tests.fixtures.stack import FaultStack
 from tests.fixtures.stripe import intents_for_order

@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from api.errors import Unavailable
+from flows.prepaid_service.policy import PrepaidPolicy
+from models.common import SYSTEM
 from models.ids import order_workflow_id
-from models.orders import SYSTEM, OrderView
-from models.policy import PrepaidPolicy
+from models.orders import OrderView
 from tests.faults.prepaid import order_id, prepaid_request
 from tests.fixtures.stack import FaultStack, Part, until
 

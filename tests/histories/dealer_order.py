@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.orders import Role
+from models.common import Role
 from tests.fakes import DECLINE
 from tests.histories.scenarios import Handle, Scenarios
 from tests.workflows.conftest import FlowHarness

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
-from models.orders import Role
+from models.common import Role
 from tests.fakes import DECLINE
 from tests.histories.scenarios import Handle, Scenarios
 from tests.workflows.conftest import FlowHarness, Harness, Rejected

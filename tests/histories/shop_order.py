@@ -6,7 +6,7 @@ import contextlib
 from datetime import timedelta
 from typing import Any
 
-from models.orders import Role
+from models.common import Role
 from tests.fakes import DECLINE, FakeActivities
 from tests.histories.scenarios import Handle, Scenarios
 from tests.workflows.conftest import FlowHarness, Rejected

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from models.policy import PrepaidPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
 
 PAID = 8500
 

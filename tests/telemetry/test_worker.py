@@ -23,7 +23,8 @@ from temporalio.worker import Worker
 from activities.records import OrderRecordActivities
 from config.settings import Settings
 from models.activities import RecordOrderInput
-from models.orders import Actor, PaymentKind, PaymentOutcome, Role
+from models.common import Actor, Role
+from models.orders import PaymentKind, PaymentOutcome
 from telemetry.orders import OrderMetrics, OrderMetricsInterceptor
 from telemetry.worker import prometheus_runtime
 from tests.db.factories import make_view, notification, payment, transition

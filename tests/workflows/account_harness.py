@@ -9,8 +9,10 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models.account import AccountOrderRequest, AccountPolicy, AccountSnapshot
-from models.orders import Actor, OrderView, Role
+from flows.account_order.models import AccountOrderRequest, AccountSnapshot
+from flows.account_order.policy import AccountPolicy
+from models.common import Actor, Role
+from models.orders import OrderView
 from tests.fakes import FakeActivities
 from tests.flows import ACCOUNT, FLOW_SAMPLES
 from tests.workflows.conftest import FlowHarness, flow_worker

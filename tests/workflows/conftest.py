@@ -15,22 +15,13 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from flows.catalog import FLOWS
+from flows.prepaid_service.models import Appointment, PrepaidServiceRequest
+from flows.prepaid_service.policy import PrepaidPolicy
 from models import errors
-from models.catalog import FLOWS
+from models.common import Actor, LineItem, OrderRequest, Party, Role
 from models.ids import order_workflow_id
-from models.orders import (
-    ActionRequest,
-    Actor,
-    Appointment,
-    LineItem,
-    OrderRequest,
-    OrderView,
-    Party,
-    PrepaidServiceRequest,
-    Role,
-    StartOrderInput,
-)
-from models.policy import PrepaidPolicy
+from models.orders import ActionRequest, OrderView, StartOrderInput
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
 from workflows.registry import WORKFLOWS

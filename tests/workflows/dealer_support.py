@@ -10,8 +10,10 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models.dealer import DealerOrderRequest, DealerPolicy
-from models.orders import Actor, OrderView, Role
+from flows.dealer_order.models import DealerOrderRequest
+from flows.dealer_order.policy import DealerPolicy
+from models.common import Actor, Role
+from models.orders import OrderView
 from tests.fakes import FakeActivities
 from tests.workflows.conftest import FlowHarness, flow_worker
 

@@ -14,14 +14,15 @@ from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from models.activities import CHARGE_PAYMENT, ChargeInput, ChargeResult, SendEmailInput
-from models.installation import (
+from flows.charge_box_installation.models import (
     CardPayment,
     ChargeBoxInstallationRequest,
-    InstallationPolicy,
     OffStripePayment,
 )
-from models.orders import Actor, LineItem, OrderView, Party, Role, StripeEvent
+from flows.charge_box_installation.policy import InstallationPolicy
+from models.activities import CHARGE_PAYMENT, ChargeInput, ChargeResult, SendEmailInput
+from models.common import Actor, LineItem, Party, Role
+from models.orders import OrderView, StripeEvent
 from tests.fakes import FakeActivities
 from tests.workflows.conftest import FlowHarness, flow_worker
 

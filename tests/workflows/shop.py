@@ -14,10 +14,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from models.activities import SYNC_SALESFORCE_ORDER, SalesforceSyncInput, SalesforceSyncResult
-from models.common import Actor, Party, Role
-from models.orders import OrderView
-from models.shop import (
+from flows.shop_order.models import (
     SALESFORCE_CALLBACK_UPDATE,
     OrderKind,
     SalesforceCallback,
@@ -25,8 +22,11 @@ from models.shop import (
     SalesforceSync,
     ShopItem,
     ShopOrderRequest,
-    ShopPolicy,
 )
+from flows.shop_order.policy import ShopPolicy
+from models.activities import SYNC_SALESFORCE_ORDER, SalesforceSyncInput, SalesforceSyncResult
+from models.common import Actor, Party, Role
+from models.orders import OrderView
 from tests.fakes import FakeActivities
 from tests.workflows.conftest import FlowHarness, Rejected, flow_worker
 

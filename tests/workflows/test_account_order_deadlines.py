@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from models.account import AccountPolicy
-from models.orders import Role
+from flows.account_order.policy import AccountPolicy
+from models.common import Role
 from tests.workflows.account_harness import APPROVAL, AccountHarness, C, S, account
 
 __all__ = ["account"]

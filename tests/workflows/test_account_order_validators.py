@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from flows.account_order.models import ACCOUNT_ACTION_PAYLOADS, AccountSnapshot, OrderItem
 from models import errors
-from models.account import ACCOUNT_ACTION_PAYLOADS, AccountSnapshot, OrderItem
-from models.orders import Role
+from models.common import Role
 from tests.flows import ACCOUNT
 from tests.workflows.account_harness import (
     APPROVAL,

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from models.orders import PaymentKind, PaymentOutcome, Role
+from models.common import Role
+from models.orders import PaymentKind, PaymentOutcome
 from tests.fakes import DECLINE, NEEDS_3DS
 from tests.workflows.conftest import Rejected
 from tests.workflows.installation import (

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from flows.charge_box_installation.models import INSTALLATION_ACTION_PAYLOADS
 from models import errors
-from models.installation import INSTALLATION_ACTION_PAYLOADS
-from models.orders import NotificationStatus, PaymentOutcome, Role
+from models.common import Role
+from models.orders import NotificationStatus, PaymentOutcome
 from tests.fakes import DECLINE, NEEDS_3DS
 from tests.workflows.conftest import Rejected
 from tests.workflows.installation import (

@@ -23,13 +23,14 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from flows.account_order.policy import AccountPolicy
+from flows.charge_box_installation.policy import InstallationPolicy
+from flows.dealer_order.policy import DealerPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
+from flows.shop_order.policy import ShopPolicy
 from models import errors
-from models.account import AccountPolicy
-from models.dealer import DealerPolicy
-from models.installation import InstallationPolicy
-from models.orders import OrderView, Role
-from models.policy import PrepaidPolicy
-from models.shop import ShopPolicy
+from models.common import Role
+from models.orders import OrderView
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import register_search_attributes, start_dev_server
 from tests.workflows.account_harness import AccountHarness

@@ -16,10 +16,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from flows.dealer_order.policy import DealerPolicy
 from models.activities import AUTHORISE_PAYMENT, AuthoriseInput, AuthoriseResult
 from models.business_days import BusinessCalendar
-from models.dealer import DealerPolicy
-from models.orders import OrderView, PaymentOutcome, Role
+from models.common import Role
+from models.orders import OrderView, PaymentOutcome
 from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
 from tests.workflows.conftest import Rejected
 from tests.workflows.dealer_support import (

@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from flows.dealer_order.declaration import CONTEXT_KEYS
 from models import errors
 from models.activities import (
     CAPTURE_PAYMENT,
@@ -19,8 +20,8 @@ from models.activities import (
     RefundInput,
     RefundResult,
 )
-from models.dealer import CONTEXT_KEYS
-from models.orders import PaymentKind, PaymentOutcome, Role
+from models.common import Role
+from models.orders import PaymentKind, PaymentOutcome
 from tests.fakes import FakeActivities
 from tests.workflows.conftest import Rejected
 from tests.workflows.dealer_support import ON_ACCOUNT, DealerHarness, dealer_harness

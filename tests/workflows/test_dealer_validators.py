@@ -14,11 +14,12 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from flows.dealer_order.policy import DealerPolicy
 from models import errors
 from models.activities import AUTHORISE_PAYMENT, AuthoriseInput, AuthoriseResult
-from models.dealer import DealerPolicy
+from models.common import Actor, Role
 from models.ids import order_workflow_id
-from models.orders import ActionRequest, Actor, OrderView, Role, StartOrderInput
+from models.orders import ActionRequest, OrderView, StartOrderInput
 from tests.fakes import DECLINE, FakeActivities
 from tests.workflows.conftest import Rejected, assert_actions_by_role
 from tests.workflows.dealer_support import (

@@ -9,10 +9,11 @@ import pytest
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 
+from flows.prepaid_service.policy import PrepaidPolicy
 from models import errors
+from models.common import Actor, Role
 from models.ids import order_workflow_id
-from models.orders import Actor, OrderView, Role, StartOrderInput
-from models.policy import PrepaidPolicy
+from models.orders import OrderView, StartOrderInput
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
 from tests.workflows.conftest import Harness, Rejected

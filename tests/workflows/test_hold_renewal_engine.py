@@ -17,17 +17,11 @@ from workflows.sandbox import workflow_runner
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from flows.prepaid_service.models import Appointment
+    from flows.spec import ActionSpec, FlowSpec, StateSpec
     from models.actions import NoPayload
-    from models.flows import ActionSpec, FlowSpec, StateSpec
-    from models.orders import (
-        SYSTEM,
-        Actor,
-        Appointment,
-        LineItem,
-        OrderView,
-        Party,
-        Role,
-    )
+    from models.common import SYSTEM, Actor, LineItem, Party, Role
+    from models.orders import OrderView
     from workflows.base import Deadline, OrderWorkflow
     from workflows.payments import HOLD_RENEWAL_MARGIN, HOLD_VALIDITY, PaymentLedger
 

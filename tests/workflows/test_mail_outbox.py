@@ -13,7 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
-from models.orders import NotificationStatus, OrderView, Role
+from models.common import Role
+from models.orders import NotificationStatus, OrderView
 from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
 from tests.workflows.conftest import CUSTOMER, PROVIDER, Harness

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.orders import Role
-from models.policy import PrepaidPolicy
+from flows.prepaid_service.policy import PrepaidPolicy
+from models.common import Role
 from tests.workflows.conftest import Harness, Rejected
 
 H = timedelta(hours=1)

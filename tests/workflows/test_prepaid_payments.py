@@ -7,7 +7,8 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
 from models import errors, search
-from models.orders import PaymentOutcome, Role, StripeEvent
+from models.common import Role
+from models.orders import PaymentOutcome, StripeEvent
 from tests.fakes import DECLINE, FLAKY, NEEDS_3DS
 from tests.workflows.conftest import Harness, Rejected
 from workflows.prepaid_service import PrepaidServiceWorkflow

@@ -10,7 +10,8 @@ import pytest
 from temporalio.client import WorkflowHandle
 
 from models import errors
-from models.orders import OrderView, Role
+from models.common import Role
+from models.orders import OrderView
 from tests.workflows.conftest import PAYLOADS, Harness, Rejected, assert_actions_by_role
 
 C, P, S = Role.customer, Role.provider, Role.support

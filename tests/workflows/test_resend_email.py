@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHandle
 
+from flows.catalog import FLOW_NAMES, flow_spec
 from models import errors
 from models.actions import RESEND_EMAIL
-from models.catalog import FLOW_NAMES, flow_spec
-from models.orders import NotificationRecord, NotificationStatus, OrderView, Role
+from models.common import Role
+from models.orders import NotificationRecord, NotificationStatus, OrderView
 from tests.workflows.conftest import CUSTOMER, Harness, Rejected
 
 C, P, S = Role.customer, Role.provider, Role.support

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from models.orders import PaymentKind, Role
-from models.shop import ShopPolicy
+from flows.shop_order.policy import ShopPolicy
+from models.common import Role
+from models.orders import PaymentKind
 from tests.workflows.shop import MIN, ShopHarness, shop
 
 __all__ = ["shop"]

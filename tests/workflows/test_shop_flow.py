@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from models import errors
-from models.orders import OrderView, PaymentKind, PaymentOutcome, Role
+from models.common import Role
+from models.orders import OrderView, PaymentKind, PaymentOutcome
 from tests.fakes import DECLINE
 from tests.workflows.conftest import Rejected
 from tests.workflows.shop import PO, ShopHarness, shop

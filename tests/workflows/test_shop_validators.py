@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from flows.shop_order.models import CALLBACK_STATES, SHOP_ACTION_PAYLOADS
 from models import errors
-from models.orders import Role
-from models.shop import CALLBACK_STATES, SHOP_ACTION_PAYLOADS
+from models.common import Role
 from tests.workflows.conftest import Rejected
 from tests.workflows.shop import PO, Handle, ShopHarness, shop
 

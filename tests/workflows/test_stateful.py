@@ -45,9 +45,10 @@ from activities.records import OrderRecordActivities
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.queries import get_order_view
+from flows.catalog import flow_spec
 from models import errors
-from models.catalog import flow_spec
-from models.orders import Actor, OrderView, PaymentKind, PaymentOutcome, Role
+from models.common import Actor, Role
+from models.orders import OrderView, PaymentKind, PaymentOutcome
 from tests.fakes import FakeActivities
 from tests.flows import FLOW_SAMPLES, FlowSample
 from tests.workflows.conftest import FlowHarness, Rejected, flow_worker

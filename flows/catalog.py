@@ -14,12 +14,31 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from models import account, dealer, installation, shop
-from models.actions import ENGINE_ACTION_PAYLOADS, PREPAID_ACTION_PAYLOADS
+from flows.account_order.declaration import CONTEXT_KEYS as ACCOUNT_CONTEXT_KEYS
+from flows.account_order.declaration import account_order_spec
+from flows.account_order.models import ACCOUNT_ACTION_PAYLOADS, AccountOrderRequest
+from flows.account_order.policy import AccountPolicy
+from flows.charge_box_installation.declaration import CONTEXT_KEYS as INSTALLATION_CONTEXT_KEYS
+from flows.charge_box_installation.declaration import charge_box_installation_spec
+from flows.charge_box_installation.models import (
+    INSTALLATION_ACTION_PAYLOADS,
+    ChargeBoxInstallationRequest,
+)
+from flows.charge_box_installation.policy import InstallationPolicy
+from flows.dealer_order.declaration import CONTEXT_KEYS as DEALER_CONTEXT_KEYS
+from flows.dealer_order.declaration import dealer_order_spec
+from flows.dealer_order.models import DEALER_ACTION_PAYLOADS, DealerOrderRequest
+from flows.dealer_order.policy import DealerPolicy
+from flows.prepaid_service.declaration import PREPAID_CONTEXT_KEYS, prepaid_service_spec
+from flows.prepaid_service.models import PREPAID_ACTION_PAYLOADS, PrepaidServiceRequest
+from flows.prepaid_service.policy import PrepaidPolicy
+from flows.shop_order.declaration import CONTEXT_KEYS as SHOP_CONTEXT_KEYS
+from flows.shop_order.declaration import shop_order_spec
+from flows.shop_order.models import SHOP_ACTION_PAYLOADS, ShopOrderRequest
+from flows.shop_order.policy import ShopPolicy
+from flows.spec import FlowSpec
+from models.actions import ENGINE_ACTION_PAYLOADS
 from models.common import OrderRequest
-from models.flows import FlowSpec, prepaid_service_spec
-from models.orders import PrepaidServiceRequest
-from models.policy import PrepaidPolicy
 
 
 @dataclass(frozen=True)
@@ -38,25 +57,6 @@ class FlowEntry:
     context_keys: frozenset[str]
 
 
-PREPAID_CONTEXT_KEYS = frozenset(
-    {
-        "order_id",
-        "customer_name",
-        "provider_name",
-        "status",
-        "stage",
-        "amount_total",
-        "items",
-        "appointment_local",
-        "deadline_name",
-        "deadline_local",
-        "reason",
-        "refund_amount",
-        "comment",
-        "rating",
-    }
-)
-
 FLOWS: dict[str, FlowEntry] = {
     entry.name: entry
     for entry in (
@@ -71,42 +71,44 @@ FLOWS: dict[str, FlowEntry] = {
         ),
         FlowEntry(
             name="account_order",
-            request=account.AccountOrderRequest,
-            policy=account.AccountPolicy,
-            spec=account.account_order_spec,
-            payloads=account.ACCOUNT_ACTION_PAYLOADS,
+            request=AccountOrderRequest,
+            policy=AccountPolicy,
+            spec=account_order_spec,
+            payloads=ACCOUNT_ACTION_PAYLOADS,
             settings_field="account",
-            context_keys=account.CONTEXT_KEYS,
+            context_keys=ACCOUNT_CONTEXT_KEYS,
         ),
         FlowEntry(
             name="charge_box_installation",
-            request=installation.ChargeBoxInstallationRequest,
-            policy=installation.InstallationPolicy,
-            spec=installation.charge_box_installation_spec,
-            payloads=installation.INSTALLATION_ACTION_PAYLOADS,
+            request=ChargeBoxInstallationRequest,
+            policy=InstallationPolicy,
+            spec=charge_box_installation_spec,
+            payloads=INSTALLATION_ACTION_PAYLOADS,
             settings_field="installation",
-            context_keys=installation.CONTEXT_KEYS,
+            context_keys=INSTALLATION_CONTEXT_KEYS,
         ),
         FlowEntry(
             name="shop_order",
-            request=shop.ShopOrderRequest,
-            policy=shop.ShopPolicy,
-            spec=shop.shop_order_spec,
-            payloads=shop.SHOP_ACTION_PAYLOADS,
+            request=ShopOrderRequest,
+            policy=ShopPolicy,
+            spec=shop_order_spec,
+            payloads=SHOP_ACTION_PAYLOADS,
             settings_field="shop",
-            context_keys=shop.CONTEXT_KEYS,
+            context_keys=SHOP_CONTEXT_KEYS,
         ),
         FlowEntry(
             name="dealer_order",
-            request=dealer.DealerOrderRequest,
-            policy=dealer.DealerPolicy,
-            spec=dealer.dealer_order_spec,
-            payloads=dealer.DEALER_ACTION_PAYLOADS,
+            request=DealerOrderRequest,
+            policy=DealerPolicy,
+            spec=dealer_order_spec,
+            payloads=DEALER_ACTION_PAYLOADS,
             settings_field="dealer",
-            context_keys=dealer.CONTEXT_KEYS,
+            context_keys=DEALER_CONTEXT_KEYS,
         ),
     )
 }
+
+
 FLOW_NAMES = tuple(FLOWS)
 
 

@@ -1,12 +1,8 @@
-"""The online store order synced to Salesforce (seed 001): request, policy, payloads, view, spec.
-
-Pure models (no I/O); the workflow is ``workflows/shop_order.py``.
-"""
+"""The shop order flow's models: its request, action payloads and view block."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
@@ -20,23 +16,17 @@ from models.common import (
     OrderId,
     OrderRequest,
     Party,
-    Role,
     ShortText,
     Strict,
-)
-from models.flows import (
-    ActionSpec,
-    DeadlineSpec,
-    FlowSpec,
-    StateSpec,
-    TransitionSpec,
-    spec_per_policy,
 )
 from models.money import MAX_CHARGE, format_amount
 
 FLOW = "shop_order"
+
+
 # The Update Salesforce's callbacks arrive as (api/routes/callbacks.py).
 SALESFORCE_CALLBACK_UPDATE = "salesforce_callback"
+
 
 OrderKind = Literal["product", "repair", "repair_eval"]
 
@@ -173,40 +163,6 @@ def replacement_order_id(order_id: str) -> str:
     return f"{order_id[:48]}-{digest}-r1"
 
 
-class ShopPolicy(BaseModel):
-    """Deadlines of the shop order flow (seed 001), pinned into each order at start."""
-
-    sync_patience: timedelta = Field(
-        default=timedelta(minutes=10),
-        description="How long an order may stay in 'order placed' before it is flagged for "
-        "a CSR to enter it in Salesforce by hand (the sync keeps retrying).",
-    )
-    sync_retry_initial: timedelta = Field(
-        default=timedelta(minutes=1),
-        description="Pause after the first failed Salesforce sync; doubles after each failure.",
-    )
-    sync_retry_max: timedelta = Field(
-        default=timedelta(minutes=30), description="The longest pause between sync attempts."
-    )
-    incomplete_window: timedelta = Field(
-        default=timedelta(hours=72),
-        description="An order without satisfactory payment this long after creation is "
-        "cancelled automatically.",
-    )
-
-    @model_validator(mode="after")
-    def _positive(self) -> ShopPolicy:
-        for name in ("sync_patience", "sync_retry_initial", "sync_retry_max", "incomplete_window"):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be positive")
-        if self.sync_retry_max < self.sync_retry_initial:
-            raise ValueError("sync_retry_max must not be shorter than sync_retry_initial")
-        return self
-
-
-# ----- actions ---------------------------------------------------------------------------
-
-
 class ShopPayPayload(Strict):
     """A new card (``payment_method``) or a purchase order number (``po_number``)."""
 
@@ -246,9 +202,9 @@ SHOP_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
 }
 
 
-# ----- Salesforce callbacks --------------------------------------------------------------
-
 CallbackEvent = Literal["evaluation_complete", "quote_approved", "quote_declined", "shipped"]
+
+
 # Where each callback applies (anything else is 409).
 CALLBACK_STATES: dict[str, tuple[str, ...]] = {
     "evaluation_complete": ("awaiting_evaluation",),
@@ -297,9 +253,6 @@ class SalesforceCallbackResult(Strict):
     status: str
 
 
-# ----- the view ---------------------------------------------------------------------------
-
-
 class SalesforceSync(Strict):
     """The order's state in Salesforce as orderclock knows it."""
 
@@ -343,194 +296,4 @@ class ShopDetails(Strict):
     replaces: str | None = Field(default=None, description="The EVAL order this one replaces.")
     replaced_by: str | None = Field(
         default=None, description="The priced order started when this EVAL's price was agreed."
-    )
-
-
-CONTEXT_KEYS = frozenset(
-    {
-        "order_id",
-        "customer_name",
-        "status",
-        "stage",
-        "amount_total",
-        "items_summary",
-        "payment_summary",
-        "reason",
-        "quote_amount",
-        "tracking",
-        "replacement_order_id",
-    }
-)
-
-
-# ----- the flow ---------------------------------------------------------------------------
-
-OPEN = [
-    "incomplete",
-    "order_placed",
-    "awaiting_customer_approval",
-    "awaiting_evaluation",
-    "awaiting_payment",
-    "in_process",
-]
-
-
-def _minutes(delta: timedelta) -> str:
-    minutes = delta.total_seconds() / 60
-    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
-
-
-@spec_per_policy(ShopPolicy)
-def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
-    """The shop order flow (seed 001) under a policy."""
-    p = policy or ShopPolicy()
-    c, s = Role.customer, Role.support
-
-    def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = SHOP_ACTION_PAYLOADS[name].model_json_schema()
-        return ActionSpec(
-            name=name, description=description, states_by_role=states, payload_schema=schema
-        )
-
-    def state(name: str, label: str, description: str, terminal: bool = False) -> StateSpec:
-        return StateSpec(name=name, label=label, description=description, terminal=terminal)
-
-    return FlowSpec(
-        name=FLOW,
-        title="Online store order synced to Salesforce",
-        source="001_b334d84970aa33c7.txt",
-        description=(
-            "An online store order: authorised (or a purchase order) it is placed and sent "
-            "to Salesforce (opportunity and quote/order), then follows Salesforce's "
-            "callbacks (evaluation complete, quote approved/declined, shipped) to completed. "
-            "An order Salesforce has not taken within the patience is flagged for a CSR."
-        ),
-        initial="incomplete",
-        states=[
-            state(
-                "incomplete",
-                "Incomplete",
-                "No satisfactory payment yet (none given, or the card was declined); never "
-                "sent to Salesforce. The customer may pay again.",
-            ),
-            state(
-                "order_placed",
-                "Order Placed",
-                "Card authorised (or purchase order given); being sent to Salesforce. Should "
-                "last minutes: past the patience the order is flagged for manual entry.",
-            ),
-            state(
-                "awaiting_customer_approval",
-                "Awaiting Customer Approval",
-                "A repair's quote in Salesforce waits for the customer's approval.",
-            ),
-            state(
-                "awaiting_evaluation",
-                "Awaiting Evaluation",
-                "A zero-price EVAL repair waits until Salesforce marks the evaluation complete.",
-            ),
-            state(
-                "awaiting_payment",
-                "Awaiting Payment",
-                "Paid by purchase order: fulfilled, then invoiced after shipping.",
-            ),
-            state("in_process", "In Process", "In Salesforce and being fulfilled."),
-            state("completed", "Completed", "Fulfilled and shipped.", terminal=True),
-            state(
-                "cancelled",
-                "Cancelled",
-                "Cancelled by an administrator, by the system (no payment in time), or "
-                "because a zero-price repair's price changed (a priced order replaces it).",
-                terminal=True,
-            ),
-        ],
-        actions=[
-            act(
-                "pay",
-                "Give a new card (authorised for the total) or a purchase order number.",
-                {c: ["incomplete"]},
-            ),
-            act(
-                "cancel",
-                "Cancel with a reason (releases the card hold).",
-                {s: list(OPEN)},
-            ),
-            act(
-                "mark_entered",
-                "A CSR entered the order in Salesforce by hand: it moves on, the sync stops.",
-                {s: ["order_placed"]},
-            ),
-        ],
-        deadlines=[
-            DeadlineSpec(
-                name="payment",
-                state="incomplete",
-                default=p.incomplete_window,
-                starts="when the order is created",
-                on_expiry="the order is cancelled automatically",
-                gates=["pay", "cancel"],
-            ),
-            DeadlineSpec(
-                name="salesforce_sync",
-                state="order_placed",
-                default=p.sync_patience,
-                starts="when the order is placed",
-                on_expiry="the order is flagged needs-attention for manual entry in "
-                "Salesforce; the sync keeps retrying",
-            ),
-            DeadlineSpec(
-                name="salesforce_retry",
-                state="order_placed",
-                default=p.sync_retry_initial,
-                starts=f"after a failed sync (doubling up to {_minutes(p.sync_retry_max)})",
-                on_expiry="the sync is tried again",
-            ),
-        ],
-        transitions=[
-            TransitionSpec(source="incomplete", target="incomplete", label="pay (declined)"),
-            TransitionSpec(source="incomplete", target="order_placed", label="pay"),
-            TransitionSpec(source="incomplete", target="cancelled", label="cancel / timeout"),
-            TransitionSpec(
-                source="order_placed",
-                target="awaiting_evaluation",
-                label="synced / mark_entered (EVAL)",
-            ),
-            TransitionSpec(
-                source="order_placed",
-                target="awaiting_customer_approval",
-                label="synced / mark_entered (repair)",
-            ),
-            TransitionSpec(
-                source="order_placed", target="awaiting_payment", label="synced / mark_entered (PO)"
-            ),
-            TransitionSpec(
-                source="order_placed", target="in_process", label="synced / mark_entered"
-            ),
-            TransitionSpec(source="order_placed", target="cancelled", label="cancel"),
-            TransitionSpec(
-                source="awaiting_evaluation",
-                target="awaiting_customer_approval",
-                label="evaluation_complete",
-            ),
-            TransitionSpec(source="awaiting_evaluation", target="cancelled", label="cancel"),
-            TransitionSpec(
-                source="awaiting_customer_approval", target="in_process", label="quote_approved"
-            ),
-            TransitionSpec(
-                source="awaiting_customer_approval",
-                target="awaiting_payment",
-                label="quote_approved (PO)",
-            ),
-            TransitionSpec(
-                source="awaiting_customer_approval",
-                target="cancelled",
-                label="quote_approved (EVAL: price changed) / quote_declined / cancel",
-            ),
-            TransitionSpec(source="in_process", target="completed", label="shipped (capture)"),
-            TransitionSpec(source="in_process", target="cancelled", label="cancel"),
-            TransitionSpec(
-                source="awaiting_payment", target="completed", label="shipped (invoice due)"
-            ),
-            TransitionSpec(source="awaiting_payment", target="cancelled", label="cancel"),
-        ],
     )
