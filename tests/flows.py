@@ -17,7 +17,10 @@ from sqlalchemy import Engine
 from db.accounts import create_account, get_account
 from db.engine import session_scope
 from flows.account_order.models import AccountOrderRequest, AccountSnapshot, OrderItem
-from flows.charge_box_installation.models import CardPayment, ChargeBoxInstallationRequest
+from flows.charge_box_installation.models import (
+    ChargeBoxInstallationRequest,
+    InstallationCardPayment,
+)
 from flows.dealer_order.models import DealerOrderRequest
 from flows.prepaid_service.models import Appointment, PrepaidServiceRequest
 from flows.shop_order.models import ShopItem, ShopOrderRequest
@@ -119,7 +122,7 @@ def _installation_request(now: datetime) -> OrderRequest:
         items=[LineItem(name="Charge box", quantity=1, unit_amount=89900)],
         currency="EUR",
         time_zone="Europe/Copenhagen",
-        payment=CardPayment(method="card", payment_method="pm_card_visa"),
+        payment=InstallationCardPayment(method="card", payment_method="pm_card_visa"),
     )
 
 

@@ -68,9 +68,9 @@ with workflow.unsafe.imports_passed_through():
     from flows.charge_box_installation.declaration import charge_box_installation_spec
     from flows.charge_box_installation.models import (
         INSTALLATION_ACTION_PAYLOADS,
-        CardPayment,
         ChargeBoxInstallationRequest,
         FulfilPayload,
+        InstallationCardPayment,
         InstallationDetails,
         SchedulePayload,
         UnschedulePayload,
@@ -130,7 +130,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
         self._status = "pending"
         payment = self.req.payment
         self._card: str | None = (
-            payment.payment_method if isinstance(payment, CardPayment) else None
+            payment.payment_method if isinstance(payment, InstallationCardPayment) else None
         )
         self._fulfil_at: datetime | None = None
         self._scheduled_by: Role | None = None
@@ -199,7 +199,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
 
     def _payment_text(self) -> str:
         payment = self.req.payment
-        if isinstance(payment, CardPayment):
+        if isinstance(payment, InstallationCardPayment):
             return "card"
         return payment.method + (f" (reference {payment.reference})" if payment.reference else "")
 

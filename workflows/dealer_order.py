@@ -78,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from flows.dealer_order.declaration import dealer_order_spec
     from flows.dealer_order.models import (
         DEALER_ACTION_PAYLOADS,
-        CardPayment,
+        DealerCardPayment,
         DealerDetails,
         DealerOrderRequest,
         NotePayload,
@@ -125,7 +125,9 @@ class DealerOrderWorkflow(OrderWorkflow):
         )
         self._payments = self.ledger.records
         payment = self.req.payment
-        self._card: CardPayment | None = payment if isinstance(payment, CardPayment) else None
+        self._card: DealerCardPayment | None = (
+            payment if isinstance(payment, DealerCardPayment) else None
+        )
         self._business_days = self._policy.business_days_for(self.req.manufacturer.id)
         # Card orders wait for the hold; the first attempt is due at once.
         self._authorising = self._card is not None

@@ -74,7 +74,6 @@ with workflow.unsafe.imports_passed_through():
         FLOW,
         SALESFORCE_CALLBACK_UPDATE,
         SHOP_ACTION_PAYLOADS,
-        CardPayment,
         MarkEnteredPayload,
         PurchaseOrderPayment,
         SalesforceCallback,
@@ -82,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         SalesforceSync,
         Shipment,
         ShopCancelPayload,
+        ShopCardPayment,
         ShopDetails,
         ShopOrderRequest,
         ShopPayPayload,
@@ -113,7 +113,7 @@ SYNC_ATTEMPT_RETRY = RetryPolicy(
         "SalesforceRejected",
     ],
 )
-Payment = CardPayment | PurchaseOrderPayment
+Payment = ShopCardPayment | PurchaseOrderPayment
 SyncState = Literal["not_sent", "pending", "synced", "entered_manually", "stopped"]
 
 
@@ -213,7 +213,7 @@ class ShopOrderWorkflow(OrderWorkflow):
         payment = self._payment or self._pending_payment
         if isinstance(payment, PurchaseOrderPayment):
             return f"purchase order {payment.po_number}"
-        if isinstance(payment, CardPayment):
+        if isinstance(payment, ShopCardPayment):
             return "card"
         return "not given"
 

@@ -35,7 +35,7 @@ FLOW = "charge_box_installation"
 PaymentMethodId = Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,200}$")]
 
 
-class CardPayment(Strict):
+class InstallationCardPayment(Strict):
     """Pay by card: charged through Stripe when the order is fulfilled."""
 
     method: Literal["card"]
@@ -51,7 +51,9 @@ class OffStripePayment(Strict):
     )
 
 
-InstallationPayment = Annotated[CardPayment | OffStripePayment, Field(discriminator="method")]
+InstallationPayment = Annotated[
+    InstallationCardPayment | OffStripePayment, Field(discriminator="method")
+]
 
 
 class ChargeBoxInstallationRequest(OrderRequest):

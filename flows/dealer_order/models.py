@@ -62,7 +62,7 @@ class Dealer(Party):
         return Party(id=self.id, name=self.name, email=self.email)
 
 
-class CardPayment(Strict):
+class DealerCardPayment(Strict):
     """Card payment: the payment method is pre-authorised when the order is placed."""
 
     method: Literal["card"]
@@ -78,7 +78,7 @@ class OnAccountPayment(Strict):
     )
 
 
-Payment = Annotated[CardPayment | OnAccountPayment, Field(discriminator="method")]
+Payment = Annotated[DealerCardPayment | OnAccountPayment, Field(discriminator="method")]
 
 
 class DealerOrderRequest(OrderRequest):
@@ -93,7 +93,7 @@ class DealerOrderRequest(OrderRequest):
 
     @model_validator(mode="after")
     def _card_amount(self) -> DealerOrderRequest:
-        if isinstance(self.payment, CardPayment) and self.total() == 0:
+        if isinstance(self.payment, DealerCardPayment) and self.total() == 0:
             raise ValueError("a card payment needs an amount above zero")
         return self
 
@@ -126,9 +126,9 @@ class DealerOrderRequest(OrderRequest):
         return lines + item_lines(self.items, self.currency)
 
 
-def payment_label(payment: CardPayment | OnAccountPayment) -> str:
+def payment_label(payment: DealerCardPayment | OnAccountPayment) -> str:
     """How a payment is named in mails and the Web UI."""
-    if isinstance(payment, CardPayment):
+    if isinstance(payment, DealerCardPayment):
         return "card"
     ref = payment.account_reference
     return f"on account ({ref})" if ref else "on account"

@@ -40,7 +40,7 @@ class ShopItem(Strict):
     unit_amount: MinorUnits
 
 
-class CardPayment(Strict):
+class ShopCardPayment(Strict):
     """A Stripe PaymentMethod (``pm_...``): the order total is authorised (held)."""
 
     # No default: the tag of the payment union must be sent (pydantic cannot choose
@@ -56,7 +56,7 @@ class PurchaseOrderPayment(Strict):
     po_number: ShortText
 
 
-ShopPayment = Annotated[CardPayment | PurchaseOrderPayment, Field(discriminator="method")]
+ShopPayment = Annotated[ShopCardPayment | PurchaseOrderPayment, Field(discriminator="method")]
 
 
 class ShopOrderRequest(OrderRequest):
@@ -175,9 +175,9 @@ class ShopPayPayload(Strict):
             raise ValueError("give exactly one of payment_method and po_number")
         return self
 
-    def payment(self) -> CardPayment | PurchaseOrderPayment:
+    def payment(self) -> ShopCardPayment | PurchaseOrderPayment:
         if self.payment_method is not None:
-            return CardPayment(method="card", payment_method=self.payment_method)
+            return ShopCardPayment(method="card", payment_method=self.payment_method)
         assert self.po_number is not None
         return PurchaseOrderPayment(method="purchase_order", po_number=self.po_number)
 

@@ -15,8 +15,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from flows.charge_box_installation.models import (
-    CardPayment,
     ChargeBoxInstallationRequest,
+    InstallationCardPayment,
     OffStripePayment,
 )
 from flows.charge_box_installation.policy import InstallationPolicy
@@ -68,8 +68,8 @@ class InstallationHarness(FlowHarness):
         onboarding_flow: str = "standard",
         policy: InstallationPolicy | None = None,
     ) -> Handle:
-        payment: CardPayment | OffStripePayment = (
-            CardPayment(method="card", payment_method=card)
+        payment: InstallationCardPayment | OffStripePayment = (
+            InstallationCardPayment(method="card", payment_method=card)
             if card is not None
             else OffStripePayment(method="invoice", reference="PO-4711")
         )
