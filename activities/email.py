@@ -45,7 +45,6 @@ from activities.email_format import (
 )
 from activities.receipts import receipt_filename, receipt_html, receipt_pdf
 from flows.catalog import FLOWS
-from flows.prepaid_service.declaration import PREPAID_CONTEXT_KEYS
 from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
 from models.orders import NotificationStatus
 
@@ -63,7 +62,7 @@ MESSAGE_POLICY = email_policy.SMTP.clone(max_line_length=998)
 # The keys a flow's workflow passes to its templates (flows/catalog.py); a template using
 # any other key could never render. A directory of a flow the catalog does not know is
 # held to the prepaid flow's keys.
-ALLOWED_CONTEXT_KEYS: frozenset[str] = PREPAID_CONTEXT_KEYS
+ALLOWED_CONTEXT_KEYS: frozenset[str] = FLOWS["prepaid_service"].context_keys
 
 
 def context_keys(flow: str) -> frozenset[str]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, lru_cache, wraps
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from models.actions import RESEND_EMAIL, ResendEmailPayload
-from models.common import Role
+from models.common import OrderRequest, Role
 
 PolicyT = TypeVar("PolicyT", bound=BaseModel)
 
@@ -42,7 +43,11 @@ class StateSpec(BaseModel):
 
 
 class ActionSpec(BaseModel):
-    """One action: who may take it in which states, and its payload's JSON schema."""
+    """One action: who may take it in which states, and its payload's JSON schema.
+
+    Declared with :func:`action`, which keeps the payload model itself (``payload``): the
+    workflow's validator decodes with it, the API names it, the schema is made from it.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -50,9 +55,17 @@ class ActionSpec(BaseModel):
     description: str
     states_by_role: dict[Role, list[str]]
     payload_schema: dict[str, object] = Field(default_factory=dict)
+    _payload: type[BaseModel] | None = PrivateAttr(default=None)
 
     def allows(self, role: Role, status: str) -> bool:
         return status in self.states_by_role.get(role, [])
+
+    @property
+    def payload(self) -> type[BaseModel]:
+        """The model the action's payload must fit."""
+        if self._payload is None:
+            raise LookupError(f"action {self.name} was declared without its payload model")
+        return self._payload
 
 
 class DeadlineSpec(BaseModel):
@@ -71,6 +84,29 @@ class DeadlineSpec(BaseModel):
     starts: str
     on_expiry: str
     gates: list[str] = Field(default_factory=list)
+    # How the window reads in labels ("72 h", "1 business day"); see ``window``.
+    _window: str | None = PrivateAttr(default=None)
+    _reminder: bool = PrivateAttr(default=False)
+
+    @property
+    def window(self) -> str:
+        """The window as the diagram's labels name it: ``72 h``, ``5 days``, ``1 business day``."""
+        return self._window if self._window is not None else span(self.default)
+
+    @property
+    def shown(self) -> bool:
+        """False for a reminder: it runs, but is never an order's "next deadline"."""
+        return not self._reminder
+
+    def worded(self, window: str) -> DeadlineSpec:
+        """This deadline with its window worded otherwise (business days, not hours)."""
+        self._window = window
+        return self
+
+    def reminder(self) -> DeadlineSpec:
+        """This deadline as a reminder: no consequence, so never the order's next deadline."""
+        self._reminder = True
+        return self
 
 
 class TransitionSpec(BaseModel):
@@ -114,6 +150,15 @@ class FlowSpec(BaseModel):
     def action(self, name: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.name == name), None)
 
+    def payload_model(self, action: str) -> type[BaseModel] | None:
+        """The payload model of one of the flow's actions (the engine's included)."""
+        spec = self.action(action)
+        return spec.payload if spec is not None else None
+
+    def flow_actions(self) -> list[str]:
+        """The flow's own actions (not the engine's, which every flow has)."""
+        return [a.name for a in self.actions if a.name not in ENGINE_ACTIONS]
+
     def state(self, name: str) -> StateSpec:
         return next(s for s in self.states if s.name == name)
 
@@ -140,37 +185,52 @@ def _schema_json(model: type[BaseModel]) -> str:
     return json.dumps(model.model_json_schema())
 
 
+# The engine's own actions (``workflows.base`` carries them out for every flow).
+ENGINE_ACTIONS = (RESEND_EMAIL,)
+
+
 def engine_actions(states: list[StateSpec]) -> list[ActionSpec]:
     """The actions ``workflows.base`` carries out for every flow, in any of its states."""
     return [
-        ActionSpec(
-            name=RESEND_EMAIL,
-            description="Send a failed or skipped email again under a new idempotency key "
+        action(
+            RESEND_EMAIL,
+            ResendEmailPayload,
+            "Send a failed or skipped email again under a new idempotency key "
             "(payload: the notification's idempotency key).",
-            states_by_role={Role.support: [s.name for s in states]},
-            payload_schema=json.loads(_schema_json(ResendEmailPayload)),
+            {Role.support: [s.name for s in states]},
         )
     ]
 
 
-def action_spec(
-    payloads: dict[str, type[BaseModel]],
+def action(
     name: str,
+    payload: type[BaseModel],
     description: str,
     states: dict[Role, list[str]],
 ) -> ActionSpec:
-    """An action of a flow, its payload's JSON schema taken from the flow's payload models."""
-    schema: dict[str, object] = json.loads(_schema_json(payloads[name]))
-    return ActionSpec(
+    """Declare an action: its name, payload model, what it does, who may take it when."""
+    schema: dict[str, object] = json.loads(_schema_json(payload))
+    spec = ActionSpec(
         name=name, description=description, states_by_role=states, payload_schema=schema
     )
+    spec._payload = payload
+    return spec
 
 
-def _hours(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
+def span(delta: timedelta) -> str:
+    """A window as labels and texts name it: ``5 h``, ``72 h``, ``5 days``, ``10 min``."""
+    seconds = delta.total_seconds()
+    if seconds < 3600 and seconds % 60 == 0 and seconds:
+        return f"{seconds / 60:g} min"
+    hours = seconds / 3600
     if hours >= 48 and hours % 24 == 0:
         return f"{int(hours // 24)} days"
     return f"{hours:g} h"
+
+
+def business_days(days: int) -> str:
+    """``1 business day``, ``2 business days``."""
+    return f"{days} business day{'' if days == 1 else 's'}"
 
 
 def spec_per_policy(
@@ -194,3 +254,17 @@ def spec_per_policy(
         return spec
 
     return decorate
+
+
+@dataclass(frozen=True)
+class FlowEntry:
+    """One flow as the catalog lists it: what starts it, configures it, describes it."""
+
+    name: str
+    request: type[OrderRequest]
+    policy: type[BaseModel]
+    spec: Callable[[Any], FlowSpec]
+    # The ``Settings`` field holding this deployment's policy (``ORDERCLOCK_<FIELD>__...``).
+    settings_field: str
+    # Every key the workflow passes to its email templates (checked at worker start).
+    context_keys: frozenset[str]

@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
 
     from flows.account_order.declaration import account_order_spec
     from flows.account_order.models import (
-        ACCOUNT_ACTION_PAYLOADS,
         AccountDetails,
         AccountLine,
         AccountOrderRequest,
@@ -60,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
         request_problems,
     )
     from flows.account_order.policy import AccountPolicy
-    from flows.spec import _hours
+    from flows.spec import span
     from models.common import SYSTEM, Actor, LineItem, Party, Role
     from models.money import format_amount
     from models.orders import OrderView, StartOrderInput
@@ -70,15 +69,15 @@ C, S = Role.customer, Role.support
 
 
 @workflow.defn(name="account_order")
-class AccountOrderWorkflow(OrderWorkflow):
+class AccountOrderWorkflow(
+    OrderWorkflow[AccountOrderRequest, AccountPolicy], flow="account_order", converted=False
+):
     """An order on a customer account: draft, place, approve, complete, receipts."""
-
-    payloads = ACCOUNT_ACTION_PAYLOADS
 
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
-        super().__init__(input.activities)
+        super().__init__(input)
         self._input = input
         self._policy = AccountPolicy.model_validate(input.policy)
         self.spec = account_order_spec(self._policy)
@@ -101,7 +100,7 @@ class AccountOrderWorkflow(OrderWorkflow):
         self._flagged = False
         self._emailed = 0
         self._reprints = 0
-        self.created(input.created_by, input.tenant)
+        self.created()
 
     @workflow.run
     async def run(self, input: StartOrderInput) -> OrderView:
@@ -316,13 +315,13 @@ class AccountOrderWorkflow(OrderWorkflow):
         return []
 
     async def _draft_expired(self) -> None:
-        days = _hours(self._policy.draft_expiry)
+        days = span(self._policy.draft_expiry)
         self._cancel(SYSTEM, f"draft abandoned: not placed within {days}")
 
     async def _waited_too_long(self) -> None:
         waiting = "approval" if self.status == "in_progress" else "completion"
         self._flagged = True
-        self.attention(f"waiting for {waiting} for {_hours(self._policy.attention_after)}")
+        self.attention(f"waiting for {waiting} for {span(self._policy.attention_after)}")
 
     async def _receipt_window_over(self) -> None:
         self.finish()

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -30,7 +31,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, TemporalError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from flows.spec import FlowSpec
+    from flows.catalog import FLOWS
+    from flows.spec import FlowEntry, FlowSpec
     from models import errors, search
     from models.actions import ENGINE_ACTION_PAYLOADS, ResendEmailPayload
     from models.activities import (
@@ -41,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         SendEmailResult,
     )
     from models.clock import readable_with_utc, to_zone
-    from models.common import SYSTEM, Actor, Role
+    from models.common import SYSTEM, Actor, OrderRequest, Role
     from models.ids import idempotency_key
     from models.orders import (
         ActionRequest,
@@ -51,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationStatus,
         OrderView,
         PaymentRecord,
+        StartOrderInput,
         StripeEvent,
         Transition,
     )
@@ -113,21 +116,111 @@ def reject(message: str, kind: str = errors.NOT_ALLOWED) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
-class OrderWorkflow:
-    """Base of every order flow's workflow class (not itself a workflow)."""
+Method = TypeVar("Method", bound=Callable[..., Any])
+RequestT = TypeVar("RequestT", bound=OrderRequest)
+PolicyT = TypeVar("PolicyT", bound=BaseModel)
+# The attributes the decorators below set on a flow's methods.
+_ACTIONS, _REFUSALS, _EXPIRIES = "__order_actions__", "__order_refusals__", "__order_expiries__"
 
+
+def _marking(attribute: str, names: tuple[str, ...]) -> Callable[[Method], Method]:
+    def mark(method: Method) -> Method:
+        setattr(method, attribute, names)
+        return method
+
+    return mark
+
+
+def on_action(*names: str) -> Callable[[Method], Method]:
+    """The handler of these declared actions: ``(self, actor, payload)``, sync or async.
+
+    It runs under the order's lock once every check passed; what it raises is a refusal
+    (``reject``) or, if unexpected, an ``ActionFailed`` answer (never a failed task).
+    """
+    return _marking(_ACTIONS, names)
+
+
+def refusal(*names: str) -> Callable[[Method], Method]:
+    """Why these actions are refused now: ``(self, actor, payload) -> str | None``.
+
+    Called after the declaration's role and state check and the flow's ``rules``; the
+    payload is None when the engine lists the actions allowed now. No side effects.
+    """
+    return _marking(_REFUSALS, names)
+
+
+def on_expiry(*names: str) -> Callable[[Method], Method]:
+    """What happens when these declared deadlines expire: ``async (self) -> None``."""
+    return _marking(_EXPIRIES, names)
+
+
+def _marked(cls: type, attribute: str) -> dict[str, str]:
+    """Name -> method name, for the methods of ``cls`` (and its bases) marked so."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        for method_name, member in vars(klass).items():
+            for name in getattr(member, attribute, ()):
+                found[name] = method_name
+    return found
+
+
+class OrderWorkflow(Generic[RequestT, PolicyT]):
+    """Base of every order flow's workflow class (not itself a workflow).
+
+    A flow names itself (``class DealerOrderWorkflow(OrderWorkflow[...], flow="dealer_order")``)
+    and the engine takes the rest from the flow's catalog entry: the request and policy
+    types, the declaration (``self.spec``), the initial status. Each declared action has
+    one ``@on_action`` handler (and optionally a ``@refusal``), each declared deadline one
+    ``@on_expiry`` handler; a flow whose handlers do not match its declaration fails at
+    import, naming what is missing.
+    """
+
+    entry: ClassVar[FlowEntry]
+    _handlers: ClassVar[dict[str, str]]
+    _refusals: ClassVar[dict[str, str]]
+    _expiries: ClassVar[dict[str, str]]
     spec: FlowSpec
-    payloads: dict[str, type[BaseModel]]
     # A flow that takes payments sets its ledger; holds are then renewed by the engine.
     ledger: PaymentLedger | None = None
 
-    def __init__(self, activities: ActivityPolicy | None = None) -> None:
+    def __init_subclass__(
+        cls, flow: str | None = None, converted: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if flow is None:
+            return
+        cls.entry = FLOWS[flow]
+        cls._handlers = _marked(cls, _ACTIONS)
+        cls._refusals = _marked(cls, _REFUSALS)
+        cls._expiries = _marked(cls, _EXPIRIES)
+        if not converted:  # TEMPORARY during the conversion to declared handlers
+            return
+        spec = cls.entry.spec(None)
+        declared = {
+            "actions": set(spec.flow_actions()),
+            "deadlines": {d.name for d in spec.deadlines},
+        }
+        handled = {"actions": set(cls._handlers), "deadlines": set(cls._expiries)}
+        for kind, names in declared.items():
+            if names != handled[kind]:
+                raise TypeError(
+                    f"{cls.__name__}: declared {kind} without a handler "
+                    f"{sorted(names - handled[kind])}, handlers of undeclared {kind} "
+                    f"{sorted(handled[kind] - names)}"
+                )
+        unknown = set(cls._refusals) - declared["actions"]
+        if unknown:
+            raise TypeError(f"{cls.__name__}: refusals of undeclared actions {sorted(unknown)}")
+
+    def __init__(self, input: StartOrderInput) -> None:
+        self._input = input
         # Pinned at start (None: an order from before it existed, run with the defaults).
-        self.activity_policy = activities or ActivityPolicy()
+        self.activity_policy = input.activities or ActivityPolicy()
+        self._policy = cast(PolicyT, self.entry.policy.model_validate(input.policy))
+        self.spec = self.entry.spec(self._policy)
         self._lock = asyncio.Lock()
-        self._status = ""
+        self._status = self.spec.initial
         self._history: list[Transition] = []
-        self._payments: list[PaymentRecord] = []
         self._notifications: list[NotificationRecord] = []
         self._emails: list[SendEmailInput] = []
         self._record_dirty = False
@@ -154,27 +247,61 @@ class OrderWorkflow:
 
     # ----- what a flow supplies -------------------------------------------------------
 
+    def rules(self, action: str, actor: Actor) -> str | None:
+        """A refusal that holds for several actions at once (the flow's own, if any).
+
+        Checked after the declaration's role and state, before the action's ``@refusal``.
+        """
+        return None
+
     def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        """Why ``actor`` may not take ``action`` now (None if allowed). No side effects."""
-        raise NotImplementedError
+        """Why ``actor`` may not take ``action`` now (None if allowed). No side effects.
+
+        After the declaration's check (who, in which state): ``rules``, then the action's
+        own ``@refusal``.
+        """
+        reason = self.rules(action, actor)
+        if reason is not None:
+            return reason
+        method = self._refusals.get(action)
+        refused: str | None = getattr(self, method)(actor, payload) if method else None
+        return refused
 
     async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
-        """Carry the action out (called under the lock, after ``check`` passed)."""
-        raise NotImplementedError
+        """Carry the action out (under the lock, after ``check`` passed): its handler."""
+        done = getattr(self, self._handlers[action])(actor, payload)
+        if inspect.isawaitable(done):
+            await done
 
     def deadlines(self) -> list[Deadline]:
-        """The deadlines running now."""
+        """The deadlines running now (each made with ``due``)."""
         raise NotImplementedError
+
+    def due(self, name: str, at: datetime) -> Deadline:
+        """The declared deadline ``name``, due ``at``: its text and handler as declared."""
+        spec = self.spec.deadline(name)
+        if spec is None:
+            raise LookupError(f"{self.spec.name} declares no deadline {name!r}")
+        expire = getattr(self, self._expiries[name])
+        return Deadline(name, at, spec.on_expiry, expire, shown=spec.shown)
 
     def build_view(self, base: dict[str, Any]) -> OrderView:
         """The order's view from the engine's part ``base`` plus the flow's own fields."""
         raise NotImplementedError
 
+    @property
+    def req(self) -> RequestT:
+        """The order's request, as the API accepted it."""
+        request = self._input.request
+        if not isinstance(request, self.entry.request):
+            raise TypeError(f"{self.spec.name} started with a {type(request).__name__}")
+        return cast(RequestT, request)
+
     def order_id(self) -> str:
-        raise NotImplementedError
+        return self._input.order_id
 
     def customer_id(self) -> str:
-        raise NotImplementedError
+        return self.req.customer_ref()
 
     def zone(self) -> str:
         """The order's time zone (for local deadline times)."""
@@ -246,8 +373,8 @@ class OrderWorkflow:
             await self.on_stripe_event(event)
 
     def _decode(self, name: str, args: Sequence[RawValue]) -> tuple[ActionRequest, BaseModel]:
-        model = self.payload_model(name)
-        if model is None or self.spec.action(name) is None:
+        model = self.spec.payload_model(name)
+        if model is None:
             raise reject(f"{self.spec.name} has no action {name!r}", errors.UNKNOWN_ACTION)
         if len(args) != 1:
             raise reject("an action takes exactly one ActionRequest", errors.INVALID_PAYLOAD)
@@ -310,14 +437,14 @@ class OrderWorkflow:
         self._needs_attention = False
         self._attention_reason = None
 
-    def created(self, actor: Actor, tenant: str | None = None) -> None:
-        """Record the order's creation (from the flow's ``__init__``: no commands yet)."""
-        self._tenant = tenant
+    def created(self) -> None:
+        """Record the order's creation (last in the flow's ``__init__``: no commands yet)."""
+        self._tenant = self._input.tenant
         self._history.append(
             Transition(
                 seq=1,
                 at=self._created_at,
-                actor=actor,
+                actor=self._input.created_by,
                 action="create",
                 from_status=None,
                 to_status=self._status,
@@ -377,7 +504,8 @@ class OrderWorkflow:
 
     @property
     def payments(self) -> list[PaymentRecord]:
-        return self._payments
+        """The order's payment operations (the ledger's records)."""
+        return self.ledger.records if self.ledger is not None else []
 
     # ----- the run loop ---------------------------------------------------------------
 
@@ -558,11 +686,6 @@ class OrderWorkflow:
     # flows.spec adds their ActionSpecs to every FlowSpec, so GET /flows lists them and
     # _decode knows them; they are checked and applied here, never by a flow.
 
-    @classmethod
-    def payload_model(cls, action: str) -> type[BaseModel] | None:
-        """The payload model of one of the flow's actions or of the engine's own."""
-        return cls.payloads.get(action) or ENGINE_ACTION_PAYLOADS.get(action)
-
     def _check(
         self,
         action: str,
@@ -586,8 +709,13 @@ class OrderWorkflow:
             gate = self._gate_refusal(action, [*now_due, *expired])
             if gate is not None:
                 return gate
+        spec = self.spec.action(action)
+        if spec is None:
+            return f"{self.spec.name} has no action {action!r}"
+        if not spec.allows(actor.role, self.status):
+            return f"{actor.role} may not {action} an order in {self.status}"
         if action in ENGINE_ACTION_PAYLOADS:
-            return self._engine_check(action, actor, payload)
+            return self._engine_check(payload)
         return self.check(action, actor, payload)
 
     def _pending_due(self) -> list[Deadline]:
@@ -653,10 +781,7 @@ class OrderWorkflow:
         else:
             await self.apply(action, actor, payload)
 
-    def _engine_check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        spec = self.spec.action(action)
-        if spec is None or not spec.allows(actor.role, self._status):
-            return f"{actor.role} may not {action} an order in {self._status}"
+    def _engine_check(self, payload: BaseModel | None) -> str | None:
         if self._finished:
             return "the order is finished; its emails can no longer be sent"
         if isinstance(payload, ResendEmailPayload):
@@ -722,7 +847,7 @@ class OrderWorkflow:
             "allowed_actions": self.allowed_actions() if not self._finished else {},
             "next_deadline": _deadline_view(deadline, self.zone()) if deadline else None,
             "deadlines_fired": list(self._fired),
-            "payments": list(self._payments),
+            "payments": list(self.payments),
             "notifications": list(self._notifications),
             "history": list(self._history),
             "needs_attention": self._needs_attention,

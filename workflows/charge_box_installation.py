@@ -67,7 +67,6 @@ with workflow.unsafe.imports_passed_through():
 
     from flows.charge_box_installation.declaration import charge_box_installation_spec
     from flows.charge_box_installation.models import (
-        INSTALLATION_ACTION_PAYLOADS,
         ChargeBoxInstallationRequest,
         FulfilPayload,
         InstallationCardPayment,
@@ -113,17 +112,20 @@ class Refusal:
 
 
 @workflow.defn(name="charge_box_installation")
-class ChargeBoxInstallationWorkflow(OrderWorkflow):
+class ChargeBoxInstallationWorkflow(
+    OrderWorkflow[ChargeBoxInstallationRequest, InstallationPolicy],
+    flow="charge_box_installation",
+    converted=False,
+):
     """A charge box installation: pending, scheduled, fulfilled (payment processed)."""
 
-    payloads = INSTALLATION_ACTION_PAYLOADS
     ledger: PaymentLedger
 
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first workflow
         # task, and its validator runs before run() starts.
-        super().__init__(input.activities)
+        super().__init__(input)
         self._input = input
         self._policy = InstallationPolicy.model_validate(input.policy)
         self.spec = charge_box_installation_spec(self._policy)
@@ -143,8 +145,7 @@ class ChargeBoxInstallationWorkflow(OrderWorkflow):
             self.changed,
             policy=self.activity_policy,
         )
-        self._payments = self.ledger.records
-        self.created(input.created_by, input.tenant)
+        self.created()
         self.notify("order_confirmation", [self._customer()], self._context())
         self.notify("installation_request", [self._partner()], self._context())
 

@@ -75,9 +75,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from flows.dealer_order.declaration import dealer_order_spec
     from flows.dealer_order.models import (
-        DEALER_ACTION_PAYLOADS,
         DealerCardPayment,
         DealerDetails,
         DealerOrderRequest,
@@ -89,13 +87,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from flows.dealer_order.policy import DealerPolicy
     from models import errors
-    from models.actions import CancelPayload
+    from models.actions import CancelPayload, NoPayload
     from models.business_days import add_business_days
     from models.clock import to_zone
     from models.common import SYSTEM, Actor, Role, describe_items, order_total
     from models.money import format_amount
     from models.orders import OrderView, PaymentOutcome, StartOrderInput
-    from workflows.base import Deadline, OrderWorkflow, reject
+    from workflows.base import Deadline, OrderWorkflow, on_action, on_expiry, refusal, reject
     from workflows.payments import PaymentError, PaymentLedger
 
 C, P, S = Role.customer, Role.provider, Role.support
@@ -103,27 +101,21 @@ CUSTOMER, DEALER, MANUFACTURER = "customer", "provider", "manufacturer"
 
 
 @workflow.defn(name="dealer_order")
-class DealerOrderWorkflow(OrderWorkflow):
+class DealerOrderWorkflow(OrderWorkflow[DealerOrderRequest, DealerPolicy], flow="dealer_order"):
     """A manufacturer's order processed by its dealer: confirm, capture, ship, refund."""
 
-    payloads = DEALER_ACTION_PAYLOADS
     ledger: PaymentLedger
 
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
-        super().__init__(input.activities)
-        self._input = input
-        self._policy = DealerPolicy.model_validate(input.policy)
-        self.spec = dealer_order_spec(self._policy)
-        self._status = "new"
+        super().__init__(input)
         self.ledger = PaymentLedger(
             input.order_id,
             self.req.currency,
             self.changed,
             policy=self.activity_policy,
         )
-        self._payments = self.ledger.records
         payment = self.req.payment
         self._card: DealerCardPayment | None = (
             payment if isinstance(payment, DealerCardPayment) else None
@@ -144,7 +136,7 @@ class DealerOrderWorkflow(OrderWorkflow):
         self._completed_at: datetime | None = None
         # The attention reason this flow set (the engine may set its own, e.g. a lapsed hold).
         self._flagged: str | None = None
-        self.created(input.created_by, input.tenant)
+        self.created()
         if not self._authorising:
             self._ready()
 
@@ -154,18 +146,6 @@ class DealerOrderWorkflow(OrderWorkflow):
         return await self.run_order()
 
     # ----- order data -----------------------------------------------------------------
-
-    @property
-    def req(self) -> DealerOrderRequest:
-        request = self._input.request
-        assert isinstance(request, DealerOrderRequest)
-        return request
-
-    def order_id(self) -> str:
-        return self._input.order_id
-
-    def customer_id(self) -> str:
-        return self.req.customer.id
 
     def zone(self) -> str:
         return str(self.req.dealer.time_zone)
@@ -231,13 +211,7 @@ class DealerOrderWorkflow(OrderWorkflow):
 
     # ----- rules ----------------------------------------------------------------------
 
-    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        spec = self.spec.action(action)
-        if spec is None:
-            return f"dealer_order has no action {action!r}"
-        status = self.status
-        if not spec.allows(actor.role, status):
-            return f"{actor.role} may not {action} an order in {status}"
+    def rules(self, action: str, actor: Actor) -> str | None:
         if action == "unarchive":
             return None if self._archived else "the order is not archived"
         if self._archived:
@@ -246,16 +220,27 @@ class DealerOrderWorkflow(OrderWorkflow):
                 if action == "archive"
                 else ("the order is archived; support can unarchive it")
             )
-        if action == "accept" and self._accepted_at is not None:
-            return "the order has been accepted already"
-        if action == "confirm":
-            if self._accepted_at is None:
-                return "accept the order before confirming it"
-            if self._confirmed_at is not None:
-                return "the order has been confirmed already"
-        if action in ("capture_payment", "mark_shipped"):
-            return self._why_not_process(action)
         return None
+
+    @refusal("accept")
+    def _accept_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        return "the order has been accepted already" if self._accepted_at is not None else None
+
+    @refusal("confirm")
+    def _confirm_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if self._accepted_at is None:
+            return "accept the order before confirming it"
+        if self._confirmed_at is not None:
+            return "the order has been confirmed already"
+        return None
+
+    @refusal("capture_payment")
+    def _capture_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        return self._why_not_process("capture_payment")
+
+    @refusal("mark_shipped")
+    def _ship_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        return self._why_not_process("mark_shipped")
 
     def _why_not_process(self, action: str) -> str | None:
         if self.status == "new" and self._confirmed_at is None:
@@ -284,65 +269,42 @@ class DealerOrderWorkflow(OrderWorkflow):
             reason = self.check(action, actor, payload)
             if reason is not None:
                 raise reject(reason)
-        if action == "accept":
-            assert isinstance(payload, NotePayload)
-            self._accepted_at = workflow.now()
-            self.transition("new", "accept", actor, payload.note)
-        elif action == "confirm":
-            assert isinstance(payload, NotePayload)
-            self._confirm(actor, payload.note)
-        elif action == "capture_payment":
-            await self._capture()
-            self.transition("paid", "capture_payment", actor)
-        elif action == "mark_shipped":
-            assert isinstance(payload, ShipPayload)
-            await self._ship(actor, payload)
-        elif action == "refund":
-            assert isinstance(payload, RefundPayload)
-            await self._refund(actor, payload.reason)
-        elif action == "cancel":
-            assert isinstance(payload, CancelPayload)
-            await self._cancel(actor, payload.reason)
-        elif action in ("archive", "unarchive"):
-            self._archived = action == "archive"
-            self.transition(self.status, action, actor)
+        await super().apply(action, actor, payload)
+
+    @on_action("accept")
+    def _accept(self, actor: Actor, payload: NotePayload) -> None:
+        self._accepted_at = workflow.now()
+        self.transition("new", "accept", actor, payload.note)
+
+    @on_action("capture_payment")
+    async def _capture_payment(self, actor: Actor, payload: NoPayload) -> None:
+        await self._capture()
+        self.transition("paid", "capture_payment", actor)
+
+    @on_action("archive")
+    def _archive(self, actor: Actor, payload: NoPayload) -> None:
+        self._archived = True
+        self.transition(self.status, "archive", actor)
+
+    @on_action("unarchive")
+    def _unarchive(self, actor: Actor, payload: NoPayload) -> None:
+        self._archived = False
+        self.transition(self.status, "unarchive", actor)
 
     def deadlines(self) -> list[Deadline]:
-        found: list[Deadline] = []
         if self.status == "new":
             if self._authorising:
-                found.append(
-                    Deadline(
-                        "card_authorisation",
-                        self._authorise_at,
-                        "the card is pre-authorised; a decline cancels the order",
-                        self._authorise,
-                    )
-                )
-            elif (
+                return [self.due("card_authorisation", self._authorise_at)]
+            if (
                 self._confirm_due is not None
                 and self._confirmed_at is None
                 and self._failed_at is None
             ):
-                found.append(
-                    Deadline(
-                        "confirmation",
-                        self._confirm_due,
-                        "an order-confirmation failure goes to the manufacturer; the order "
-                        "stays open",
-                        self._confirmation_failed,
-                    )
-                )
-        elif self._completed_at is not None:
-            found.append(
-                Deadline(
-                    "archive",
-                    self._completed_at + self._policy.archive_after,
-                    "the order is closed" if self._archived else "the order is archived and closed",
-                    self._close,
-                )
-            )
-        return found
+                return [self.due("confirmation", self._confirm_due)]
+            return []
+        if self._completed_at is not None:
+            return [self.due("archive", self._completed_at + self._policy.archive_after)]
+        return []
 
     # ----- flags ----------------------------------------------------------------------
 
@@ -383,6 +345,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             )
         self.notify("placed", self._to(DEALER), self._context())
 
+    @on_expiry("card_authorisation")
     async def _authorise(self) -> None:
         assert self._card is not None
         try:
@@ -412,7 +375,9 @@ class DealerOrderWorkflow(OrderWorkflow):
 
     # ----- actions --------------------------------------------------------------------
 
-    def _confirm(self, actor: Actor, note: str | None) -> None:
+    @on_action("confirm")
+    def _confirm(self, actor: Actor, payload: NotePayload) -> None:
+        note = payload.note
         self._confirmed_at = workflow.now()
         self._unflag()
         late = self._failed_at is not None
@@ -427,6 +392,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             raise self._unavailable("card capture", str(exc)) from None
         self._unflag()
 
+    @on_action("mark_shipped")
     async def _ship(self, actor: Actor, payload: ShipPayload) -> None:
         if self._card is not None:
             if self.ledger.captured == 0:
@@ -457,7 +423,9 @@ class DealerOrderWorkflow(OrderWorkflow):
         self._unflag()
         return refunded
 
-    async def _refund(self, actor: Actor, reason: str) -> None:
+    @on_action("refund")
+    async def _refund(self, actor: Actor, payload: RefundPayload) -> None:
+        reason = payload.reason
         if self._card is not None:
             refunded = format_amount(await self._refund_all("order"), self.req.currency)
         else:
@@ -469,7 +437,9 @@ class DealerOrderWorkflow(OrderWorkflow):
             "refunded", self._to(CUSTOMER), self._context(reason=reason, refund_amount=refunded)
         )
 
-    async def _cancel(self, actor: Actor, reason: str) -> None:
+    @on_action("cancel")
+    async def _cancel(self, actor: Actor, payload: CancelPayload) -> None:
+        reason = payload.reason
         refunded = 0
         if self.status == "paid":
             refunded = await self._refund_all("cancel")
@@ -499,6 +469,7 @@ class DealerOrderWorkflow(OrderWorkflow):
 
     # ----- deadlines ------------------------------------------------------------------
 
+    @on_expiry("confirmation")
     async def _confirmation_failed(self) -> None:
         self._failed_at = workflow.now()
         days = self._business_days
@@ -513,6 +484,7 @@ class DealerOrderWorkflow(OrderWorkflow):
             "confirmation_failed", self._to(MANUFACTURER, DEALER), self._context(reason=reason)
         )
 
+    @on_expiry("archive")
     async def _close(self) -> None:
         if not self._archived:
             self._archived = True

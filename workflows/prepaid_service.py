@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
 
     from flows.prepaid_service.declaration import prepaid_service_spec
     from flows.prepaid_service.models import (
-        PREPAID_ACTION_PAYLOADS,
         Appointment,
         Claim,
         EditPayload,
@@ -70,17 +69,18 @@ WINDOWS_END_AT_START_PATCH = "windows-end-at-start"
 
 
 @workflow.defn(name="prepaid_service")
-class PrepaidServiceWorkflow(OrderWorkflow):
+class PrepaidServiceWorkflow(
+    OrderWorkflow[PrepaidServiceRequest, PrepaidPolicy], flow="prepaid_service", converted=False
+):
     """A prepaid service booking: confirm, pay, provide, confirm execution, close."""
 
-    payloads = PREPAID_ACTION_PAYLOADS
     ledger: PaymentLedger
 
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first workflow
         # task, and its validator runs before run() starts.
-        super().__init__(input.activities)
+        super().__init__(input)
         self._input = input
         self._policy = PrepaidPolicy.model_validate(input.policy)
         self.spec = prepaid_service_spec(self._policy)
@@ -99,13 +99,11 @@ class PrepaidServiceWorkflow(OrderWorkflow):
             self.changed,
             policy=self.activity_policy,
         )
-        # One list: the engine's view and the read model show the ledger's records.
-        self._payments = self.ledger.records
         self._start_passed = False
         # Set in run(): orders started before the payment reminder existed never get one.
         self._reminders = False
         self._reminded = False
-        self.created(input.created_by, input.tenant)
+        self.created()
         self.notify("created", self._both(), self._context())
 
     @workflow.run

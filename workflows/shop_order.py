@@ -73,7 +73,6 @@ with workflow.unsafe.imports_passed_through():
         CALLBACK_STATES,
         FLOW,
         SALESFORCE_CALLBACK_UPDATE,
-        SHOP_ACTION_PAYLOADS,
         MarkEnteredPayload,
         PurchaseOrderPayment,
         SalesforceCallback,
@@ -118,16 +117,17 @@ SyncState = Literal["not_sent", "pending", "synced", "entered_manually", "stoppe
 
 
 @workflow.defn(name=FLOW)
-class ShopOrderWorkflow(OrderWorkflow):
+class ShopOrderWorkflow(
+    OrderWorkflow[ShopOrderRequest, ShopPolicy], flow="shop_order", converted=False
+):
     """An online store order: placed, sent to Salesforce, then driven by its callbacks."""
 
-    payloads = SHOP_ACTION_PAYLOADS
     ledger: PaymentLedger
 
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
-        super().__init__(input.activities)
+        super().__init__(input)
         self._input = input
         self._policy = ShopPolicy.model_validate(input.policy)
         self.spec = shop_order_spec(self._policy)
@@ -138,7 +138,6 @@ class ShopOrderWorkflow(OrderWorkflow):
             self.changed,
             policy=self.activity_policy,
         )
-        self._payments = self.ledger.records
         self._payment: Payment | None = None
         # A card waiting for 3-D Secure: it places the order when Stripe says it succeeded.
         self._pending_payment: Payment | None = None
@@ -163,7 +162,7 @@ class ShopOrderWorkflow(OrderWorkflow):
         self._decision: Literal["approved", "declined"] | None = None
         self._shipment: Shipment | None = None
         self._replaced_by: str | None = None
-        self.created(input.created_by, input.tenant)
+        self.created()
 
     @workflow.run
     async def run(self, input: StartOrderInput) -> OrderView:

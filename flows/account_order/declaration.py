@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from flows.account_order.models import ACCOUNT_ACTION_PAYLOADS, FLOW
+from flows.account_order.models import (
+    FLOW,
+    AccountOrderRequest,
+    EditOrderPayload,
+    NotePayload,
+    ReasonPayload,
+    ReceiptPayload,
+)
 from flows.account_order.policy import AccountPolicy
 from flows.spec import (
-    ActionSpec,
     DeadlineSpec,
+    FlowEntry,
     FlowSpec,
     StateSpec,
     TransitionSpec,
-    action_spec,
+    action,
     spec_per_policy,
 )
-from flows.spec import _hours as hours
+from flows.spec import span as hours
 from models.common import (
     Role,
 )
@@ -39,9 +46,6 @@ def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
     """The account order flow (seed 004) under a policy."""
     p = policy or AccountPolicy()
     c, s = Role.customer, Role.support
-
-    def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        return action_spec(ACCOUNT_ACTION_PAYLOADS, name, description, states)
 
     placed = "in progress (approval)" if p.approval_required else "completed (no approval needed)"
     return FlowSpec(
@@ -86,35 +90,46 @@ def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
             ),
         ],
         actions=[
-            act(
+            action(
                 "edit",
+                EditOrderPayload,
                 "Replace the draft's items, order date, payment method or notes.",
                 {c: ["draft"], s: ["draft"]},
             ),
-            act(
+            action(
                 "place",
+                NotePayload,
                 "Place the order (every item priced and configured, a payment method set).",
                 {c: ["draft"], s: ["draft"]},
             ),
-            act("cancel", "Cancel the draft, with a reason.", {c: ["draft"], s: ["draft"]}),
-            act("approve", "Approve the placed order.", {s: ["in_progress"]}),
-            act(
+            action(
+                "cancel",
+                ReasonPayload,
+                "Cancel the draft, with a reason.",
+                {c: ["draft"], s: ["draft"]},
+            ),
+            action("approve", NotePayload, "Approve the placed order.", {s: ["in_progress"]}),
+            action(
                 "return_to_draft",
+                ReasonPayload,
                 "Send the order back to draft for changes, with a reason.",
                 {s: ["in_progress", "approved"]},
             ),
-            act(
+            action(
                 "complete",
+                NotePayload,
                 "Complete the approved order; the receipt is emailed.",
                 {s: ["approved"]},
             ),
-            act(
+            action(
                 "send_email_receipt",
+                ReceiptPayload,
                 "Email the receipt again to the account's address.",
                 {c: ["completed"], s: ["completed"]},
             ),
-            act(
+            action(
                 "reprint_receipt",
+                ReceiptPayload,
                 "Another copy of the receipt (the view's receipt; GET /orders/{id}/receipt).",
                 {c: ["completed"], s: ["completed"]},
             ),
@@ -164,3 +179,13 @@ def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
             TransitionSpec(source="approved", target="completed", label="complete"),
         ],
     )
+
+
+ENTRY = FlowEntry(
+    name="account_order",
+    request=AccountOrderRequest,
+    policy=AccountPolicy,
+    spec=account_order_spec,
+    settings_field="account",
+    context_keys=CONTEXT_KEYS,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from flows.account_order.policy import AccountPolicy, CatalogId
 from models.common import (
@@ -251,18 +251,6 @@ class NotePayload(Strict):
 
 class ReceiptPayload(Strict):
     """Receipt actions take nothing."""
-
-
-ACCOUNT_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
-    "edit": EditOrderPayload,
-    "place": NotePayload,
-    "cancel": ReasonPayload,
-    "approve": NotePayload,
-    "return_to_draft": ReasonPayload,
-    "complete": NotePayload,
-    "send_email_receipt": ReceiptPayload,
-    "reprint_receipt": ReceiptPayload,
-}
 
 
 class Receipt(Strict):

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flows.charge_box_installation.models import FLOW, INSTALLATION_ACTION_PAYLOADS
+from flows.charge_box_installation.models import (
+    FLOW,
+    ChargeBoxInstallationRequest,
+    FulfilPayload,
+    SchedulePayload,
+    UnschedulePayload,
+    UpdatePaymentMethodPayload,
+)
 from flows.charge_box_installation.policy import InstallationPolicy
 from flows.spec import (
-    ActionSpec,
     DeadlineSpec,
+    FlowEntry,
     FlowSpec,
     StateSpec,
     TransitionSpec,
+    action,
     spec_per_policy,
 )
+from models.actions import CancelPayload, NoPayload
 from models.common import (
     Role,
 )
@@ -47,12 +56,6 @@ def charge_box_installation_spec(policy: InstallationPolicy | None = None) -> Fl
     p = policy or InstallationPolicy()
     c, s = Role.customer, Role.support
     open_states = ["pending", "scheduled"]
-
-    def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = INSTALLATION_ACTION_PAYLOADS[name].model_json_schema()
-        return ActionSpec(
-            name=name, description=description, states_by_role=states, payload_schema=schema
-        )
 
     return FlowSpec(
         name=FLOW,
@@ -90,40 +93,51 @@ def charge_box_installation_spec(policy: InstallationPolicy | None = None) -> Fl
             ),
         ],
         actions=[
-            act(
+            action(
                 "fulfil",
+                FulfilPayload,
                 "Fulfil now; a card is charged through Stripe (a decline leaves the order "
                 "where it was, flagged).",
                 {s: open_states},
             ),
-            act(
+            action(
                 "schedule",
+                SchedulePayload,
                 "Schedule (or move) the fulfilment to a future time; it fulfils by itself then.",
                 {c: open_states, s: open_states},
             ),
-            act(
+            action(
                 "unschedule",
+                UnschedulePayload,
                 "Cancel the scheduled fulfilment: back to pending.",
                 {c: ["scheduled"], s: ["scheduled"]},
             ),
-            act(
+            action(
                 "resend_order_confirmation",
+                NoPayload,
                 "Send the order confirmation to the customer again (even if the type is "
                 "not enabled for the order's onboarding flow).",
                 {s: open_states},
             ),
-            act(
+            action(
                 "initiate_installation",
+                NoPayload,
                 "Send the installation request to the installation partner again (even if "
                 "the type is not enabled for the order's onboarding flow).",
                 {s: open_states},
             ),
-            act(
+            action(
                 "update_payment_method",
+                UpdatePaymentMethodPayload,
                 "Give a new card for the payment at fulfilment (card orders).",
                 {c: open_states},
             ),
-            act("cancel", "Cancel before fulfilment, with a reason.", {s: open_states}),
+            action(
+                "cancel",
+                CancelPayload,
+                "Cancel before fulfilment, with a reason.",
+                {s: open_states},
+            ),
         ],
         deadlines=[
             DeadlineSpec(
@@ -153,3 +167,13 @@ def charge_box_installation_spec(policy: InstallationPolicy | None = None) -> Fl
             TransitionSpec(source="scheduled", target="cancelled", label="cancel"),
         ],
     )
+
+
+ENTRY = FlowEntry(
+    name="charge_box_installation",
+    request=ChargeBoxInstallationRequest,
+    policy=InstallationPolicy,
+    spec=charge_box_installation_spec,
+    settings_field="installation",
+    context_keys=CONTEXT_KEYS,
+)

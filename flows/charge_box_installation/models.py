@@ -12,7 +12,6 @@ from flows.charge_box_installation.policy import (
     InstallationPolicy,
     OnboardingFlowName,
 )
-from models.actions import CancelPayload, NoPayload
 from models.common import (
     LineItem,
     LongText,
@@ -127,17 +126,6 @@ class UpdatePaymentMethodPayload(Strict):
     """A new card (Stripe PaymentMethod id) for the payment at fulfilment."""
 
     payment_method: PaymentMethodId
-
-
-INSTALLATION_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
-    "fulfil": FulfilPayload,
-    "schedule": SchedulePayload,
-    "unschedule": UnschedulePayload,
-    "resend_order_confirmation": NoPayload,
-    "initiate_installation": NoPayload,
-    "update_payment_method": UpdatePaymentMethodPayload,
-    "cancel": CancelPayload,
-}
 
 
 class InstallationDetails(Strict):

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flows.dealer_order.models import DEALER_ACTION_PAYLOADS, FLOW
+from pydantic import BaseModel
+
+from flows.dealer_order.models import (
+    FLOW,
+    DealerOrderRequest,
+    NotePayload,
+    RefundPayload,
+    ShipPayload,
+)
 from flows.dealer_order.policy import DealerPolicy
 from flows.spec import (
     ActionSpec,
     DeadlineSpec,
+    FlowEntry,
     FlowSpec,
     StateSpec,
     TransitionSpec,
+    action,
+    span,
     spec_per_policy,
 )
+from models.actions import CancelPayload, NoPayload
 from models.common import (
     Role,
 )
@@ -53,13 +65,14 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
     pr, s = Role.provider, Role.support
 
     def act(
-        name: str, description: str, states: list[str], support_only: bool = False
+        name: str,
+        payload: type[BaseModel],
+        description: str,
+        states: list[str],
+        support_only: bool = False,
     ) -> ActionSpec:
         roles = {s: states} if support_only else {pr: states, s: states}
-        schema = DEALER_ACTION_PAYLOADS[name].model_json_schema()
-        return ActionSpec(
-            name=name, description=description, states_by_role=roles, payload_schema=schema
-        )
+        return action(name, payload, description, roles)
 
     days = p.confirm_business_days
     return FlowSpec(
@@ -106,30 +119,44 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
             ),
         ],
         actions=[
-            act("accept", "Accept a new order (before it can be reviewed).", ["new"]),
+            act("accept", NotePayload, "Accept a new order (before it can be reviewed).", ["new"]),
             act(
                 "confirm",
+                NotePayload,
                 "Confirm the accepted order after review (meets the business-day deadline).",
                 ["new"],
             ),
-            act("capture_payment", "Capture the card's pre-authorised payment.", ["new"]),
+            act(
+                "capture_payment", NoPayload, "Capture the card's pre-authorised payment.", ["new"]
+            ),
             act(
                 "mark_shipped",
+                ShipPayload,
                 "Mark it shipped with one or more tracking numbers (captures a card "
                 "payment not captured yet; on account, the external system collects).",
                 _PROCESSING,
             ),
             act(
-                "refund", "Refund the whole order (the captured card payment).", ["paid", "shipped"]
+                "refund",
+                RefundPayload,
+                "Refund the whole order (the captured card payment).",
+                ["paid", "shipped"],
             ),
             act(
                 "cancel",
+                CancelPayload,
                 "Cancel with a reason; releases the card hold (refunds a captured payment).",
                 _PROCESSING,
             ),
-            act("archive", "Hide it from the default list (the Archived tab).", _COMPLETED),
+            act(
+                "archive",
+                NoPayload,
+                "Hide it from the default list (the Archived tab).",
+                _COMPLETED,
+            ),
             act(
                 "unarchive",
+                NoPayload,
                 "Bring an archived order back to its tab (before it closes).",
                 _COMPLETED,
                 support_only=True,
@@ -141,7 +168,7 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
                 state="new",
                 default=timedelta(0),
                 starts="at placement (card orders; retried every "
-                f"{_minutes(p.authorisation_retry)} while the payment provider is unreachable)",
+                f"{span(p.authorisation_retry)} while the payment provider is unreachable)",
                 on_expiry="the card is pre-authorised; a decline cancels the order",
             ),
             DeadlineSpec(
@@ -175,5 +202,11 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
     )
 
 
-def _minutes(delta: timedelta) -> str:
-    return f"{delta.total_seconds() / 60:g} min"
+ENTRY = FlowEntry(
+    name="dealer_order",
+    request=DealerOrderRequest,
+    policy=DealerPolicy,
+    spec=dealer_order_spec,
+    settings_field="dealer",
+    context_keys=CONTEXT_KEYS,
+)

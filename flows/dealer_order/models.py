@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 
-from models.actions import CancelPayload, NoPayload
 from models.business_days import country_code, subdivision_code
 from models.common import (
     LineItem,
@@ -157,18 +156,6 @@ class RefundPayload(Strict):
     """A refund is always of the whole order: only a reason, no amount."""
 
     reason: LongText
-
-
-DEALER_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
-    "accept": NotePayload,
-    "confirm": NotePayload,
-    "capture_payment": NoPayload,
-    "mark_shipped": ShipPayload,
-    "refund": RefundPayload,
-    "cancel": CancelPayload,
-    "archive": NoPayload,
-    "unarchive": NoPayload,
-}
 
 
 # Where a new order stands before it is processed (all of them are the "New" tab).

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flows.prepaid_service.models import PREPAID_ACTION_PAYLOADS
+from flows.prepaid_service.models import (
+    EditPayload,
+    OpenClaimPayload,
+    PayPayload,
+    PrepaidServiceRequest,
+    ResolveClaimPayload,
+    ReviewPayload,
+)
 from flows.prepaid_service.policy import PrepaidPolicy
 from flows.spec import (
-    ActionSpec,
     DeadlineSpec,
+    FlowEntry,
     FlowSpec,
     StateSpec,
     TransitionSpec,
-    _hours,
-    action_spec,
+    action,
+    span,
     spec_per_policy,
 )
+from models.actions import CancelPayload, NoPayload
 from models.common import Role
 
 
@@ -25,9 +33,6 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
     p = policy or PrepaidPolicy()
     c, pr, s = Role.customer, Role.provider, Role.support
     before_start = ["confirmation", "payment", "execution"]
-
-    def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        return action_spec(PREPAID_ACTION_PAYLOADS, name, description, states)
 
     return FlowSpec(
         name="prepaid_service",
@@ -72,42 +77,62 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
             StateSpec(name="cancelled", label="Cancelled", terminal=True, description="Cancelled."),
         ],
         actions=[
-            act(
+            action(
                 "confirm",
+                NoPayload,
                 "Confirm the order or the other party's edit (the awaited party only).",
                 {c: ["confirmation", "execution"], pr: ["confirmation"]},
             ),
-            act(
+            action(
                 "edit",
+                EditPayload,
                 "Propose a new date/time, duration or price (price only before payment).",
                 {c: ["confirmation"], pr: ["confirmation", "execution"]},
             ),
-            act(
+            action(
                 "cancel",
+                CancelPayload,
                 "Cancel with a reason; refunds follow the cancellation policy.",
                 {c: before_start, pr: before_start, s: before_start},
             ),
-            act("pay", "Pay the order through Stripe.", {c: ["payment"]}),
-            act(
+            action("pay", PayPayload, "Pay the order through Stripe.", {c: ["payment"]}),
+            action(
                 "mark_done",
+                NoPayload,
                 "Mark the service provided (once the appointment has started).",
                 {pr: ["execution"]},
             ),
-            act(
+            action(
                 "confirm_execution",
+                NoPayload,
                 "Confirm the service was provided.",
                 {c: ["execution_confirmation"]},
             ),
-            act("open_claim", "Open a claim about the service.", {c: ["execution_confirmation"]}),
-            act("resolve_claim", "Resolve the claim, with or without refund.", {s: ["claim_open"]}),
-            act("review", "Rate the service (1-5) once, with an optional review.", {c: ["closed"]}),
+            action(
+                "open_claim",
+                OpenClaimPayload,
+                "Open a claim about the service.",
+                {c: ["execution_confirmation"]},
+            ),
+            action(
+                "resolve_claim",
+                ResolveClaimPayload,
+                "Resolve the claim, with or without refund.",
+                {s: ["claim_open"]},
+            ),
+            action(
+                "review",
+                ReviewPayload,
+                "Rate the service (1-5) once, with an optional review.",
+                {c: ["closed"]},
+            ),
         ],
         deadlines=[
             DeadlineSpec(
                 name="confirmation",
                 state="confirmation",
                 default=p.confirm_window,
-                starts=f"at creation and at every edit ({_hours(p.same_day_confirm_window)} "
+                starts=f"at creation and at every edit ({span(p.same_day_confirm_window)} "
                 "if the appointment starts the same calendar day in its time zone); it "
                 "ends at the appointment's start at the latest",
                 on_expiry="the order is cancelled automatically",
@@ -126,7 +151,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 name="payment_reminder",
                 state="payment",
                 default=p.payment_reminder or timedelta(0),
-                starts=f"{_hours(p.payment_reminder or timedelta(0))} before the "
+                starts=f"{span(p.payment_reminder or timedelta(0))} before the "
                 "payment deadline (none when the policy sets no reminder)",
                 on_expiry="the customer is reminded to pay by email",
             ),
@@ -194,7 +219,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
     )
 
 
-PREPAID_CONTEXT_KEYS = frozenset(
+CONTEXT_KEYS = frozenset(
     {
         "order_id",
         "customer_name",
@@ -211,4 +236,14 @@ PREPAID_CONTEXT_KEYS = frozenset(
         "comment",
         "rating",
     }
+)
+
+
+ENTRY = FlowEntry(
+    name="prepaid_service",
+    request=PrepaidServiceRequest,
+    policy=PrepaidPolicy,
+    spec=prepaid_service_spec,
+    settings_field="prepaid",
+    context_keys=CONTEXT_KEYS,
 )

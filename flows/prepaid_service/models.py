@@ -13,7 +13,6 @@ from pydantic import (
 )
 
 from flows.prepaid_service.policy import PrepaidPolicy
-from models.actions import CancelPayload, NoPayload
 from models.clock import readable_with_utc
 from models.common import (
     JSON_NUMBER,
@@ -83,19 +82,6 @@ class ReviewPayload(Strict):
 
     rating: Annotated[int, Field(ge=1, le=5), JSON_NUMBER]
     text: LongText | None = None
-
-
-PREPAID_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
-    "confirm": NoPayload,
-    "edit": EditPayload,
-    "cancel": CancelPayload,
-    "pay": PayPayload,
-    "mark_done": NoPayload,
-    "confirm_execution": NoPayload,
-    "open_claim": OpenClaimPayload,
-    "resolve_claim": ResolveClaimPayload,
-    "review": ReviewPayload,
-}
 
 
 class Appointment(Strict):

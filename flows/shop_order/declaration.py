@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flows.shop_order.models import FLOW, SHOP_ACTION_PAYLOADS
+from flows.shop_order.models import (
+    FLOW,
+    MarkEnteredPayload,
+    ShopCancelPayload,
+    ShopOrderRequest,
+    ShopPayPayload,
+)
 from flows.shop_order.policy import ShopPolicy
 from flows.spec import (
-    ActionSpec,
     DeadlineSpec,
+    FlowEntry,
     FlowSpec,
     StateSpec,
     TransitionSpec,
+    action,
     spec_per_policy,
 )
 from models.common import (
@@ -45,7 +52,7 @@ OPEN = [
 ]
 
 
-def _minutes(delta: timedelta) -> str:
+def span(delta: timedelta) -> str:
     minutes = delta.total_seconds() / 60
     return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
 
@@ -55,12 +62,6 @@ def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
     """The shop order flow (seed 001) under a policy."""
     p = policy or ShopPolicy()
     c, s = Role.customer, Role.support
-
-    def act(name: str, description: str, states: dict[Role, list[str]]) -> ActionSpec:
-        schema = SHOP_ACTION_PAYLOADS[name].model_json_schema()
-        return ActionSpec(
-            name=name, description=description, states_by_role=states, payload_schema=schema
-        )
 
     def state(name: str, label: str, description: str, terminal: bool = False) -> StateSpec:
         return StateSpec(name=name, label=label, description=description, terminal=terminal)
@@ -115,18 +116,21 @@ def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
             ),
         ],
         actions=[
-            act(
+            action(
                 "pay",
+                ShopPayPayload,
                 "Give a new card (authorised for the total) or a purchase order number.",
                 {c: ["incomplete"]},
             ),
-            act(
+            action(
                 "cancel",
+                ShopCancelPayload,
                 "Cancel with a reason (releases the card hold).",
                 {s: list(OPEN)},
             ),
-            act(
+            action(
                 "mark_entered",
+                MarkEnteredPayload,
                 "A CSR entered the order in Salesforce by hand: it moves on, the sync stops.",
                 {s: ["order_placed"]},
             ),
@@ -152,7 +156,7 @@ def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
                 name="salesforce_retry",
                 state="order_placed",
                 default=p.sync_retry_initial,
-                starts=f"after a failed sync (doubling up to {_minutes(p.sync_retry_max)})",
+                starts=f"after a failed sync (doubling up to {span(p.sync_retry_max)})",
                 on_expiry="the sync is tried again",
             ),
         ],
@@ -204,3 +208,13 @@ def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
             TransitionSpec(source="awaiting_payment", target="cancelled", label="cancel"),
         ],
     )
+
+
+ENTRY = FlowEntry(
+    name="shop_order",
+    request=ShopOrderRequest,
+    policy=ShopPolicy,
+    spec=shop_order_spec,
+    settings_field="shop",
+    context_keys=CONTEXT_KEYS,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from models.common import (
     JSON_NUMBER,
@@ -193,13 +193,6 @@ class MarkEnteredPayload(Strict):
 
     reference: ShortText | None = None
     note: LongText | None = None
-
-
-SHOP_ACTION_PAYLOADS: dict[str, type[BaseModel]] = {
-    "pay": ShopPayPayload,
-    "cancel": ShopCancelPayload,
-    "mark_entered": MarkEnteredPayload,
-}
 
 
 CallbackEvent = Literal["evaluation_complete", "quote_approved", "quote_declined", "shipped"]

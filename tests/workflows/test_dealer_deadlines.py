@@ -345,7 +345,9 @@ async def test_an_archived_order_can_be_unarchived_until_it_closes(dealer: Deale
     await dealer.act(order, "cancel")
     view = await dealer.act(order, "archive")
     assert view.archived
-    assert view.next_deadline is not None and view.next_deadline.on_expiry == "the order is closed"
+    # The declared text (flows/dealer_order/declaration.py), whether archived or not.
+    assert view.next_deadline is not None
+    assert view.next_deadline.on_expiry == "the order is archived (if it is not yet) and closed"
     view = await dealer.act(order, "unarchive", S)
     assert not view.archived
     await dealer.act(order, "archive", S)
