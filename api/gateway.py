@@ -387,6 +387,7 @@ async def start_order(
         received_at=received_at,
         activities=settings.activities,
         tenant=tenant,
+        **request.pinned(received_at),
         **(start_fields or {}),
     )
     attributes = initial_search_attributes(request, spec.initial)

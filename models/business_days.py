@@ -24,9 +24,12 @@ uv.lock), so workflow code may call it (``models`` is passed through the sandbox
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     import holidays
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
 # How far a search for the next business day may go (no country has a longer run of
 # weekend and holidays; a bound keeps a bad calendar from looping for ever).
 _MAX_GAP_DAYS = 60
+
+# Years of holidays an order keeps from its start (its business-day deadline is due
+# within days; a card pre-authorisation retried for longer than this is not expected).
+PINNED_YEARS = 3
 
 
 @functools.cache
@@ -78,8 +85,35 @@ def subdivision_code(country: str, subdivision: str) -> str:
     raise ValueError(f"{country} has no subdivision {subdivision!r} (known: {listed})")
 
 
+def _next_business_day(is_business_day: Callable[[date], bool], day: date) -> date:
+    """The first business day after ``day``."""
+    for offset in range(1, _MAX_GAP_DAYS + 1):
+        candidate = day + timedelta(days=offset)
+        if is_business_day(candidate):
+            return candidate
+    raise ValueError(f"no business day within {_MAX_GAP_DAYS} days after {day}")
+
+
+def _add(
+    is_business_day: Callable[[date], bool], start: datetime, days: int, zone: str
+) -> datetime:
+    """``days`` business days after ``start`` in ``zone`` (see the module's rules), in UTC."""
+    if start.tzinfo is None:
+        raise ValueError("naive datetime")
+    if days < 0:
+        raise ValueError("days must not be negative")
+    tz = ZoneInfo(zone)
+    local = start.astimezone(tz)
+    day, at = local.date(), local.time().replace(fold=0)
+    if not is_business_day(day):
+        day, at = _next_business_day(is_business_day, day), time(0)
+    for _ in range(days):
+        day = _next_business_day(is_business_day, day)
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
 class BusinessCalendar:
-    """The business days of one country (and subdivision)."""
+    """The business days of one country (and subdivision), from the ``holidays`` package."""
 
     def __init__(self, country: str, subdivision: str | None = None) -> None:
         country = country_code(country)
@@ -87,6 +121,7 @@ class BusinessCalendar:
         import holidays.countries  # loaded by country_code: nothing is imported here
 
         calendar: type[holidays.HolidayBase] = getattr(holidays.countries, country)
+        self.country, self.subdivision = country, subdiv
         self._holidays = calendar(subdiv=subdiv)
 
     def is_business_day(self, day: date) -> bool:
@@ -95,26 +130,64 @@ class BusinessCalendar:
 
     def next_business_day(self, day: date) -> date:
         """The first business day after ``day``."""
-        for offset in range(1, _MAX_GAP_DAYS + 1):
-            candidate = day + timedelta(days=offset)
-            if self.is_business_day(candidate):
-                return candidate
-        raise ValueError(f"no business day within {_MAX_GAP_DAYS} days after {day}")
+        return _next_business_day(self.is_business_day, day)
 
     def add(self, start: datetime, days: int, zone: str) -> datetime:
         """``days`` business days after ``start`` in ``zone`` (see the module's rules), in UTC."""
-        if start.tzinfo is None:
-            raise ValueError("naive datetime")
-        if days < 0:
-            raise ValueError("days must not be negative")
-        tz = ZoneInfo(zone)
-        local = start.astimezone(tz)
-        day, at = local.date(), local.time().replace(fold=0)
-        if not self.is_business_day(day):
-            day, at = self.next_business_day(day), time(0)
-        for _ in range(days):
-            day = self.next_business_day(day)
-        return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+        return _add(self.is_business_day, start, days, zone)
+
+    def pin(self, first_year: int, years: int = PINNED_YEARS) -> PinnedCalendar:
+        """These years of this calendar as data, to be kept in an order (see PinnedCalendar)."""
+        span = range(first_year, first_year + years)
+        pinned = type(self._holidays)(subdiv=self.subdivision, years=list(span))
+        dates = [day for day in pinned if day.year in span]
+        return PinnedCalendar(
+            country=self.country,
+            subdivision=self.subdivision,
+            first_year=first_year,
+            years=years,
+            weekend=sorted(pinned.weekend),
+            holidays=sorted(dates),
+            weekend_workdays=sorted(d for d in pinned.weekend_workdays if d.year in span),
+        )
+
+
+class PinnedCalendar(BaseModel):
+    """A country's business days for a few years, as data: what an order keeps in history.
+
+    Computed once when the order is accepted and passed in its start input, so the
+    workflow never consults the ``holidays`` package: an upgrade that changes a holiday
+    cannot move a running order's deadline on replay. After the pinned years only the
+    weekend counts (the order's view names the calendar it used).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country: str
+    subdivision: str | None = None
+    first_year: int
+    years: Annotated[int, Field(ge=1, le=10)]
+    weekend: list[Annotated[int, Field(ge=0, le=6)]]
+    holidays: Annotated[list[date], Field(max_length=1000)]
+    weekend_workdays: Annotated[list[date], Field(max_length=1000)] = Field(default_factory=list)
+
+    def is_business_day(self, day: date) -> bool:
+        """As the ``holidays`` package answered for these years; weekends only after them."""
+        if day.weekday() in self.weekend:
+            return day in self._workdays
+        return day not in self._holidays
+
+    @functools.cached_property
+    def _holidays(self) -> frozenset[date]:
+        return frozenset(self.holidays)
+
+    @functools.cached_property
+    def _workdays(self) -> frozenset[date]:
+        return frozenset(self.weekend_workdays)
+
+    def add(self, start: datetime, days: int, zone: str) -> datetime:
+        """``days`` business days after ``start`` in ``zone`` (see the module's rules), in UTC."""
+        return _add(self.is_business_day, start, days, zone)
 
 
 def add_business_days(

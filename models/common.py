@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import email_validator
 from pydantic import (
@@ -409,6 +409,14 @@ class OrderRequest(Strict):
     def refusal(self, policy: BaseModel, now: datetime) -> str | None:
         """Why this deployment's ``policy`` refuses the request now (the API answers 422)."""
         return None
+
+    def pinned(self, now: datetime) -> dict[str, Any]:
+        """Fields of the start input this flow computes once, at acceptance (``now``).
+
+        What the workflow must not compute itself (it would change on replay): a holiday
+        calendar, for one. Keys are ``StartOrderInput`` fields.
+        """
+        return {}
 
 
 def request_fingerprint(request: BaseModel) -> str:

@@ -31,6 +31,7 @@ from flows.prepaid_service.models import (
     Review,
 )
 from flows.shop_order.models import ShopDetails, ShopOrderRequest
+from models.business_days import PinnedCalendar
 from models.common import (
     Actor,
     ClientActor,
@@ -256,6 +257,9 @@ class StartOrderInput(Strict):
     activities: ActivityPolicy | None = None
     # The account an account_order belongs to, resolved and pinned by the API.
     account: AccountSnapshot | None = None
+    # The business-day calendar of a flow that counts business days, pinned by the API
+    # (``OrderRequest.pinned``) so the workflow never consults a holiday package.
+    calendar: PinnedCalendar | None = None
     # The tenant of the key that created the order (optional: older orders have none).
     tenant: str | None = None
 

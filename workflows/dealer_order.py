@@ -332,17 +332,24 @@ class DealerOrderWorkflow(OrderWorkflow[DealerOrderRequest, DealerPolicy], flow=
     def _ready(self) -> None:
         """The dealer can act: the business-day clock starts and the dealer is told."""
         dealer = self.req.dealer
-        # The calendar classes are imported outside the sandbox (models/business_days.py);
-        # building one reads its translation catalogue through ``locale``, which touches
-        # holiday names only, never their dates.
-        with workflow.unsafe.sandbox_unrestricted():
-            self._confirm_due = add_business_days(
-                workflow.now(),
-                self._business_days,
-                zone=self.zone(),
-                country=dealer.country,
-                subdivision=dealer.subdivision,
-            )
+        calendar = self._input.calendar
+        if calendar is not None:
+            # Pinned by the API when it accepted the order: replay never consults the
+            # holidays package, so an upgrade of it cannot move this deadline.
+            self._confirm_due = calendar.add(workflow.now(), self._business_days, self.zone())
+        else:
+            # An order accepted before calendars were pinned: the package, as it ran then.
+            # The calendar classes are imported outside the sandbox (business_days.py);
+            # building one reads its translation catalogue through ``locale``, which
+            # touches holiday names only, never their dates.
+            with workflow.unsafe.sandbox_unrestricted():
+                self._confirm_due = add_business_days(
+                    workflow.now(),
+                    self._business_days,
+                    zone=self.zone(),
+                    country=dealer.country,
+                    subdivision=dealer.subdivision,
+                )
         self.notify("placed", self._to(DEALER), self._context())
 
     @on_expiry("card_authorisation")

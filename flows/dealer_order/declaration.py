@@ -22,6 +22,7 @@ from flows.spec import (
     StateSpec,
     TransitionSpec,
     action,
+    business_days,
     span,
     spec_per_policy,
 )
@@ -74,7 +75,16 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
         roles = {s: states} if support_only else {pr: states, s: states}
         return action(name, payload, description, roles)
 
-    days = p.confirm_business_days
+    confirmation = DeadlineSpec(
+        name="confirmation",
+        state="new",
+        default=timedelta(days=p.confirm_business_days),
+        starts="when the dealer can act (placement, or the card's pre-authorisation): "
+        f"{business_days(p.confirm_business_days)} of the dealer's country and zone (or the "
+        "manufacturer's own number)",
+        on_expiry="an order-confirmation failure goes to the manufacturer once; the "
+        "order stays open and is flagged",
+    ).worded(business_days(p.confirm_business_days))
     return FlowSpec(
         name=FLOW,
         title="Dealer (OEM) order",
@@ -171,15 +181,7 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
                 f"{span(p.authorisation_retry)} while the payment provider is unreachable)",
                 on_expiry="the card is pre-authorised; a decline cancels the order",
             ),
-            DeadlineSpec(
-                name="confirmation",
-                state="new",
-                default=timedelta(days=days),
-                starts=f"when the dealer can act (placement, or the card's pre-authorisation): "
-                f"{days} business day(s) of the dealer's country and zone, per manufacturer",
-                on_expiry="an order-confirmation failure goes to the manufacturer once; the "
-                "order stays open and is flagged",
-            ),
+            confirmation,
             DeadlineSpec(
                 name="archive",
                 state="shipped",
@@ -190,7 +192,9 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
             ),
         ],
         transitions=[
-            TransitionSpec(source="new", target="new", label="accept / confirm / 1 business day"),
+            TransitionSpec(
+                source="new", target="new", label=f"accept / confirm / {confirmation.window}"
+            ),
             TransitionSpec(source="new", target="paid", label="capture_payment"),
             TransitionSpec(source="new", target="shipped", label="mark_shipped"),
             TransitionSpec(source="new", target="cancelled", label="cancel / card declined"),

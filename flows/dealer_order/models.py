@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 
-from models.business_days import country_code, subdivision_code
+from models.business_days import BusinessCalendar, country_code, subdivision_code
 from models.common import (
     LineItem,
     LongText,
@@ -98,6 +99,11 @@ class DealerOrderRequest(OrderRequest):
 
     def customer_ref(self) -> str:
         return self.customer.id
+
+    def pinned(self, now: datetime) -> dict[str, Any]:
+        # The dealer's holidays for this year and the next two, kept in the order.
+        dealer = self.dealer
+        return {"calendar": BusinessCalendar(dealer.country, dealer.subdivision).pin(now.year)}
 
     def total(self) -> int:
         return order_total(self.items)

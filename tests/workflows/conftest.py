@@ -67,7 +67,8 @@ class FlowHarness:
     ) -> WorkflowHandle[Any, OrderView]:
         """Start ``request``'s flow under ``policy`` (the flow's defaults when None).
 
-        ``start`` adds fields to the workflow's ``StartOrderInput`` (a flow's own ones).
+        ``start`` adds fields to the workflow's ``StartOrderInput`` (a flow's own ones);
+        what the API pins at acceptance (``OrderRequest.pinned``) is added as it would be.
         """
         order_id = request.order_id or f"o-{uuid.uuid4().hex[:12]}"
         request = request.model_copy(update={"order_id": order_id})
@@ -82,6 +83,7 @@ class FlowHarness:
                     "request_fingerprint": "fp",
                     "policy": policy.model_dump(mode="json"),
                     "created_by": Actor(role=Role.system, id="test"),
+                    **request.pinned(await self.now()),
                     **start,
                 }
             ),

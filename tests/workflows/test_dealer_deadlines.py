@@ -29,6 +29,7 @@ from tests.workflows.dealer_support import (
     Handle,
     card,
     dealer_harness,
+    dealer_request,
 )
 
 BERLIN = "Europe/Berlin"
@@ -381,3 +382,33 @@ async def test_a_regional_holiday_of_the_dealers_subdivision_is_not_a_business_d
     on = datetime.combine(holiday, time(10), ZoneInfo(BERLIN))
     assert abs(local(due_of(await dealer.view(in_bavaria))) - after) < MIN
     assert abs(local(due_of(await dealer.view(in_berlin))) - on) < MIN
+
+
+async def test_the_deadline_counts_on_the_calendar_pinned_at_acceptance(
+    dealer: DealerHarness,
+) -> None:
+    # The API pins the dealer's holidays into the order (OrderRequest.pinned); the workflow
+    # counts on them and never asks the holidays package, so a package upgrade that moved
+    # a holiday could not move a running order's deadline. Shown with a calendar that has
+    # a holiday the package does not know of: the next plain Wednesday.
+    berlin = BusinessCalendar("DE", "BE")
+    tuesday = first_day(
+        await today(dealer),
+        lambda d: d.weekday() == 1 and all(berlin.is_business_day(d + k * DAY) for k in (0, 1, 2)),
+    )
+    await move_to(dealer, tuesday, time(10), BERLIN)
+    real = berlin.pin(tuesday.year)
+    doctored = real.model_copy(update={"holidays": sorted([*real.holidays, tuesday + DAY])})
+    request = dealer_request(subdivision="BE")
+    pinned = await dealer.start_request(request, None, calendar=doctored)
+    await dealer.settled(pinned)
+    as_accepted = await dealer.start(subdivision="BE")
+    # Before pinning, orders asked the package in the workflow; they still do on replay.
+    unpinned = await dealer.start_request(dealer_request(subdivision="BE"), None, calendar=None)
+    await dealer.settled(unpinned)
+    wednesday, thursday = (
+        datetime.combine(tuesday + k * DAY, time(10), ZoneInfo(BERLIN)) for k in (1, 2)
+    )
+    assert abs(local(due_of(await dealer.view(pinned))) - thursday) < MIN
+    assert abs(local(due_of(await dealer.view(as_accepted))) - wednesday) < MIN
+    assert abs(local(due_of(await dealer.view(unpinned))) - wednesday) < MIN
