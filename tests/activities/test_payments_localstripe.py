@@ -163,7 +163,7 @@ async def test_localstripe_does_not_bound_refunds(
 
     So on localstripe nothing but the workflow keeps refunds within the captured amount,
     which is why the workflow enforces the bound itself. If localstripe starts refusing,
-    this test fails and the gap can come out of the README.
+    this test fails and the gap can come out of docs/payments.md.
     """
     method = await stripe_target.payment_method(CARD_OK)
     charged = await stripe_target.run(
@@ -304,11 +304,11 @@ async def test_unknown_payment_intent_is_an_invalid_request(
 
 
 def readme_payment_methods() -> list[tuple[str, str]]:
-    """The README's table of test payment methods: (payment method, outcome text)."""
-    text = (Path(__file__).parents[2] / "README.md").read_text()
+    """The table of test payment methods in docs/payments.md: (method, outcome text)."""
+    text = (Path(__file__).parents[2] / "docs" / "payments.md").read_text()
     section = text.split("### Test payment methods on the local stack", 1)[1]
     rows = re.findall(r"^\| `(pm_[A-Za-z_]+)`[^|]*\| ([^|]+) \|$", section, re.MULTILINE)
-    assert rows, "README.md lists no test payment methods"
+    assert rows, "docs/payments.md lists no test payment methods"
     return [(method, outcome.strip()) for method, outcome in rows]
 
 

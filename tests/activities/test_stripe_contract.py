@@ -1,9 +1,9 @@
 """The contract with Stripe: every request and parameter the payment activities send.
 
-``STRIPE_PARAMETERS`` is the allow-list, per endpoint; the README's table "Stripe
-parameters orderclock relies on" is the same list for readers. The activities must send
-nothing outside it, localstripe (which refuses parameters it does not know) must have
-accepted every parameter in it, and the README must list exactly it.
+``STRIPE_PARAMETERS`` is the allow-list, per endpoint; the table "Stripe parameters
+orderclock relies on" in docs/payments.md is the same list for readers. The activities must
+send nothing outside it, localstripe (which refuses parameters it does not know) must have
+accepted every parameter in it, and docs/payments.md must list exactly it.
 """
 
 from __future__ import annotations
@@ -207,11 +207,11 @@ async def test_stripe_only_parameters_are_all_that_disallow_redirects_adds(
 
 
 def readme_parameters(markdown: str) -> dict[str, frozenset[str]]:
-    """The README table under ``README_HEADING``: endpoint -> parameters (code spans)."""
+    """The table under ``README_HEADING``: endpoint -> parameters (code spans)."""
     lines = markdown.splitlines()
     heading = re.compile(rf"^#+\s+{re.escape(README_HEADING)}\s*$")
     start = next((i for i, line in enumerate(lines) if heading.match(line)), None)
-    assert start is not None, f"README.md has no heading '{README_HEADING}'"
+    assert start is not None, f"docs/payments.md has no heading '{README_HEADING}'"
     table: dict[str, frozenset[str]] = {}
     in_table = False
     for line in lines[start + 1 :]:
@@ -246,6 +246,6 @@ def test_readme_parameters_parser() -> None:
 
 
 def test_readme_lists_exactly_the_allow_list() -> None:
-    readme = (Path(PROJECT_ROOT) / "README.md").read_text()
+    readme = (Path(PROJECT_ROOT) / "docs" / "payments.md").read_text()
 
     assert readme_parameters(readme) == STRIPE_PARAMETERS

@@ -1,10 +1,12 @@
-"""The README's shell examples, run as written against a fresh ``orderclock dev``.
+"""The documentation's shell examples, run as written against a fresh ``orderclock dev``.
 
-The blocks fenced as ```` ```bash test ```` are joined in order (they build on each other,
-as in one terminal) and run by bash with ``set -euo pipefail`` in a folder laid out like
-the repository (``.orderclock/`` the stack's state, ``.venv/`` this environment). Only the
-API's address differs from a newcomer's: the test's stack listens on free ports, given as
-``ORDERCLOCK_API_URL``, which the examples and the CLI honour.
+The blocks fenced as ```` ```bash test ```` in the README, then in ``docs/*.md`` and then in
+``flows/*/README.md`` (each in name order), are joined in order (they build on each other,
+as in one terminal: the later pages continue the README's tour) and run by bash with
+``set -euo pipefail`` in a folder laid out like the repository (``.orderclock/`` the
+stack's state, ``.venv/`` this environment). Only the API's address differs from a
+newcomer's: the test's stack listens on free ports, given as ``ORDERCLOCK_API_URL``, which
+the examples and the CLI honour.
 """
 
 from __future__ import annotations
@@ -19,13 +21,34 @@ import httpx
 from flows.catalog import FLOW_NAMES
 from tests.fixtures.devstack import DevStack, clean_environment
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 TESTED_BLOCK = re.compile(r"^```bash test\n(.*?)^```$", re.S | re.M)
 
 
 def marked_blocks(text: str) -> list[str]:
     """The shell blocks of ``text`` marked for testing, in order."""
     return TESTED_BLOCK.findall(text)
+
+
+def documents() -> list[Path]:
+    """Every page whose marked blocks run, in the order they run."""
+    return [README, *sorted((ROOT / "docs").rglob("*.md")), *sorted(ROOT.glob("flows/*/README.md"))]
+
+
+def script() -> str:
+    """Every marked block of every page, in order, as one bash script."""
+    blocks = [block for page in documents() for block in marked_blocks(page.read_text())]
+    return "set -euo pipefail\n" + "\n".join(blocks)
+
+
+def test_the_flow_pages_examples_run_too() -> None:
+    # The README's examples alone are not the whole story: the pages that continue its tour
+    # are part of the script (a page whose blocks were left out would rot unseen).
+    for page in ("flows/account_order/README.md", "flows/dealer_order/README.md"):
+        blocks = marked_blocks((ROOT / page).read_text())
+        assert blocks, f"{page} has no tested example"
+        assert all(block in script() for block in blocks)
 
 
 def test_the_marked_blocks_cover_every_flow() -> None:
@@ -38,9 +61,8 @@ def test_the_marked_blocks_cover_every_flow() -> None:
 def test_readme_examples_run_against_the_dev_stack(devstack: DevStack, tmp_path: Path) -> None:
     (tmp_path / ".orderclock").symlink_to(devstack.state_dir, target_is_directory=True)
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
-    script = "set -euo pipefail\n" + "\n".join(marked_blocks(README.read_text()))
     result = subprocess.run(
-        ["bash", "-c", script],
+        ["bash", "-c", script()],
         cwd=tmp_path,
         env=clean_environment() | {"ORDERCLOCK_API_URL": devstack.api_base_url},
         capture_output=True,
