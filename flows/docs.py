@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flows.catalog import FLOWS
-from flows.spec import FlowSpec
+from flows.spec import DeadlineSpec, FlowSpec
 from models.actions import RESEND_EMAIL
 from models.common import Role
 
@@ -48,17 +48,9 @@ Every flow also has the engine's action `{RESEND_EMAIL}` (support, any state).
 """
 
 
-def duration(delta: timedelta) -> str:
-    """``timedelta(days=1, hours=2)`` as ``1 day 2 h``; zero as ``—``."""
-    seconds = int(delta.total_seconds())
-    if seconds <= 0:
-        return "—"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
-    parts += [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (seconds, "s")) if n]
-    return " ".join(parts)
+def window(deadline: DeadlineSpec) -> str:
+    """The window as the diagram names it (``72 h``, ``1 business day``); zero as ``—``."""
+    return deadline.window if deadline.default > timedelta(0) else "—"
 
 
 def cell(text: str) -> str:
@@ -132,7 +124,7 @@ def render_flow(spec: FlowSpec, root: Path = ROOT) -> str:
                 [
                     f"`{d.name}`",
                     f"`{d.state}`",
-                    duration(d.default),
+                    window(d),
                     cell(d.starts),
                     cell(d.on_expiry),
                     codes(d.gates),
