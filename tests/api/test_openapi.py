@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,11 +20,13 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.errors import ErrorCode, error_response
 from flows.catalog import FLOW_NAMES, FLOWS
-from models.actions import ENGINE_ACTION_PAYLOADS
 from models.money import CARD_CURRENCIES
 from tests.api.conftest import BASE_URL, admin_key, bearer, make_settings
 
 DOC: dict[str, Any] = create_app(make_settings("openapi-only")).openapi()
+# The document's shape (descriptions left out), as released: a change of the HTTP API
+# must be deliberate. Rewrite it with ``python -m tests.api.test_openapi``.
+SHAPE_FILE = Path(__file__).with_name("openapi-shape.json")
 SCHEMAS: dict[str, Any] = DOC["components"]["schemas"]
 REF = "#/components/schemas/"
 
@@ -89,7 +92,7 @@ def test_every_flow_action_has_its_payload_schema() -> None:
         for action in entry.spec(None).actions:
             name = f"{_camel(entry.name)}{_camel(action.name)}Payload"
             expected.append(name)
-            model = entry.payloads.get(action.name) or ENGINE_ACTION_PAYLOADS[action.name]
+            model = action.payload
             schema = SCHEMAS[name]
             # The action's own model under the pair's name: the same fields, the same
             # required ones (nested models are components, so compare names and types).
@@ -266,3 +269,28 @@ def test_every_error_answer_is_built_alike() -> None:
     # A status without a code of its own still gets one of the enum.
     assert json.loads(error_response(418, "teapot").body)["code"] == "bad_request"
     assert json.loads(error_response(507, "full").body)["code"] == "internal"
+
+
+def shape(node: Any) -> Any:
+    """``node`` without its prose (descriptions, summaries): what clients build on."""
+    if isinstance(node, dict):
+        return {
+            key: shape(value)
+            for key, value in node.items()
+            if key not in ("description", "summary") or not isinstance(value, str)
+        }
+    if isinstance(node, list):
+        return [shape(value) for value in node]
+    return node
+
+
+def test_the_api_keeps_its_released_shape() -> None:
+    released = json.loads(SHAPE_FILE.read_text())
+    assert shape(DOC) == released, (
+        "the OpenAPI document changed beyond descriptions; if that is deliberate, rewrite "
+        "tests/api/openapi-shape.json with: .venv/bin/python -m tests.api.test_openapi"
+    )
+
+
+if __name__ == "__main__":
+    SHAPE_FILE.write_text(json.dumps(shape(DOC), indent=1, sort_keys=True) + "\n")
