@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import email_validator
 from pydantic import (
@@ -384,6 +384,9 @@ class OrderRequest(Strict):
 
     order_id: OrderId | None = None
     currency: Currency
+    if TYPE_CHECKING:
+        # Each flow's request declares it as its own literal (the union's discriminator).
+        flow: str
 
     @model_validator(mode="after")
     def _chargeable(self) -> OrderRequest:

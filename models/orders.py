@@ -8,7 +8,7 @@ and every datetime is timezone-aware.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import (
     AwareDatetime,
@@ -19,24 +19,25 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from flows.account_order.models import AccountDetails, AccountOrderRequest, AccountSnapshot
-from flows.charge_box_installation.models import ChargeBoxInstallationRequest, InstallationDetails
-from flows.dealer_order.models import DealerDetails, DealerOrderRequest
+from flows.account_order.models import AccountDetails, AccountSnapshot
+from flows.catalog import FLOWS, action_payload_models
+from flows.charge_box_installation.models import InstallationDetails
+from flows.dealer_order.models import DealerDetails
 from flows.prepaid_service.models import (
     Appointment,
     Claim,
     Payout,
     PendingEdit,
-    PrepaidServiceRequest,
     Review,
 )
-from flows.shop_order.models import ShopDetails, ShopOrderRequest
+from flows.shop_order.models import ShopDetails
 from models.business_days import PinnedCalendar
 from models.common import (
     Actor,
     ClientActor,
     LineItem,
     OrderId,
+    OrderRequest,
     Party,
     Recipient,
     Role,
@@ -44,16 +45,14 @@ from models.common import (
 )
 from models.policy import ActivityPolicy
 
-# The body of ``POST /orders``: one model per flow, chosen by ``flow``. A new flow adds its
-# request model here (and its workflow in ``workflows/registry.py``).
-CreateOrderRequest = Annotated[
-    PrepaidServiceRequest
-    | ChargeBoxInstallationRequest
-    | ShopOrderRequest
-    | DealerOrderRequest
-    | AccountOrderRequest,
-    Field(discriminator="flow"),
-]
+# The body of ``POST /orders``: one model per flow of the catalog, chosen by ``flow``.
+if TYPE_CHECKING:
+    CreateOrderRequest = OrderRequest
+else:
+    CreateOrderRequest = Annotated[
+        Union[tuple(entry.request for entry in FLOWS.values())],  # noqa: UP007
+        Field(discriminator="flow"),
+    ]
 
 
 class _AnyActionPayload:
@@ -66,8 +65,6 @@ class _AnyActionPayload:
     def __get_pydantic_json_schema__(
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        from flows.catalog import action_payload_models  # the catalog imports this module
-
         payloads: Any = Union[tuple(action_payload_models().values())]  # noqa: UP007
         return handler(TypeAdapter(payloads).core_schema)
 

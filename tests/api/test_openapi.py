@@ -272,10 +272,16 @@ def test_every_error_answer_is_built_alike() -> None:
 
 
 def shape(node: Any) -> Any:
-    """``node`` without its prose (descriptions, summaries): what clients build on."""
+    """``node`` without its prose (descriptions, summaries): what clients build on.
+
+    The alternatives of a ``oneOf`` or ``anyOf`` are a set (JSON Schema gives their order
+    no meaning): sorted, so the flows' order in the catalog does not matter.
+    """
     if isinstance(node, dict):
         return {
-            key: shape(value)
+            key: sorted(map(shape, value), key=json.dumps)
+            if key in ("oneOf", "anyOf")
+            else shape(value)
             for key, value in node.items()
             if key not in ("description", "summary") or not isinstance(value, str)
         }
