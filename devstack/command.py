@@ -29,7 +29,14 @@ _DEFAULT = DevPorts()
 
 def missing_dev_packages() -> list[str]:
     """The packages of :data:`DEV_PACKAGES` this environment cannot import."""
-    return [name for name in DEV_PACKAGES if importlib.util.find_spec(name) is None]
+    return [name for name in DEV_PACKAGES if not _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # a finder that refuses the name outright
+        return False
 
 
 def require_dev_packages(command: str) -> None:
