@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 from bench.common import Figure, compile_project, table
-from cli.dev import find_temporal
-from cli.main import exit_now
+from cli.support import exit_now
+from devstack.stack import find_temporal
 
 FULL = {"lifecycle_n": 1000, "latency_n": 300, "storm_n": 10_000, "scale_n": 50_000, "rows": 50_000}
 QUICK = {"lifecycle_n": 100, "latency_n": 50, "storm_n": 300, "scale_n": 500, "rows": 2_000}

@@ -28,8 +28,9 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from cli.dev import HOST, TEMPORAL_DYNAMIC_CONFIG, find_temporal, free_port
 from codec import data_converter_for, new_key
+from devstack.ports import HOST
+from devstack.stack import TEMPORAL_DYNAMIC_CONFIG, find_temporal, free_port
 from models import search
 
 READY_LINE = "bench worker ready"

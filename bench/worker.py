@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from bench.baseline import BareActivities, BareLifecycle, BareTimer
 from bench.common import READY_LINE, connect
 from bench.stubs import StubActivities
-from cli.main import exit_now
+from cli.support import exit_now
 from config.settings import Settings
 from worker.main import MAX_CACHED_WORKFLOWS, build_worker
 from workflows.sandbox import workflow_runner

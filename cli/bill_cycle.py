@@ -117,7 +117,7 @@ def run(
     """Invoice the completed account orders of a cycle now (a rerun adds nothing)."""
     from temporalio.client import WorkflowFailureError
 
-    from cli.main import exit_now
+    from cli.support import exit_now
     from worker.main import TemporalUnreachable, connect
 
     try:

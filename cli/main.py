@@ -1,4 +1,5 @@
-"""The ``orderclock`` command line: the local stack, the worker, the API and migrations."""
+"""The ``orderclock`` command line: the worker, the API, migrations and the operator commands
+(the local stack, ``orderclock dev``, comes from ``devstack``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -22,10 +22,12 @@ from cli.orders import EXIT_UNREACHABLE, orders_app
 from cli.support import (
     EXIT_CONFIG,
     ensure_sqlite_parent,
+    exit_now,
     setting_problems,
     settings_without_secrets,
 )
-from config.settings import STATE_DIR, Settings
+from config.settings import Settings
+from devstack.command import dev
 
 app = typer.Typer(
     name="orderclock",
@@ -39,6 +41,8 @@ app.add_typer(keys_app, name="keys", help="Create, revoke and list the HTTP API'
 app.add_typer(bill_cycle_app, name="bill-cycle", help="Run the account orders' bill cycle by hand.")
 app.add_typer(emails_app, name="emails", help="Render every email template to files.")
 app.command("demo")(demo)
+# Development only: it says how to install what it needs where the dev group is missing.
+app.command("dev")(dev)
 
 
 def load_settings() -> Settings:
@@ -49,19 +53,6 @@ def load_settings() -> Settings:
         for line in setting_problems(error):
             typer.echo(f"orderclock: {line}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-
-
-def exit_now(code: int) -> NoReturn:
-    """End the process with code, skipping interpreter finalization.
-
-    The Temporal SDK's core threads can call into Python while the interpreter finalizes and
-    abort it (SIGABRT or SIGSEGV; temporalio/sdk-python#300, seen here in several exits in a
-    hundred), which would turn a clean stop into a crash. Callers have finished all work.
-    """
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def _exit_code(stop: SystemExit) -> int:
@@ -87,32 +78,6 @@ async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
         # Our own cancellation (not the signal's) must propagate.
         if current is not None and current.cancelling():
             raise
-
-
-@app.command()
-def dev(
-    state_dir: Annotated[
-        Path, typer.Option(help="Where the stack keeps its state: databases, mail, logs.")
-    ] = STATE_DIR,
-    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
-    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
-    api_port: Annotated[int, typer.Option(help="orderclock API port.")] = 8000,
-    stripe_port: Annotated[int, typer.Option(help="Local Stripe server port.")] = 8420,
-    smtp_port: Annotated[int, typer.Option(help="SMTP sink port.")] = 8025,
-    salesforce_port: Annotated[int, typer.Option(help="Local Salesforce (HTTPS) port.")] = 8430,
-) -> None:
-    """Start the local stack (Temporal, Stripe, Salesforce, SMTP, worker, API) until Ctrl-C."""
-    from cli.dev import DevPorts, run_dev
-
-    ports = DevPorts(
-        temporal=temporal_port,
-        ui=ui_port,
-        api=api_port,
-        stripe=stripe_port,
-        smtp=smtp_port,
-        salesforce=salesforce_port,
-    )
-    exit_now(run_dev(state_dir, ports))
 
 
 @app.command()

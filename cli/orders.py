@@ -171,7 +171,7 @@ def dev_api_key(base_url: str, state_dir: Path | None = None) -> tuple[str, Path
 
     Only for a loopback API: the development key must not travel to another host.
     """
-    from cli.dev import DevPaths
+    from cli.support import DevPaths
     from config.settings import STATE_DIR
 
     if urlsplit(base_url).hostname not in LOOPBACK_HOSTS:

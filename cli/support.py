@@ -1,9 +1,15 @@
 """Helpers the commands share: naming bad settings, preparing a SQLite file's folder,
-reading payloads with the keys the worker has."""
+reading payloads with the keys the worker has, where ``orderclock dev`` keeps its state,
+ending the process."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -16,6 +22,61 @@ from config.settings import STATE_DIR, Settings
 EXIT_CONFIG = 2
 ENV_PREFIX = "ORDERCLOCK_"
 NESTED_DELIMITER = "__"
+
+
+@dataclass(frozen=True)
+class DevPaths:
+    """Where ``orderclock dev`` (``devstack``) keeps its state; everything survives a restart.
+
+    Here, not in ``devstack``, because the operator commands run beside the stack read two
+    of its files: the development API key and the payload keys."""
+
+    state_dir: Path
+
+    @property
+    def temporal_db(self) -> Path:
+        """The Temporal dev server's SQLite file."""
+        return self.state_dir / "temporal.db"
+
+    @property
+    def stripe_state(self) -> Path:
+        """localstripe's pickled store."""
+        return self.state_dir / "localstripe.pickle"
+
+    @property
+    def maildir(self) -> Path:
+        """The Maildir the SMTP sink writes."""
+        return self.state_dir / "mail"
+
+    @property
+    def orders_db(self) -> Path:
+        """The order database (SQLite) unless ORDERCLOCK_DATABASE_URL says otherwise."""
+        return self.state_dir / "orders.db"
+
+    @property
+    def payload_keys(self) -> Path:
+        """The development payload key, made once so encrypted orders survive a restart."""
+        return self.state_dir / "payload-keys"
+
+    @property
+    def dev_api_key(self) -> Path:
+        """The development admin API key in plaintext (mode 600), reused across restarts."""
+        return self.state_dir / "dev-api-key"
+
+    @property
+    def console_secret(self) -> Path:
+        """The console's session-cookie secret (mode 600), kept across restarts."""
+        return self.state_dir / "console-secret"
+
+    @property
+    def salesforce(self) -> Path:
+        """The local Salesforce's certificates (``ca.pem`` is what clients trust) and records."""
+        return self.state_dir / "salesforce"
+
+    @property
+    def logs(self) -> Path:
+        """One log file per child process."""
+        return self.state_dir / "logs"
 
 
 def setting_problems(error: ValidationError) -> list[str]:
@@ -55,8 +116,6 @@ LOCAL_TEMPORAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 def dev_payload_keys_path(state_dir: Path | None = None) -> Path:
     """Where ``orderclock dev`` keeps the payload keys it hands its worker."""
-    from cli.dev import DevPaths
-
     return DevPaths(state_dir or STATE_DIR).payload_keys
 
 
@@ -93,3 +152,16 @@ def encrypted_payloads_hint(error: BaseException) -> str | None:
             )
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with code, skipping interpreter finalization.
+
+    The Temporal SDK's core threads can call into Python while the interpreter finalizes and
+    abort it (SIGABRT or SIGSEGV; temporalio/sdk-python#300, seen here in several exits in a
+    hundred), which would turn a clean stop into a crash. Callers have finished all work.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

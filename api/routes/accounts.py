@@ -2,8 +2,8 @@
 
 Accounts are created by service and admin keys (a duplicate email is a 409 naming the
 account that has it) and read or found by email with any key, support included. An
-account order's ``POST /orders`` names its account: :func:`account_start_fields` resolves
-it and checks the order's terms before the workflow starts (422 with every problem).
+account order's ``POST /orders`` names its account: :func:`api.creation.account_order`
+resolves it and checks the order's terms before the workflow starts (422 with every problem).
 
 An account belongs to the tenant of the key that created it: keys of another tenant do not
 find it, read it or order on it (``api.auth.may_see``). Emails stay unique across tenants,
@@ -42,12 +42,10 @@ from api.deps import (
 )
 from api.errors import Conflict, ErrorBody, NotFound, Unprocessable
 from api.schemas import UNREADABLE_BODY
-from config.settings import Settings
-from db.accounts import AccountExists, create_account, find_by_email, get_account, snapshot
+from db.accounts import AccountExists, create_account, find_by_email, get_account
 from db.billing import invoices_of
 from db.engine import session_scope
-from flows.account_order.models import AccountOrderRequest, Receipt, request_problems
-from flows.account_order.policy import AccountPolicy
+from flows.account_order.models import Receipt
 from models.common import EmailAddress, PartyId, ShortText, Strict, Timestamp
 
 router = key_protected_router(prefix="/accounts", tags=["accounts"])
@@ -158,32 +156,6 @@ def read(account_id: str, session: SessionDep, caller: CurrentCaller) -> Account
     return AccountOut.model_validate(row, from_attributes=True)
 
 
-def _resolve(
-    engine: Engine, request: AccountOrderRequest, caller: Caller, policy: AccountPolicy
-) -> dict[str, Any]:
-    with Session(engine) as session:
-        row = get_account(session, request.account_id)
-    if row is None or not may_see(caller, row.tenant):
-        raise Unprocessable(
-            f"unknown account {request.account_id!r}: create it first (POST /accounts)"
-        )
-    account = snapshot(row)
-    problems = request_problems(request, account, policy, datetime.now(UTC).date())
-    if problems:
-        raise Unprocessable("; ".join(problems))
-    return {"account": account}
-
-
-async def account_start_fields(
-    request: AccountOrderRequest, caller: Caller, engine: Engine, settings: Settings
-) -> dict[str, Any]:
-    """The account an account order starts with; 422 for an unknown account (or another
-    tenant's: the same answer) or bad terms."""
-    policy = settings.policy_for(request.flow)
-    assert isinstance(policy, AccountPolicy)
-    return await run_in_threadpool(_resolve, engine, request, caller, policy)
-
-
 async def _receipt(
     client: TemporalClientDep,
     engine: Engine,
@@ -259,4 +231,4 @@ def _invoices(engine: Engine, order_id: str) -> list[InvoiceOut]:
         ]
 
 
-__all__ = ["account_start_fields", "order_router", "router"]
+__all__ = ["order_router", "router"]

@@ -11,13 +11,13 @@ from api.auth import (
     CREATING_ROLES,
     EVERY_KEY,
     key_roles_doc,
-    may_see,
     require_actor,
     require_create,
     require_sees,
     shown_to,
     stamped,
 )
+from api.creation import Creation, prepare
 from api.deps import (
     CurrentCaller,
     EngineDep,
@@ -28,8 +28,7 @@ from api.deps import (
     key_protected_router,
     single_valued_query,
 )
-from api.errors import Conflict, ErrorBody, ErrorCode, NotFound
-from api.routes.accounts import account_start_fields
+from api.errors import ErrorBody
 from api.schemas import (
     UNREADABLE_BODY,
     EmailIssuePage,
@@ -40,8 +39,6 @@ from api.schemas import (
 )
 from db.queries import email_issues
 from db.queries import list_orders as query_orders
-from flows.account_order.models import AccountOrderRequest
-from flows.shop_order.models import ShopOrderRequest, replacement_refusal
 from models.orders import ActionBody, CreateOrderRequest, OrderView
 
 router = key_protected_router(prefix="/orders", tags=["orders"])
@@ -76,11 +73,8 @@ async def create_order(
 ) -> OrderView:
     """Create an order (service and admin keys); the same id and body returns the same order."""
     require_create(caller)
-    extra = None
-    if isinstance(body, AccountOrderRequest):
-        extra = await account_start_fields(body, caller, engine, settings)
-    if isinstance(body, ShopOrderRequest) and body.replaces is not None:
-        await _check_replacement(body, caller, client, engine, timeouts)
+    creation = Creation(caller, client, engine, settings, timeouts)
+    extra = await prepare(body, creation)
     view, created = await gateway.start_order(
         client,
         engine,
@@ -94,31 +88,6 @@ async def create_order(
     if not created:
         response.status_code = 200
     return shown_to(caller, view)
-
-
-async def _check_replacement(
-    body: ShopOrderRequest,
-    caller: CurrentCaller,
-    client: TemporalClientDep,
-    engine: EngineDep,
-    timeouts: TimeoutsDep,
-) -> None:
-    """A repair that names the EVAL order it replaces: that order must allow it (409)."""
-    assert body.replaces is not None
-    try:
-        replaced = await gateway.read_view(client, engine, body.replaces, timeouts=timeouts)
-    except NotFound:
-        replaced = None
-    if replaced is not None and not may_see(caller, replaced.tenant):
-        replaced = None  # another tenant's order is no order to this key
-    refusal = replacement_refusal(
-        body,
-        replaced.flow if replaced else None,
-        replaced.customer.id if replaced and replaced.customer else None,
-        replaced.shop if replaced else None,
-    )
-    if refusal is not None:
-        raise Conflict(refusal, code=ErrorCode.not_allowed)
 
 
 @router.get(

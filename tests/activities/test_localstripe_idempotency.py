@@ -1,6 +1,6 @@
 """The local Stripe server honours ``Idempotency-Key`` as Stripe documents it.
 
-Against the real wrapper (``python -m cli.localstripe_server``): the same key and
+Against the real wrapper (``python -m devstack.localstripe_server``): the same key and
 parameters replay the first answer, other parameters are Stripe's 400
 ``idempotency_error``, the kept answers survive a restart, and a duplicate that arrives while
 the first request still runs is Stripe's 409 ``idempotency_key_in_use`` (the layer itself,
@@ -20,7 +20,7 @@ import stripe
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cli.localstripe_server import REPLAYED_HEADER, IdempotencyLayer
+from devstack.localstripe_server import REPLAYED_HEADER, IdempotencyLayer
 from tests.fixtures.stripe import (
     TEST_API_KEY,
     LocalStripe,

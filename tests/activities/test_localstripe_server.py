@@ -11,7 +11,7 @@ from aiohttp import web
 from temporalio.testing import ActivityEnvironment
 
 from activities.payments import PaymentActivities
-from cli.localstripe_server import HEALTH_PATH
+from devstack.localstripe_server import HEALTH_PATH
 from models.activities import ChargeInput
 from models.orders import PaymentOutcome
 from tests.fixtures.smtp import free_port

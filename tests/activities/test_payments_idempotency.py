@@ -4,7 +4,7 @@ The proxy in front of localstripe forwards the first ``POST /v1/payment_intents`
 charge is made) and then closes the connection instead of answering, which is what a
 timeout or a dropped connection looks like to the client. The repeat reaches the server,
 which answers it with the first answer under the same key, as Stripe does
-(``cli/localstripe_server.py``).
+(``devstack/localstripe_server.py``).
 """
 
 from __future__ import annotations

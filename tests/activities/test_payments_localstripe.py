@@ -192,7 +192,7 @@ async def test_the_local_server_honours_idempotency_keys(
     stripe_target: StripeTarget, order_id: str
 ) -> None:
     """The same charge twice under one key: one PaymentIntent, the second answer the first's
-    (localstripe alone made two; ``cli/localstripe_server.py`` adds Stripe's key handling)."""
+    (localstripe alone made two; ``devstack/localstripe_server.py`` adds Stripe's key handling)."""
     results = [
         await stripe_target.run(
             stripe_target.payments.charge_payment, charge_input(order_id, "pm_card_visa")

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cli.dev import (
+from cli.support import DevPaths
+from devstack.ports import DevPorts
+from devstack.stack import (
     DEV_STRIPE_API_KEY,
     DEV_WEBHOOK_SECRET,
     TEMPORAL_DYNAMIC_CONFIG,
     DevError,
-    DevPaths,
-    DevPorts,
     check_ports,
     dev_environment,
     temporal_command,

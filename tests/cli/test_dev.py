@@ -26,7 +26,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from cli.dev import HOST, DevPorts, port_problem, run_dev
+from devstack.ports import HOST, DevPorts
+from devstack.stack import port_problem, run_dev
 from models import search
 from tests.cli.test_orders_cli import order_body
 from tests.fixtures.devstack import (

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from cli.dev import DevPaths, ensure_dev_key
+from cli.support import DevPaths
 from db.engine import make_engine, session_scope
 from db.keys import list_keys, lookup, revoke_key
 from db.migrate import upgrade
+from devstack.stack import ensure_dev_key
 
 
 def test_dev_key_is_reused_then_replaced(tmp_path: Path) -> None:

@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.dev import (
-    LOG_GENERATIONS,
-    Child,
-    ChildDied,
-    DevPaths,
-    DevPorts,
-    RestartPolicy,
-    Supervisor,
-    rotate_log,
-)
+from cli.support import DevPaths
 from config.settings import Settings
+from devstack.ports import DevPorts
+from devstack.stack import LOG_GENERATIONS, Child, ChildDied, RestartPolicy, Supervisor, rotate_log
 
 FAST = RestartPolicy(backoff=0.05, max_backoff=0.2, budget=3, window=60)
 

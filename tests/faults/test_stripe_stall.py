@@ -1,7 +1,7 @@
 """The payment server stalls mid-payment (SIGSTOP) for longer than a charge attempt may
 take: the attempts time out and are retried under the same ``Idempotency-Key`` while the
 first request is still queued at the server. When it resumes, every queued request is
-carried out, and the server's own idempotency (``cli/localstripe_server.py``, as Stripe's)
+carried out, and the server's own idempotency (``devstack/localstripe_server.py``, as Stripe's)
 makes them one PaymentIntent and one capture; the order records that one charge.
 """
 

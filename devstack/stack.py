@@ -2,7 +2,7 @@
 
 Started in order, each one healthy before the next: the Temporal dev server (with its Web UI
 and a SQLite file), the local Stripe server, the local Salesforce (an HTTPS REST stand-in
-with a certificate of its own, ``cli/salesforce_standin.py``), the SMTP sink, the database
+with a certificate of its own, ``devstack/salesforce_standin.py``), the SMTP sink, the database
 migration (in this process), the worker and the API; the local Stripe server's webhook points
 at the API. Once the stack is up, a child that dies is restarted with backoff (said on the
 console, with its last log lines), except the Temporal dev server: without it there is no
@@ -34,12 +34,12 @@ from typing import IO, Any
 import httpx
 from pydantic import ValidationError
 
-from cli.support import ensure_sqlite_parent, setting_problems
+from cli.support import DevPaths, ensure_sqlite_parent, setting_problems
 from codec import new_key
 from config.settings import Settings
+from devstack.ports import HOST, DevPorts
 from models import search
 
-HOST = "127.0.0.1"
 DEV_STRIPE_API_KEY = "sk_test_orderclock_dev"
 DEV_WEBHOOK_SECRET = "whsec_orderclock_dev"
 DEV_WEBHOOK_ID = "orderclock"
@@ -77,81 +77,6 @@ class RestartPolicy:
     max_backoff: float = 30.0
     budget: int = 5
     window: float = 600.0
-
-
-@dataclass(frozen=True)
-class DevPorts:
-    """The ports the local stack listens on, all on 127.0.0.1."""
-
-    temporal: int = 7233
-    ui: int = 8233
-    api: int = 8000
-    stripe: int = 8420
-    smtp: int = 8025
-    salesforce: int = 8430
-
-    def labelled(self) -> list[tuple[int, str, str]]:
-        """(port, service, flag) for each port, for messages that name both."""
-        return [
-            (self.temporal, "the Temporal gRPC service", "--temporal-port"),
-            (self.ui, "the Temporal Web UI", "--ui-port"),
-            (self.api, "the orderclock API", "--api-port"),
-            (self.stripe, "the local Stripe server", "--stripe-port"),
-            (self.smtp, "the SMTP sink", "--smtp-port"),
-            (self.salesforce, "the local Salesforce", "--salesforce-port"),
-        ]
-
-
-@dataclass(frozen=True)
-class DevPaths:
-    """Where the stack keeps its state; everything survives a restart."""
-
-    state_dir: Path
-
-    @property
-    def temporal_db(self) -> Path:
-        """The Temporal dev server's SQLite file."""
-        return self.state_dir / "temporal.db"
-
-    @property
-    def stripe_state(self) -> Path:
-        """localstripe's pickled store."""
-        return self.state_dir / "localstripe.pickle"
-
-    @property
-    def maildir(self) -> Path:
-        """The Maildir the SMTP sink writes."""
-        return self.state_dir / "mail"
-
-    @property
-    def orders_db(self) -> Path:
-        """The order database (SQLite) unless ORDERCLOCK_DATABASE_URL says otherwise."""
-        return self.state_dir / "orders.db"
-
-    @property
-    def payload_keys(self) -> Path:
-        """The development payload key, made once so encrypted orders survive a restart."""
-        return self.state_dir / "payload-keys"
-
-    @property
-    def dev_api_key(self) -> Path:
-        """The development admin API key in plaintext (mode 600), reused across restarts."""
-        return self.state_dir / "dev-api-key"
-
-    @property
-    def console_secret(self) -> Path:
-        """The console's session-cookie secret (mode 600), kept across restarts."""
-        return self.state_dir / "console-secret"
-
-    @property
-    def salesforce(self) -> Path:
-        """The local Salesforce's certificates (``ca.pem`` is what clients trust) and records."""
-        return self.state_dir / "salesforce"
-
-    @property
-    def logs(self) -> Path:
-        """One log file per child process."""
-        return self.state_dir / "logs"
 
 
 class DevError(Exception):
@@ -653,7 +578,7 @@ class Supervisor:
             [
                 python,
                 "-m",
-                "cli.localstripe_server",
+                "devstack.localstripe_server",
                 "--port",
                 str(ports.stripe),
                 "--state-file",
@@ -676,7 +601,7 @@ class Supervisor:
             [
                 python,
                 "-m",
-                "cli.salesforce_standin",
+                "devstack.salesforce_standin",
                 "--port",
                 str(ports.salesforce),
                 "--state-dir",
@@ -693,7 +618,7 @@ class Supervisor:
             [
                 python,
                 "-m",
-                "cli.smtp_sink",
+                "devstack.smtp_sink",
                 "--port",
                 str(ports.smtp),
                 "--maildir",

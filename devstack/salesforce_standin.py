@@ -18,7 +18,7 @@ For outage tests, ``StandIn.outage = True`` answers every API call 503
 
 Command line (``orderclock dev`` starts exactly this)::
 
-    python -m cli.salesforce_standin --port 8430 --state-dir .orderclock/salesforce --token T
+    python -m devstack.salesforce_standin --port 8430 --state-dir .orderclock/salesforce --token T
 
 It writes ``ca.pem`` into the state dir, keeps its records in ``records.json`` there (so a
 restart keeps them), prints ``salesforce stand-in listening on https://127.0.0.1:8430`` and
@@ -300,7 +300,7 @@ class StandIn:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point: serve until SIGINT or SIGTERM."""
     parser = argparse.ArgumentParser(
-        prog="python -m cli.salesforce_standin",
+        prog="python -m devstack.salesforce_standin",
         description="A local Salesforce REST API stand-in over HTTPS.",
     )
     parser.add_argument("--host", default="127.0.0.1")

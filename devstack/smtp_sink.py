@@ -1,6 +1,6 @@
 """A development SMTP server that accepts every message and stores it in a Maildir.
 
-Run as ``python -m cli.smtp_sink --port 8025 --maildir .orderclock/mail``; ``orderclock dev``
+Run as ``python -m devstack.smtp_sink --port 8025 --maildir .orderclock/mail``; ``orderclock dev``
 starts it. Each message becomes one file under ``<maildir>/new``.
 """
 
@@ -47,7 +47,8 @@ async def _main(host: str, port: int, maildir: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point: parse the flags and serve until SIGINT or SIGTERM."""
     parser = argparse.ArgumentParser(
-        prog="python -m cli.smtp_sink", description="Store every message sent here in a Maildir."
+        prog="python -m devstack.smtp_sink",
+        description="Store every message sent here in a Maildir.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)

@@ -6,7 +6,7 @@ stores the pickle at ``--state-file``.
 
 Command line (the dev supervisor starts exactly this as a child process)::
 
-    python -m cli.localstripe_server --port 8420 --state-file .orderclock/localstripe.pickle
+    python -m devstack.localstripe_server --port 8420 --state-file .orderclock/localstripe.pickle
 
 Options: ``--host`` (default 127.0.0.1), ``--port`` (0 picks a free port),
 ``--state-file``, ``--from-scratch`` (ignore the saved state), and ``--webhook-url URL``
@@ -308,7 +308,9 @@ async def serve(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line and serve."""
-    parser = argparse.ArgumentParser(prog="python -m cli.localstripe_server", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.localstripe_server", description=__doc__
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420, help="0 picks a free port")
     parser.add_argument("--state-file", type=Path, required=True)
