@@ -43,7 +43,6 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from flows.account_order.declaration import account_order_spec
     from flows.account_order.models import (
         AccountDetails,
         AccountLine,
@@ -53,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         NotePayload,
         ReasonPayload,
         Receipt,
+        ReceiptPayload,
         completion_gaps,
         price_items,
         receipt_text,
@@ -63,25 +63,19 @@ with workflow.unsafe.imports_passed_through():
     from models.common import SYSTEM, Actor, LineItem, Party, Role
     from models.money import format_amount
     from models.orders import OrderView, StartOrderInput
-    from workflows.base import Deadline, OrderWorkflow
+    from workflows.base import Deadline, OrderWorkflow, on_action, on_expiry, refusal
 
-C, S = Role.customer, Role.support
+C = Role.customer
 
 
 @workflow.defn(name="account_order")
-class AccountOrderWorkflow(
-    OrderWorkflow[AccountOrderRequest, AccountPolicy], flow="account_order", converted=False
-):
+class AccountOrderWorkflow(OrderWorkflow[AccountOrderRequest, AccountPolicy], flow="account_order"):
     """An order on a customer account: draft, place, approve, complete, receipts."""
 
     @workflow.init
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
         super().__init__(input)
-        self._input = input
-        self._policy = AccountPolicy.model_validate(input.policy)
-        self.spec = account_order_spec(self._policy)
-        self._status = "draft"
         request = self.req
         # Started without a pinned account (not through the API): run() fails the order.
         self._account = input.account or AccountSnapshot(
@@ -114,25 +108,6 @@ class AccountOrderWorkflow(
         return await self.run_order()
 
     # ----- order data -----------------------------------------------------------------
-
-    @property
-    def req(self) -> AccountOrderRequest:
-        request = self._input.request
-        assert isinstance(request, AccountOrderRequest)
-        return request
-
-    def order_id(self) -> str:
-        return self._input.order_id
-
-    def customer_id(self) -> str:
-        return self._account.id
-
-    def party_actor(self, role: Role) -> Actor | None:
-        if role == C:
-            return Actor(role=C, id=self._account.id)
-        if role == S:
-            return Actor(role=S, id="support")
-        return None
 
     def _priced(self) -> list[AccountLine]:
         return price_items(self.req.items, self.req.currency, self._policy)[0]
@@ -180,23 +155,26 @@ class AccountOrderWorkflow(
 
     # ----- rules ----------------------------------------------------------------------
 
-    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        spec = self.spec.action(action)
-        if spec is None:
-            return f"account_order has no action {action!r}"
-        if not spec.allows(actor.role, self.status):
-            return f"{actor.role} may not {action} an order in {self.status}"
-        if action == "edit" and isinstance(payload, EditOrderPayload):
-            problems = request_problems(
-                self._edited(payload), self._account, self._policy, workflow.now().date()
-            )
-            if problems:
-                return "; ".join(problems)
-        elif action in ("place", "complete"):
-            gaps = self._gaps()
-            if gaps:
-                return f"the order cannot be {action}d yet: " + "; ".join(gaps)
-        return None
+    @refusal("edit")
+    def _edit_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if not isinstance(payload, EditOrderPayload):
+            return None
+        problems = request_problems(
+            self._edited(payload), self._account, self._policy, workflow.now().date()
+        )
+        return "; ".join(problems) if problems else None
+
+    @refusal("place")
+    def _place_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        return self._gaps_refusal("placed")
+
+    @refusal("complete")
+    def _complete_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        return self._gaps_refusal("completed")
+
+    def _gaps_refusal(self, done: str) -> str | None:
+        gaps = self._gaps()
+        return f"the order cannot be {done} yet: " + "; ".join(gaps) if gaps else None
 
     def _edited(self, payload: EditOrderPayload) -> AccountOrderRequest:
         changes = payload.model_dump(exclude_none=True, exclude={"items"})
@@ -205,42 +183,59 @@ class AccountOrderWorkflow(
         changes.setdefault("order_date", self._order_date)
         return self.req.model_copy(update=changes)
 
-    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
-        if action == "edit":
-            assert isinstance(payload, EditOrderPayload)
-            edited = self._edited(payload)
-            self._order_date = edited.order_date or self._order_date
-            self._input = self._input.model_copy(update={"request": edited})
-            self._draft_since = workflow.now()
-            fields = [name for name, value in payload if value is not None]
-            self.transition("draft", "edit", actor, "changed " + ", ".join(fields))
-        elif action == "place":
-            assert isinstance(payload, NotePayload)
-            self._place(actor, payload.note)
-        elif action == "cancel":
-            assert isinstance(payload, ReasonPayload)
-            self._cancel(actor, payload.reason)
-        elif action == "approve":
-            assert isinstance(payload, NotePayload)
-            self._approved_at = workflow.now()
-            self._enter("approved", "approve", actor, payload.note)
-            self._notify_customer("approved")
-        elif action == "return_to_draft":
-            assert isinstance(payload, ReasonPayload)
-            self._placed_at = self._approved_at = None
-            self._draft_since = workflow.now()
-            self._enter("draft", "return_to_draft", actor, payload.reason)
-            self._notify_customer("returned_to_draft", reason=payload.reason)
-        elif action == "complete":
-            assert isinstance(payload, NotePayload)
-            self._complete(actor, payload.note)
-        elif action == "send_email_receipt":
-            self._emailed += 1
-            self.transition("completed", action, actor, f"receipt emailed to {self._account.email}")
-            self._notify_customer("receipt", self._receipt)
-        elif action == "reprint_receipt":
-            self._reprints += 1
-            self.transition("completed", action, actor, f"receipt copy {self._reprints + 1}")
+    # ----- actions --------------------------------------------------------------------
+
+    @on_action("edit")
+    def _edit(self, actor: Actor, payload: EditOrderPayload) -> None:
+        edited = self._edited(payload)
+        self._order_date = edited.order_date or self._order_date
+        self._input = self._input.model_copy(update={"request": edited})
+        self._draft_since = workflow.now()
+        fields = [name for name, value in payload if value is not None]
+        self.transition("draft", "edit", actor, "changed " + ", ".join(fields))
+
+    @on_action("place")
+    def _place(self, actor: Actor, payload: NotePayload) -> None:
+        note = payload.note
+        self._placed_at = workflow.now()
+        if self._policy.approval_required:
+            self._enter("in_progress", "place", actor, note)
+            self._notify_customer("placed")
+        else:
+            self._complete(actor, note or "placed; no approval required", action="place")
+
+    @on_action("cancel")
+    def _cancel_draft(self, actor: Actor, payload: ReasonPayload) -> None:
+        self._cancel(actor, payload.reason)
+
+    @on_action("approve")
+    def _approve(self, actor: Actor, payload: NotePayload) -> None:
+        self._approved_at = workflow.now()
+        self._enter("approved", "approve", actor, payload.note)
+        self._notify_customer("approved")
+
+    @on_action("return_to_draft")
+    def _return_to_draft(self, actor: Actor, payload: ReasonPayload) -> None:
+        self._placed_at = self._approved_at = None
+        self._draft_since = workflow.now()
+        self._enter("draft", "return_to_draft", actor, payload.reason)
+        self._notify_customer("returned_to_draft", reason=payload.reason)
+
+    @on_action("complete")
+    def _complete_approved(self, actor: Actor, payload: NotePayload) -> None:
+        self._complete(actor, payload.note)
+
+    @on_action("send_email_receipt")
+    def _send_email_receipt(self, actor: Actor, payload: ReceiptPayload) -> None:
+        self._emailed += 1
+        reason = f"receipt emailed to {self._account.email}"
+        self.transition("completed", "send_email_receipt", actor, reason)
+        self._notify_customer("receipt", self._receipt)
+
+    @on_action("reprint_receipt")
+    def _reprint_receipt(self, actor: Actor, payload: ReceiptPayload) -> None:
+        self._reprints += 1
+        self.transition("completed", "reprint_receipt", actor, f"receipt copy {self._reprints + 1}")
 
     def _enter(self, status: str, action: str, actor: Actor, reason: str | None) -> None:
         """Move to ``status``, restarting its waiting time and clearing an old flag."""
@@ -249,14 +244,6 @@ class AccountOrderWorkflow(
             self._flagged = False
             self.attention(None)
         self.transition(status, action, actor, reason)
-
-    def _place(self, actor: Actor, note: str | None) -> None:
-        self._placed_at = workflow.now()
-        if self._policy.approval_required:
-            self._enter("in_progress", "place", actor, note)
-            self._notify_customer("placed")
-        else:
-            self._complete(actor, note or "placed; no approval required", action="place")
 
     def _complete(self, actor: Actor, note: str | None, action: str = "complete") -> None:
         now = workflow.now()
@@ -285,44 +272,26 @@ class AccountOrderWorkflow(
     def deadlines(self) -> list[Deadline]:
         p, status = self._policy, self.status
         if status == "draft":
-            return [
-                Deadline(
-                    "draft_expiry",
-                    self._draft_since + p.draft_expiry,
-                    "the draft is cancelled as abandoned",
-                    self._draft_expired,
-                )
-            ]
+            return [self.due("draft_expiry", self._draft_since + p.draft_expiry)]
         if status in ("in_progress", "approved") and not self._flagged:
             name = "approval" if status == "in_progress" else "completion"
-            return [
-                Deadline(
-                    name,
-                    self._entered_at + p.attention_after,
-                    "the order is flagged for attention",
-                    self._waited_too_long,
-                )
-            ]
+            return [self.due(name, self._entered_at + p.attention_after)]
         if status == "completed" and self._completed_at is not None:
-            return [
-                Deadline(
-                    "receipt_window",
-                    self._completed_at + p.receipt_window,
-                    "receipt actions close; the receipt stays readable from the database",
-                    self._receipt_window_over,
-                )
-            ]
+            return [self.due("receipt_window", self._completed_at + p.receipt_window)]
         return []
 
+    @on_expiry("draft_expiry")
     async def _draft_expired(self) -> None:
         days = span(self._policy.draft_expiry)
         self._cancel(SYSTEM, f"draft abandoned: not placed within {days}")
 
+    @on_expiry("approval", "completion")
     async def _waited_too_long(self) -> None:
         waiting = "approval" if self.status == "in_progress" else "completion"
         self._flagged = True
         self.attention(f"waiting for {waiting} for {span(self._policy.attention_after)}")
 
+    @on_expiry("receipt_window")
     async def _receipt_window_over(self) -> None:
         self.finish()
 

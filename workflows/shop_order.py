@@ -68,7 +68,6 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from flows.shop_order.declaration import shop_order_spec
     from flows.shop_order.models import (
         CALLBACK_STATES,
         FLOW,
@@ -97,7 +96,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import order_workflow_id
     from models.money import format_amount
     from models.orders import OrderView, PaymentOutcome, StartOrderInput, StripeEvent
-    from workflows.base import Deadline, OrderWorkflow, reject
+    from workflows.base import Deadline, OrderWorkflow, on_action, on_expiry, refusal, reject
     from workflows.payments import PaymentError, PaymentLedger, cause_message
 
 SALESFORCE = Actor(role=Role.system, id="salesforce")
@@ -117,9 +116,7 @@ SyncState = Literal["not_sent", "pending", "synced", "entered_manually", "stoppe
 
 
 @workflow.defn(name=FLOW)
-class ShopOrderWorkflow(
-    OrderWorkflow[ShopOrderRequest, ShopPolicy], flow="shop_order", converted=False
-):
+class ShopOrderWorkflow(OrderWorkflow[ShopOrderRequest, ShopPolicy], flow=FLOW):
     """An online store order: placed, sent to Salesforce, then driven by its callbacks."""
 
     ledger: PaymentLedger
@@ -128,13 +125,9 @@ class ShopOrderWorkflow(
     def __init__(self, input: StartOrderInput) -> None:
         # State is set here, not in run(): an Update can arrive with the first task.
         super().__init__(input)
-        self._input = input
-        self._policy = ShopPolicy.model_validate(input.policy)
-        self.spec = shop_order_spec(self._policy)
-        self._status = "incomplete"
         self.ledger = PaymentLedger(
             input.order_id,
-            input.request.currency,
+            self.req.currency,
             self.changed,
             policy=self.activity_policy,
         )
@@ -181,18 +174,6 @@ class ShopOrderWorkflow(
         return view
 
     # ----- order data -----------------------------------------------------------------
-
-    @property
-    def req(self) -> ShopOrderRequest:
-        request = self._input.request
-        assert isinstance(request, ShopOrderRequest)
-        return request
-
-    def order_id(self) -> str:
-        return self._input.order_id
-
-    def customer_id(self) -> str:
-        return str(self.req.customer.id)
 
     @property
     def total(self) -> int:
@@ -247,69 +228,45 @@ class ShopOrderWorkflow(
 
     # ----- rules ----------------------------------------------------------------------
 
-    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        spec = self.spec.action(action)
-        if spec is None:
-            return f"{FLOW} has no action {action!r}"
-        if not spec.allows(actor.role, self.status):
-            return f"{actor.role} may not {action} an order in {self.status}"
-        if action == "pay" and self.ledger.in_flight:
+    @refusal("pay")
+    def _pay_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if self.ledger.in_flight:
             return "a payment for this order is already in progress"
         return None
 
-    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
-        if action == "pay":
-            assert isinstance(payload, ShopPayPayload)
-            refusal = await self._place(payload.payment(), actor, "pay")
-            if refusal is not None:
-                kind, message = refusal
-                raise reject(message, kind)
-        elif action == "cancel":
-            assert isinstance(payload, ShopCancelPayload)
-            await self._cancel(actor, "cancel", payload.reason)
-        elif action == "mark_entered":
-            assert isinstance(payload, MarkEnteredPayload)
-            self._reference = payload.reference
-            self._stop_sync("entered_manually")
-            self._unflag()
-            reason = "entered in Salesforce by hand"
-            if payload.reference:
-                reason += f" as {payload.reference}"
-            if payload.note:
-                reason += f": {payload.note}"
-            self._move_on(actor, "mark_entered", reason)
+    @on_action("pay")
+    async def _pay(self, actor: Actor, payload: ShopPayPayload) -> None:
+        refused = await self._place(payload.payment(), actor, "pay")
+        if refused is not None:
+            kind, message = refused
+            raise reject(message, kind)
+
+    @on_action("cancel")
+    async def _cancel_order(self, actor: Actor, payload: ShopCancelPayload) -> None:
+        await self._cancel(actor, "cancel", payload.reason)
+
+    @on_action("mark_entered")
+    def _mark_entered(self, actor: Actor, payload: MarkEnteredPayload) -> None:
+        self._reference = payload.reference
+        self._stop_sync("entered_manually")
+        self._unflag()
+        reason = "entered in Salesforce by hand"
+        if payload.reference:
+            reason += f" as {payload.reference}"
+        if payload.note:
+            reason += f": {payload.note}"
+        self._move_on(actor, "mark_entered", reason)
 
     def deadlines(self) -> list[Deadline]:
-        found: list[Deadline] = []
         if self.status == "incomplete":
-            found.append(
-                Deadline(
-                    "payment",
-                    self._created_at + self._policy.incomplete_window,
-                    "the order is cancelled automatically",
-                    self._payment_expired,
-                )
-            )
-        elif self.status == "order_placed" and self._sync_state == "pending":
+            return [self.due("payment", self._created_at + self._policy.incomplete_window)]
+        found: list[Deadline] = []
+        if self.status == "order_placed" and self._sync_state == "pending":
             if not self._sync_flagged and self._placed_at is not None:
-                found.append(
-                    Deadline(
-                        "salesforce_sync",
-                        self._placed_at + self._policy.sync_patience,
-                        "the order is flagged for manual entry in Salesforce; the sync "
-                        "keeps retrying",
-                        self._patience_expired,
-                    )
-                )
+                patience = self._placed_at + self._policy.sync_patience
+                found.append(self.due("salesforce_sync", patience))
             if self._next_retry_at is not None:
-                found.append(
-                    Deadline(
-                        "salesforce_retry",
-                        self._next_retry_at,
-                        "the Salesforce sync is tried again",
-                        self._retry_due,
-                    )
-                )
+                found.append(self.due("salesforce_retry", self._next_retry_at))
         return found
 
     # ----- placing and paying ---------------------------------------------------------
@@ -363,6 +320,7 @@ class ShopOrderWorkflow(
             self._pending_payment = None
             self._payment_failed(self._customer(), "pay")
 
+    @on_expiry("payment")
     async def _payment_expired(self) -> None:
         hours = self._policy.incomplete_window.total_seconds() / 3600
         await self._cancel(SYSTEM, "cancel", f"no satisfactory payment within {hours:g} h")
@@ -458,10 +416,12 @@ class ShopOrderWorkflow(
         else:
             self.changed()
 
+    @on_expiry("salesforce_retry")
     async def _retry_due(self) -> None:
         self._next_retry_at = None
         self._sync_due = True
 
+    @on_expiry("salesforce_sync")
     async def _patience_expired(self) -> None:
         self._sync_flagged = True
         self._flag(self._patience_reason())

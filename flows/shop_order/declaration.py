@@ -149,15 +149,15 @@ def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
                 state="order_placed",
                 default=p.sync_patience,
                 starts="when the order is placed",
-                on_expiry="the order is flagged needs-attention for manual entry in "
-                "Salesforce; the sync keeps retrying",
+                on_expiry="the order is flagged for manual entry in Salesforce; the sync "
+                "keeps retrying",
             ),
             DeadlineSpec(
                 name="salesforce_retry",
                 state="order_placed",
                 default=p.sync_retry_initial,
                 starts=f"after a failed sync (doubling up to {span(p.sync_retry_max)})",
-                on_expiry="the sync is tried again",
+                on_expiry="the Salesforce sync is tried again",
             ),
         ],
         transitions=[

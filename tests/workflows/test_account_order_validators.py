@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from flows.account_order.models import ACCOUNT_ACTION_PAYLOADS, AccountSnapshot, OrderItem
+from flows.account_order.declaration import account_order_spec
+from flows.account_order.models import AccountSnapshot, OrderItem
 from models import errors
 from models.common import Role
 from tests.flows import ACCOUNT
@@ -78,7 +79,7 @@ async def test_actions_by_state_and_role(account: AccountHarness, state: str) ->
     assert {role: set(actions) for role, actions in before.allowed_actions.items()} == expected
 
     for role in (C, S):
-        for action in ACCOUNT_ACTION_PAYLOADS:
+        for action in account_order_spec().flow_actions():
             if action in expected[role]:
                 continue
             with pytest.raises(Rejected) as rejected:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from flows.shop_order.models import CALLBACK_STATES, SHOP_ACTION_PAYLOADS
+from flows.shop_order.declaration import shop_order_spec
+from flows.shop_order.models import CALLBACK_STATES
 from models import errors
 from models.common import Role
 from tests.workflows.conftest import Rejected
@@ -87,7 +88,7 @@ async def test_actions_and_callbacks_by_state_and_role(shop: ShopHarness, state:
     assert {role: set(actions) for role, actions in before.allowed_actions.items()} == expected
 
     for role in (C, S):
-        for action in SHOP_ACTION_PAYLOADS:
+        for action in shop_order_spec().flow_actions():
             if action in expected[role]:
                 continue
             with pytest.raises(Rejected) as refused:
