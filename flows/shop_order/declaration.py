@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flows.shop_order.models import (
     FLOW,
     MarkEnteredPayload,
@@ -19,6 +17,7 @@ from flows.spec import (
     StateSpec,
     TransitionSpec,
     action,
+    span,
     spec_per_policy,
 )
 from models.common import (
@@ -50,11 +49,6 @@ OPEN = [
     "awaiting_payment",
     "in_process",
 ]
-
-
-def span(delta: timedelta) -> str:
-    minutes = delta.total_seconds() / 60
-    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
 
 
 @spec_per_policy(ShopPolicy)
