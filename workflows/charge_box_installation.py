@@ -65,7 +65,6 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from flows.charge_box_installation.declaration import charge_box_installation_spec
     from flows.charge_box_installation.models import (
         ChargeBoxInstallationRequest,
         FulfilPayload,
@@ -77,7 +76,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from flows.charge_box_installation.policy import AUTOMATIC, MANUAL, InstallationPolicy
     from models import errors
-    from models.actions import CancelPayload
+    from models.actions import CancelPayload, NoPayload
     from models.activities import (
         CANCEL_AUTHORISATION,
         CancelAuthorisationInput,
@@ -88,7 +87,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import idempotency_key
     from models.money import format_amount
     from models.orders import OrderView, PaymentKind, PaymentOutcome, StartOrderInput, StripeEvent
-    from workflows.base import Deadline, OrderWorkflow, reject
+    from workflows.base import Deadline, OrderWorkflow, on_action, on_expiry, refusal, reject
     from workflows.payments import (
         PAYMENT_RETRY,
         PAYMENT_TIMEOUT,
@@ -115,7 +114,6 @@ class Refusal:
 class ChargeBoxInstallationWorkflow(
     OrderWorkflow[ChargeBoxInstallationRequest, InstallationPolicy],
     flow="charge_box_installation",
-    converted=False,
 ):
     """A charge box installation: pending, scheduled, fulfilled (payment processed)."""
 
@@ -126,10 +124,6 @@ class ChargeBoxInstallationWorkflow(
         # State is set here, not in run(): an Update can arrive with the first workflow
         # task, and its validator runs before run() starts.
         super().__init__(input)
-        self._input = input
-        self._policy = InstallationPolicy.model_validate(input.policy)
-        self.spec = charge_box_installation_spec(self._policy)
-        self._status = "pending"
         payment = self.req.payment
         self._card: str | None = (
             payment.payment_method if isinstance(payment, InstallationCardPayment) else None
@@ -141,7 +135,7 @@ class ChargeBoxInstallationWorkflow(
         self._fulfilled_at: datetime | None = None
         self.ledger = PaymentLedger(
             input.order_id,
-            input.request.currency,
+            self.req.currency,
             self.changed,
             policy=self.activity_policy,
         )
@@ -155,18 +149,6 @@ class ChargeBoxInstallationWorkflow(
         return await self.run_order()
 
     # ----- order data -----------------------------------------------------------------
-
-    @property
-    def req(self) -> ChargeBoxInstallationRequest:
-        request = self._input.request
-        assert isinstance(request, ChargeBoxInstallationRequest)
-        return request
-
-    def order_id(self) -> str:
-        return self._input.order_id
-
-    def customer_id(self) -> str:
-        return str(self.req.customer.id)
 
     def zone(self) -> str:
         return str(self.req.time_zone)
@@ -204,12 +186,12 @@ class ChargeBoxInstallationWorkflow(
             return "card"
         return payment.method + (f" (reference {payment.reference})" if payment.reference else "")
 
-    def _charge_text(self, whose: str = "your") -> str:
+    def _charge_text(self) -> str:
         """What fulfilling takes, in words."""
         if self.total == 0:
             return "nothing to pay"
         if self._card is not None:
-            return f"{self._amount(self.total)} charged to {whose} card"
+            return f"{self._amount(self.total)} charged to your card"
         return f"{self._amount(self.total)} to be paid by {self._payment_text()}"
 
     def _context(self, **extra: str) -> dict[str, str]:
@@ -246,29 +228,35 @@ class ChargeBoxInstallationWorkflow(
 
     # ----- rules ----------------------------------------------------------------------
 
-    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        spec = self.spec.action(action)
-        if spec is None:
-            return f"{self.spec.name} has no action {action!r}"
-        status = self.status
-        if not spec.allows(actor.role, status):
-            return f"{actor.role} may not {action} an order that is {status}"
+    def rules(self, action: str, actor: Actor) -> str | None:
         if action in ("fulfil", "cancel", "update_payment_method") and self.ledger.in_flight:
             return "a payment for this order is in progress"
-        if action == "fulfil" and self._awaiting_authentication():
+        return None
+
+    @refusal("fulfil")
+    def _fulfil_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if self._awaiting_authentication():
             return (
                 f"the payment of {self._amount(self.total)} waits for the customer's "
                 "authentication (3-D Secure); the order is fulfilled once they confirm it"
             )
-        if action == "update_payment_method" and self._card is None:
+        return None
+
+    @refusal("update_payment_method")
+    def _update_card_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if self._card is None:
             return f"this order is paid by {self._payment_text()}, not by card"
-        if action == "update_payment_method" and self.ledger.unknown_method is not None:
+        if self.ledger.unknown_method is not None:
             # The retry must send the same card under the same key, or Stripe refuses it.
             return (
                 "the outcome of the last charge is not known (the payment provider could "
                 "not be reached); the card can change once a retry of the fulfilment settles it"
             )
-        if action == "schedule" and isinstance(payload, SchedulePayload):
+        return None
+
+    @refusal("schedule")
+    def _schedule_action_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if isinstance(payload, SchedulePayload):
             return self._schedule_refusal(payload.at)
         return None
 
@@ -283,44 +271,21 @@ class ChargeBoxInstallationWorkflow(
             return f"the fulfilment is already scheduled for {self._local(at)}"
         return None
 
-    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
-        if action == "fulfil":
-            assert isinstance(payload, FulfilPayload)
-            refusal = await self._fulfil(actor, payload.note)
-            if refusal is not None:
-                raise reject(refusal.message, refusal.kind)
-        elif action == "schedule":
-            assert isinstance(payload, SchedulePayload)
-            self._schedule(actor, payload)
-        elif action == "unschedule":
-            assert isinstance(payload, UnschedulePayload)
-            self._unschedule(actor, payload.reason)
-        elif action == "resend_order_confirmation":
-            self.transition(self.status, action, actor, "sent again at support's request")
-            self.notify("order_confirmation", [self._customer()], self._context(trigger=MANUAL))
-        elif action == "initiate_installation":
-            self.transition(self.status, action, actor, "installation request sent again")
-            self.notify("installation_request", [self._partner()], self._context(trigger=MANUAL))
-        elif action == "update_payment_method":
-            assert isinstance(payload, UpdatePaymentMethodPayload)
-            await self._update_card(actor, payload.payment_method)
-        elif action == "cancel":
-            assert isinstance(payload, CancelPayload)
-            await self._cancel(actor, payload.reason)
-
     def deadlines(self) -> list[Deadline]:
         if self.status != "scheduled" or self._fulfil_at is None:
             return []
-        if self._retrying:
-            name, on_expiry = "fulfilment_retry", "the scheduled fulfilment is tried again"
-        else:
-            name, on_expiry = "scheduled_fulfilment", "the order is fulfilled"
-            if self.total > 0:
-                on_expiry += f" and {self._charge_text('the')}"
-        return [Deadline(name, self._fulfil_at, on_expiry, self._scheduled_time_reached)]
+        name = "fulfilment_retry" if self._retrying else "scheduled_fulfilment"
+        return [self.due(name, self._fulfil_at)]
 
     # ----- actions --------------------------------------------------------------------
 
+    @on_action("fulfil")
+    async def _fulfil_now(self, actor: Actor, payload: FulfilPayload) -> None:
+        refused = await self._fulfil(actor, payload.note)
+        if refused is not None:
+            raise reject(refused.message, refused.kind)
+
+    @on_action("schedule")
     def _schedule(self, actor: Actor, payload: SchedulePayload) -> None:
         previous = self._fulfil_at if self.status == "scheduled" else None
         if self._retrying:
@@ -341,7 +306,9 @@ class ChargeBoxInstallationWorkflow(
             ),
         )
 
-    def _unschedule(self, actor: Actor, why: str | None) -> None:
+    @on_action("unschedule")
+    def _unschedule(self, actor: Actor, payload: UnschedulePayload) -> None:
+        why = payload.reason
         assert self._fulfil_at is not None
         previous = self._local(self._fulfil_at)
         if self._retrying:
@@ -352,6 +319,18 @@ class ChargeBoxInstallationWorkflow(
         self.notify(
             "unscheduled", self._both(), self._context(previous_local=previous, reason=reason)
         )
+
+    @on_action("resend_order_confirmation")
+    def _resend_order_confirmation(self, actor: Actor, payload: NoPayload) -> None:
+        reason = "sent again at support's request"
+        self.transition(self.status, "resend_order_confirmation", actor, reason)
+        self.notify("order_confirmation", [self._customer()], self._context(trigger=MANUAL))
+
+    @on_action("initiate_installation")
+    def _initiate_installation(self, actor: Actor, payload: NoPayload) -> None:
+        reason = "installation request sent again"
+        self.transition(self.status, "initiate_installation", actor, reason)
+        self.notify("installation_request", [self._partner()], self._context(trigger=MANUAL))
 
     async def _fulfil(self, actor: Actor, note: str | None) -> Refusal | None:
         """Process the payment and fulfil; why not, when it did not go through (flagged)."""
@@ -397,12 +376,13 @@ class ChargeBoxInstallationWorkflow(
         )
         self.finish()
 
-    async def _update_card(self, actor: Actor, payment_method: str) -> None:
+    @on_action("update_payment_method")
+    async def _update_card(self, actor: Actor, payload: UpdatePaymentMethodPayload) -> None:
         if self._awaiting_authentication():
-            refusal = await self._void_waiting_payment("the customer gave another card")
-            if refusal is not None:
-                raise reject(refusal.message, refusal.kind)
-        self._card = payment_method
+            refused = await self._void_waiting_payment("the customer gave another card")
+            if refused is not None:
+                raise reject(refused.message, refused.kind)
+        self._card = payload.payment_method
         self.transition(self.status, "update_payment_method", actor, "new card for the payment")
         if self._needs_attention:
             if self.status == "scheduled":
@@ -410,11 +390,13 @@ class ChargeBoxInstallationWorkflow(
             else:
                 self.attention("the customer gave a new card after a failed payment: fulfil again")
 
-    async def _cancel(self, actor: Actor, reason: str) -> None:
+    @on_action("cancel")
+    async def _cancel(self, actor: Actor, payload: CancelPayload) -> None:
+        reason = payload.reason
         if self._awaiting_authentication():
-            refusal = await self._void_waiting_payment("the order was cancelled")
-            if refusal is not None:
-                raise reject(refusal.message, refusal.kind)
+            refused = await self._void_waiting_payment("the order was cancelled")
+            if refused is not None:
+                raise reject(refused.message, refused.kind)
         self._fulfil_at, self._retrying = None, False
         if self._needs_attention:
             self.attention(None)
@@ -467,6 +449,7 @@ class ChargeBoxInstallationWorkflow(
 
     # ----- deadlines ------------------------------------------------------------------
 
+    @on_expiry("scheduled_fulfilment", "fulfilment_retry")
     async def _scheduled_time_reached(self) -> None:
         assert self._fulfil_at is not None
         at = self._local(self._fulfil_at)
@@ -477,18 +460,18 @@ class ChargeBoxInstallationWorkflow(
             )
             return
         by = self._scheduled_by or S
-        refusal = await self._fulfil(SYSTEM, f"scheduled fulfilment at {at} (set by {by})")
-        if refusal is None:
+        refused = await self._fulfil(SYSTEM, f"scheduled fulfilment at {at} (set by {by})")
+        if refused is None:
             return
-        if refusal.kind == errors.PAYMENT_UNAVAILABLE:
+        if refused.kind == errors.PAYMENT_UNAVAILABLE:
             self._fulfil_at = workflow.now() + self._policy.payment_retry_interval
             self._retrying = True
             self.attention(
-                f"{refusal.message} at the scheduled fulfilment; trying again at "
+                f"{refused.message} at the scheduled fulfilment; trying again at "
                 f"{self._local(self._fulfil_at)}"
             )
             return
-        self._back_to_pending(f"the scheduled fulfilment at {at} failed: {refusal.message}")
+        self._back_to_pending(f"the scheduled fulfilment at {at} failed: {refused.message}")
 
     def _back_to_pending(self, reason: str) -> None:
         self._fulfil_at, self._scheduled_by, self._retrying = None, None, False

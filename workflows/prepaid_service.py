@@ -29,7 +29,6 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from flows.prepaid_service.declaration import prepaid_service_spec
     from flows.prepaid_service.models import (
         Appointment,
         Claim,
@@ -45,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from flows.prepaid_service.policy import PrepaidPolicy
     from models import errors
-    from models.actions import CancelPayload
+    from models.actions import CancelPayload, NoPayload
     from models.activities import (
         RECORD_PAYOUT,
         RecordPayoutInput,
@@ -56,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import idempotency_key
     from models.money import format_amount
     from models.orders import OrderView, PaymentOutcome, StartOrderInput, StripeEvent
-    from workflows.base import Deadline, OrderWorkflow, reject
+    from workflows.base import Deadline, OrderWorkflow, on_action, on_expiry, refusal, reject
     from workflows.payments import PaymentError, PaymentLedger
 
 
@@ -70,7 +69,7 @@ WINDOWS_END_AT_START_PATCH = "windows-end-at-start"
 
 @workflow.defn(name="prepaid_service")
 class PrepaidServiceWorkflow(
-    OrderWorkflow[PrepaidServiceRequest, PrepaidPolicy], flow="prepaid_service", converted=False
+    OrderWorkflow[PrepaidServiceRequest, PrepaidPolicy], flow="prepaid_service"
 ):
     """A prepaid service booking: confirm, pay, provide, confirm execution, close."""
 
@@ -81,10 +80,6 @@ class PrepaidServiceWorkflow(
         # State is set here, not in run(): an Update can arrive with the first workflow
         # task, and its validator runs before run() starts.
         super().__init__(input)
-        self._input = input
-        self._policy = PrepaidPolicy.model_validate(input.policy)
-        self.spec = prepaid_service_spec(self._policy)
-        self._status = "confirmation"
         self._window_start: datetime = workflow.now()
         self._windows_end_at_start = workflow.patched(WINDOWS_END_AT_START_PATCH)
         self._awaiting: Role | None = P
@@ -95,7 +90,7 @@ class PrepaidServiceWorkflow(
         self._payout: Payout | None = None
         self.ledger = PaymentLedger(
             input.order_id,
-            input.request.currency,
+            self.req.currency,
             self.changed,
             policy=self.activity_policy,
         )
@@ -115,18 +110,6 @@ class PrepaidServiceWorkflow(
         return await self.run_order()
 
     # ----- order data -----------------------------------------------------------------
-
-    @property
-    def req(self) -> PrepaidServiceRequest:
-        request = self._input.request
-        assert isinstance(request, PrepaidServiceRequest)
-        return request
-
-    def order_id(self) -> str:
-        return self._input.order_id
-
-    def customer_id(self) -> str:
-        return str(self.req.customer.id)
 
     def zone(self) -> str:
         return str(self.req.appointment.time_zone)
@@ -191,162 +174,91 @@ class PrepaidServiceWorkflow(
 
     # ----- rules ----------------------------------------------------------------------
 
-    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        spec = self.spec.action(action)
-        if spec is None:
-            return f"prepaid_service has no action {action!r}"
-        status = self.status
-        if not spec.allows(actor.role, status):
-            return f"{actor.role} may not {action} an order in {status}"
-        now = workflow.now()
-        started = now >= self.appointment.start
-        if action == "confirm":
-            if status == "confirmation" and self._awaiting != actor.role:
-                return f"waiting for the {self._awaiting} to confirm or edit"
-            if status == "execution" and self._pending_edit is None:
-                return "there is no edit to confirm"
-        elif action == "edit":
-            if status == "execution":
-                if started:
-                    return "the appointment has started; it can no longer be edited"
-                if isinstance(payload, EditPayload) and payload.items is not None:
-                    return "the price cannot change after payment"
-            if isinstance(payload, EditPayload) and payload.start and payload.start <= now:
-                return "the new start must be in the future"
-        elif action == "cancel":
-            if status == "execution" and started and actor.role != S:
-                return "the appointment has started; only support can cancel now"
-        elif action == "pay":
-            if self.ledger.in_flight:
-                return "a payment for this order is already in progress"
-            if isinstance(payload, PayPayload):
-                return self.ledger.method_refusal(payload.payment_method)
-        elif action == "mark_done":
-            if not started:
-                return "the appointment has not started yet"
-        elif action == "resolve_claim":
-            if isinstance(payload, ResolveClaimPayload) and payload.outcome == "partial_refund":
-                refundable = self.ledger.refundable
-                if payload.amount is not None and payload.amount > refundable:
-                    amount = format_amount(refundable, self.req.currency)
-                    return f"at most {amount} can be refunded"
-        elif action == "review" and self._review is not None:
-            return "the order has been reviewed already"
+    def _started(self) -> bool:
+        return workflow.now() >= self.appointment.start
+
+    @refusal("confirm")
+    def _confirm_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if self.status == "confirmation" and self._awaiting != actor.role:
+            return f"waiting for the {self._awaiting} to confirm or edit"
+        if self.status == "execution" and self._pending_edit is None:
+            return "there is no edit to confirm"
         return None
 
-    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
-        if action == "confirm":
-            await self._confirm(actor)
-        elif action == "edit":
-            assert isinstance(payload, EditPayload)
-            self._edit(actor, payload)
-        elif action == "cancel":
-            assert isinstance(payload, CancelPayload)
-            await self._cancel(actor, payload.reason)
-        elif action == "pay":
-            assert isinstance(payload, PayPayload)
-            await self._pay(actor, payload.payment_method)
-        elif action == "mark_done":
-            self._mark_done(actor)
-        elif action == "confirm_execution":
-            await self._close(actor, "confirm_execution", None)
-        elif action == "open_claim":
-            assert isinstance(payload, OpenClaimPayload)
-            self._claim = Claim(opened_at=workflow.now(), reason=payload.reason)
-            self.transition("claim_open", "open_claim", actor, payload.reason)
-            self.notify("claim_opened", self._both(), self._context(reason=payload.reason))
-        elif action == "resolve_claim":
-            assert isinstance(payload, ResolveClaimPayload)
-            await self._resolve_claim(actor, payload)
-        elif action == "review":
-            assert isinstance(payload, ReviewPayload)
-            self._review = Review(rating=payload.rating, text=payload.text, at=workflow.now())
-            self.transition("closed", "review", actor, f"rated {payload.rating}/5")
-            self.notify("reviewed", [self._recipient(P)], self._context(rating=str(payload.rating)))
+    @refusal("edit")
+    def _edit_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        edit = payload if isinstance(payload, EditPayload) else None
+        if self.status == "execution":
+            if self._started():
+                return "the appointment has started; it can no longer be edited"
+            if edit is not None and edit.items is not None:
+                return "the price cannot change after payment"
+        if edit is not None and edit.start and edit.start <= workflow.now():
+            return "the new start must be in the future"
+        return None
+
+    @refusal("cancel")
+    def _cancel_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if self.status == "execution" and self._started() and actor.role != S:
+            return "the appointment has started; only support can cancel now"
+        return None
+
+    @refusal("pay")
+    def _pay_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if self.ledger.in_flight:
+            return "a payment for this order is already in progress"
+        if isinstance(payload, PayPayload):
+            return self.ledger.method_refusal(payload.payment_method)
+        return None
+
+    @refusal("mark_done")
+    def _mark_done_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        return None if self._started() else "the appointment has not started yet"
+
+    @refusal("resolve_claim")
+    def _resolve_claim_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        if isinstance(payload, ResolveClaimPayload) and payload.outcome == "partial_refund":
+            refundable = self.ledger.refundable
+            if payload.amount is not None and payload.amount > refundable:
+                return f"at most {format_amount(refundable, self.req.currency)} can be refunded"
+        return None
+
+    @refusal("review")
+    def _review_refusal(self, actor: Actor, payload: BaseModel | None) -> str | None:
+        return "the order has been reviewed already" if self._review is not None else None
 
     def deadlines(self) -> list[Deadline]:
         status, p = self.status, self._policy
         found: list[Deadline] = []
         if status == "confirmation":
             found.append(
-                Deadline(
-                    "confirmation",
-                    self._cut(self._window_start + self._confirm_window()),
-                    "the order is cancelled automatically",
-                    self._confirmation_expired,
-                )
+                self.due("confirmation", self._cut(self._window_start + self._confirm_window()))
             )
         elif status == "payment":
             due = self._cut(self._window_start + p.payment_window)
-            found.append(
-                Deadline(
-                    "payment", due, "the order is cancelled automatically", self._payment_expired
-                )
-            )
+            found.append(self.due("payment", due))
             before = p.payment_reminder
             cut_short = self._windows_end_at_start and due - (before or timedelta(0)) <= (
                 self._window_start
             )
             if self._reminders and not self._reminded and before is not None and not cut_short:
-                found.append(
-                    Deadline(
-                        "payment_reminder",
-                        due - before,
-                        "the customer is reminded to pay",
-                        self._payment_reminder,
-                        shown=False,
-                    )
-                )
+                found.append(self.due("payment_reminder", due - before))
         elif status == "execution":
             if self._pending_edit is not None:
                 lapse = min(
                     self._pending_edit.proposed_at + self._confirm_window(),
                     self.appointment.start,
                 )
-                found.append(
-                    Deadline(
-                        "edit_confirmation",
-                        lapse,
-                        "the proposed edit lapses; the order keeps its appointment",
-                        self._edit_lapsed,
-                    )
-                )
+                found.append(self.due("edit_confirmation", lapse))
             if not self._start_passed:
-                found.append(
-                    Deadline(
-                        "appointment_start",
-                        self.appointment.start,
-                        "edits and cancellation close; the provider can mark it done",
-                        self._appointment_started,
-                    )
-                )
+                found.append(self.due("appointment_start", self.appointment.start))
             end = self.appointment.start + timedelta(minutes=self.appointment.duration_minutes)
-            found.append(
-                Deadline(
-                    "mark_done",
-                    end + p.done_window,
-                    "the service is confirmed as done automatically",
-                    self._done_expired,
-                )
-            )
+            found.append(self.due("mark_done", end + p.done_window))
         elif status == "execution_confirmation":
-            found.append(
-                Deadline(
-                    "execution_confirmation",
-                    (self._done_at or workflow.now()) + p.execution_confirm_window,
-                    "the order is confirmed and closed automatically",
-                    self._execution_confirmation_expired,
-                )
-            )
+            done_at = self._done_at or workflow.now()
+            found.append(self.due("execution_confirmation", done_at + p.execution_confirm_window))
         elif status == "closed" and self._payout is not None and self._payout.paid_at is None:
-            found.append(
-                Deadline(
-                    "payout",
-                    self._payout.due_at,
-                    "the provider's payout is credited",
-                    self._pay_out,
-                )
-            )
+            found.append(self.due("payout", self._payout.due_at))
         return found
 
     def _cut(self, due: datetime) -> datetime:
@@ -373,7 +285,8 @@ class PrepaidServiceWorkflow(
 
     # ----- actions --------------------------------------------------------------------
 
-    async def _confirm(self, actor: Actor) -> None:
+    @on_action("confirm")
+    async def _confirm(self, actor: Actor, payload: NoPayload) -> None:
         if self.status == "confirmation":
             self._window_start = workflow.now()
             self._awaiting = None
@@ -393,6 +306,7 @@ class PrepaidServiceWorkflow(
         self.transition("execution", "confirm", actor, "edit accepted")
         self.notify("confirmed", self._both(), self._context())
 
+    @on_action("edit")
     def _edit(self, actor: Actor, payload: EditPayload) -> None:
         now = workflow.now()
         other = P if actor.role == C else C
@@ -426,9 +340,10 @@ class PrepaidServiceWorkflow(
             update={"request": self._input.request.model_copy(update=update)}
         )
 
-    async def _pay(self, actor: Actor, payment_method: str) -> None:
+    @on_action("pay")
+    async def _pay(self, actor: Actor, payload: PayPayload) -> None:
         try:
-            result = await self.ledger.charge(self.total, payment_method)
+            result = await self.ledger.charge(self.total, payload.payment_method)
         except PaymentError as exc:
             # The outcome is unknown: the ledger keeps the key for the next attempt.
             self.attention(f"payment provider error: {exc}")
@@ -460,7 +375,9 @@ class PrepaidServiceWorkflow(
         else:
             self._payment_failed()
 
-    async def _cancel(self, actor: Actor, reason: str) -> None:
+    @on_action("cancel")
+    async def _cancel(self, actor: Actor, payload: CancelPayload) -> None:
+        reason = payload.reason
         refund = self._refund_due(actor)
         refunded = await self._refund(refund, "cancel") if refund else 0
         self._pending_edit = None
@@ -488,12 +405,24 @@ class PrepaidServiceWorkflow(
             self.attention(f"refund of {failed} failed: {self.ledger.last_error}")
         return refunded
 
-    def _mark_done(self, actor: Actor) -> None:
+    @on_action("mark_done")
+    def _mark_done(self, actor: Actor, payload: NoPayload) -> None:
         self._pending_edit = None
         self._done_at = workflow.now()
         self.transition("execution_confirmation", "mark_done", actor)
         self.notify("done", [self._recipient(C)], self._context())
 
+    @on_action("confirm_execution")
+    async def _confirm_execution(self, actor: Actor, payload: NoPayload) -> None:
+        await self._close(actor, "confirm_execution", None)
+
+    @on_action("open_claim")
+    def _open_claim(self, actor: Actor, payload: OpenClaimPayload) -> None:
+        self._claim = Claim(opened_at=workflow.now(), reason=payload.reason)
+        self.transition("claim_open", "open_claim", actor, payload.reason)
+        self.notify("claim_opened", self._both(), self._context(reason=payload.reason))
+
+    @on_action("resolve_claim")
     async def _resolve_claim(self, actor: Actor, payload: ResolveClaimPayload) -> None:
         refundable = self.ledger.refundable
         amount = {
@@ -522,6 +451,12 @@ class PrepaidServiceWorkflow(
         )
         await self._close(actor, "resolve_claim", reason)
 
+    @on_action("review")
+    def _review_order(self, actor: Actor, payload: ReviewPayload) -> None:
+        self._review = Review(rating=payload.rating, text=payload.text, at=workflow.now())
+        self.transition("closed", "review", actor, f"rated {payload.rating}/5")
+        self.notify("reviewed", [self._recipient(P)], self._context(rating=str(payload.rating)))
+
     async def _close(self, actor: Actor, action: str, reason: str | None) -> None:
         now = workflow.now()
         self._payout = Payout(
@@ -532,6 +467,7 @@ class PrepaidServiceWorkflow(
 
     # ----- deadlines ------------------------------------------------------------------
 
+    @on_expiry("confirmation")
     async def _confirmation_expired(self) -> None:
         window = self._confirm_window()
         hours = f"{window.total_seconds() / 3600:g} h"
@@ -542,6 +478,7 @@ class PrepaidServiceWorkflow(
         self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
         self.finish()
 
+    @on_expiry("payment")
     async def _payment_expired(self) -> None:
         hours = f"{self._policy.payment_window.total_seconds() / 3600:g} h"
         reason = f"not paid within {hours}"
@@ -551,22 +488,26 @@ class PrepaidServiceWorkflow(
         self.notify("cancelled", self._both(), self._context(reason=reason, refund_amount=""))
         self.finish()
 
+    @on_expiry("payment_reminder")
     async def _payment_reminder(self) -> None:
         self._reminded = True
         self.notify("payment_reminder", [self._recipient(C)], self._context())
         self.changed()
 
+    @on_expiry("appointment_start")
     async def _appointment_started(self) -> None:
         # No status change, but the allowed actions did: wake up so views, search
         # attributes and the read model say so.
         self._start_passed = True
         self.changed()
 
+    @on_expiry("edit_confirmation")
     async def _edit_lapsed(self) -> None:
         self._pending_edit = None
         self.transition("execution", "edit_lapsed", SYSTEM, "the customer did not confirm the edit")
         self.notify("edit_lapsed", [self._recipient(P)], self._context())
 
+    @on_expiry("mark_done")
     async def _done_expired(self) -> None:
         self._pending_edit = None
         self._done_at = workflow.now()
@@ -576,10 +517,12 @@ class PrepaidServiceWorkflow(
         )
         self.notify("done", [self._recipient(C)], self._context())
 
+    @on_expiry("execution_confirmation")
     async def _execution_confirmation_expired(self) -> None:
         days = self._policy.execution_confirm_window / timedelta(days=1)
         await self._close(SYSTEM, "confirm_execution", f"no answer within {days:g} days")
 
+    @on_expiry("payout")
     async def _pay_out(self) -> None:
         assert self._payout is not None
         result = await workflow.execute_activity(

@@ -145,8 +145,9 @@ def charge_box_installation_spec(policy: InstallationPolicy | None = None) -> Fl
                 state="scheduled",
                 default=timedelta(0),
                 starts="when the customer or support schedules the fulfilment (at the chosen time)",
-                on_expiry="the order is fulfilled and the card charged; a decline returns it "
-                "to pending, flagged, and tells the customer",
+                on_expiry="the order is fulfilled and its payment processed (a card is charged, "
+                "another payment is recorded as due); a decline returns it to pending, flagged, "
+                "and tells the customer",
                 gates=["fulfil", "schedule", "unschedule", "update_payment_method", "cancel"],
             ),
             DeadlineSpec(

@@ -154,7 +154,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 starts=f"{span(p.payment_reminder or timedelta(0))} before the "
                 "payment deadline (none when the policy sets no reminder)",
                 on_expiry="the customer is reminded to pay by email",
-            ),
+            ).reminder(),
             DeadlineSpec(
                 name="edit_confirmation",
                 state="execution",

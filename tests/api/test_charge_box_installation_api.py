@@ -146,7 +146,7 @@ async def test_refusals_over_http(api: httpx.AsyncClient, time_env: WorkflowEnvi
     assert response.status_code == 409
     assert response.json() == {
         "code": "not_allowed",
-        "detail": "provider may not fulfil an order that is pending",
+        "detail": "provider may not fulfil an order in pending",
     }
     stranger = {"role": "customer", "id": "eve"}
     response = await act(api, order_id, "schedule", stranger, at=past.isoformat())
