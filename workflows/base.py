@@ -183,18 +183,15 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
     # A flow that takes payments sets its ledger; holds are then renewed by the engine.
     ledger: PaymentLedger | None = None
 
-    def __init_subclass__(
-        cls, flow: str | None = None, converted: bool = True, **kwargs: Any
-    ) -> None:
+    def __init_subclass__(cls, flow: str | FlowEntry | None = None, **kwargs: Any) -> None:
+        # ``flow``: a flow of the catalog by name (or, in tests, an entry of its own).
         super().__init_subclass__(**kwargs)
         if flow is None:
             return
-        cls.entry = FLOWS[flow]
+        cls.entry = FLOWS[flow] if isinstance(flow, str) else flow
         cls._handlers = _marked(cls, _ACTIONS)
         cls._refusals = _marked(cls, _REFUSALS)
         cls._expiries = _marked(cls, _EXPIRIES)
-        if not converted:  # TEMPORARY during the conversion to declared handlers
-            return
         spec = cls.entry.spec(None)
         declared = {
             "actions": set(spec.flow_actions()),

@@ -205,11 +205,15 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
             TransitionSpec(source="payment", target="cancelled", label="cancel / timeout"),
             TransitionSpec(source="execution", target="execution", label="edit / confirm edit"),
             TransitionSpec(
-                source="execution", target="execution_confirmation", label="mark_done / 72 h"
+                source="execution",
+                target="execution_confirmation",
+                label=f"mark_done / {span(p.done_window)}",
             ),
             TransitionSpec(source="execution", target="cancelled", label="cancel (refund)"),
             TransitionSpec(
-                source="execution_confirmation", target="closed", label="confirm / 5 days"
+                source="execution_confirmation",
+                target="closed",
+                label=f"confirm / {span(p.execution_confirm_window)}",
             ),
             TransitionSpec(
                 source="execution_confirmation", target="claim_open", label="open_claim"

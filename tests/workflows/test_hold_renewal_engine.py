@@ -15,14 +15,14 @@ from tests.fixtures.temporal import running_worker
 from workflows.sandbox import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
+    from flows.dealer_order.policy import DealerPolicy
     from flows.prepaid_service.models import Appointment
-    from flows.spec import ActionSpec, FlowSpec, StateSpec
+    from flows.spec import FlowEntry, FlowSpec, StateSpec, action
     from models.actions import NoPayload
     from models.common import SYSTEM, Actor, LineItem, Party, Role
-    from models.orders import OrderView
-    from workflows.base import Deadline, OrderWorkflow
+    from models.orders import OrderView, StartOrderInput
+    from tests.workflows.dealer_support import card, dealer_request
+    from workflows.base import Deadline, OrderWorkflow, on_action
     from workflows.payments import HOLD_RENEWAL_MARGIN, HOLD_VALIDITY, PaymentLedger
 
 SPEC = FlowSpec(
@@ -35,34 +35,36 @@ SPEC = FlowSpec(
         StateSpec(name="held", label="Held", description="Money held."),
         StateSpec(name="captured", label="Captured", terminal=True, description="Taken."),
     ],
-    actions=[
-        ActionSpec(name="capture", description="Take it.", states_by_role={Role.support: ["held"]})
-    ],
+    actions=[action("capture", NoPayload, "Take it.", {Role.support: ["held"]})],
     deadlines=[],
     transitions=[],
+)
+# A flow of the test's own (not in the catalog), started with a dealer order's input.
+ENTRY = FlowEntry(
+    name="held_test",
+    request=type(dealer_request()),
+    policy=DealerPolicy,
+    spec=lambda policy: SPEC,
+    settings_field="dealer",
+    context_keys=frozenset(),
 )
 PARTY = Party(id="c-1", name="Cleo", email="cleo@example.com")
 
 
 @workflow.defn(name="held_test")
-class HeldOrder(OrderWorkflow):
+class HeldOrder(OrderWorkflow[Any, DealerPolicy], flow=ENTRY):
     """Authorises at start; support captures whenever the goods ship."""
 
-    payloads: dict[str, type[BaseModel]] = {"capture": NoPayload}
-
     @workflow.init
-    def __init__(self, payment_method: str) -> None:
-        super().__init__()
-        self.spec = SPEC
+    def __init__(self, input: StartOrderInput) -> None:
+        super().__init__(input)
         self.ledger = PaymentLedger("H-1", "EUR", self.changed)
-        self._payments = self.ledger.records
-        self._status = "held"
-        self.created(SYSTEM)
+        self.created()
 
     @workflow.run
-    async def run(self, payment_method: str) -> OrderView:
+    async def run(self, input: StartOrderInput) -> OrderView:
         """Hold 90.00 EUR, then wait."""
-        await self.ledger.authorise(9000, payment_method)
+        await self.ledger.authorise(9000, input.request.payment.payment_method)
         return await self.run_order()
 
     def order_id(self) -> str:
@@ -71,16 +73,11 @@ class HeldOrder(OrderWorkflow):
     def customer_id(self) -> str:
         return PARTY.id
 
-    def check(self, action: str, actor: Actor, payload: BaseModel | None) -> str | None:
-        spec = self.spec.action(action)
-        if spec is None or not spec.allows(actor.role, self.status):
-            return f"{actor.role} may not {action} now"
-        return None
-
-    async def apply(self, action: str, actor: Actor, payload: BaseModel) -> None:
+    @on_action("capture")
+    async def _capture(self, actor: Actor, payload: NoPayload) -> None:
         assert self.ledger is not None
         await self.ledger.capture()
-        self.transition("captured", action, actor)
+        self.transition("captured", "capture", actor)
         self.finish()
 
     def deadlines(self) -> list[Deadline]:
@@ -118,8 +115,16 @@ async def held(
 
 
 async def start(env: WorkflowEnvironment, queue: str, method: str) -> Any:
+    request = dealer_request(payment=card(method)).model_copy(update={"order_id": "H-1"})
+    start = StartOrderInput(
+        order_id="H-1",
+        request=request,
+        request_fingerprint="test",
+        policy=DealerPolicy().model_dump(mode="json"),
+        created_by=SYSTEM,
+    )
     return await env.client.start_workflow(
-        HeldOrder.run, method, id=f"held-{queue}", task_queue=queue
+        HeldOrder.run, start, id=f"held-{queue}", task_queue=queue
     )
 
 
