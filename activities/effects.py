@@ -86,7 +86,7 @@ class EffectsActivities:
             if exc.non_retryable:
                 # A template that cannot render: retrying will not help (as send_email's
                 # own retry policy has it), so it is failed now.
-                return NotificationStatus.failed, exc.message or _text(exc)
+                return NotificationStatus.failed, _text(exc)
             return _text(exc)
         except Exception as exc:
             return _text(exc)
@@ -94,6 +94,7 @@ class EffectsActivities:
 
 
 def _text(exc: BaseException) -> str:
+    """The error as the workflow's ``cause_message`` gives it for a failed activity."""
     message = str(exc) or type(exc).__name__
     return message[:MAX_DETAIL]
 
