@@ -162,7 +162,7 @@ class OrderWorkflow:
         # The tenant of the key that created the order (None: created without one).
         self._tenant: str | None = None
         # Effects outbox (EFFECTS_TOGETHER): keys of queued emails an activity has taken,
-        # emails the effects activity left to send_email (with its attempts used), and
+        # emails the effects activity left to send_email (with why its try failed), and
         # whether the read model is being written alone (the database was down).
         self._taken: set[str] = set()
         self._left: list[tuple[SendEmailInput, str]] = []
