@@ -241,6 +241,13 @@ class CpuMeter:
         self.processes = processes
         self.start = {name: p.cpu_seconds() for name, p in processes.items()}
 
+    def used_ms(self, n: int) -> dict[str, float]:
+        """CPU milliseconds each process used so far, per workflow or request."""
+        return {
+            name: (process.cpu_seconds() - self.start[name]) / n * 1000
+            for name, process in self.processes.items()
+        }
+
     def per(self, n: int) -> str:
         """The CPU used so far by each process, in all and per workflow or request."""
         parts = []
@@ -384,9 +391,12 @@ async def wait_for_line(
 
 @contextlib.asynccontextmanager
 async def worker_process(
-    server: Server, directory: Path, kind: str, task_queue: str
+    server: Server, directory: Path, kind: str, task_queue: str, env: dict[str, str] | None = None
 ) -> AsyncIterator[Process]:
-    """``python -m bench.worker`` for ``kind`` (orderclock or baseline), polling ``task_queue``."""
+    """``python -m bench.worker`` for ``kind`` (orderclock or baseline), polling ``task_queue``.
+
+    ``env``: more environment for the worker (``BENCH_RECORDED``, see ``bench.stubs``).
+    """
     command = [
         sys.executable,
         "-m",
@@ -398,7 +408,8 @@ async def worker_process(
         "--task-queue",
         task_queue,
     ]
-    process = spawn(f"the {kind} worker", command, directory / f"worker-{kind}.log", python_env())
+    log = directory / f"worker-{kind}.log"
+    process = spawn(f"the {kind} worker", command, log, python_env(**(env or {})))
     try:
         await wait_for_line(process, READY_LINE)
         yield process
@@ -408,12 +419,17 @@ async def worker_process(
 
 @contextlib.asynccontextmanager
 async def server_and_worker(
-    directory: Path, kind: str, *, sqlite_file: bool = False, task_queue: str = "bench"
+    directory: Path,
+    kind: str,
+    *,
+    sqlite_file: bool = False,
+    task_queue: str = "bench",
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[Server, Process]]:
     """A fresh dev server and a worker of ``kind`` polling ``task_queue`` on it."""
     async with (
         temporal_server(directory, sqlite_file=sqlite_file) as server,
-        worker_process(server, directory, kind, task_queue) as worker,
+        worker_process(server, directory, kind, task_queue, env) as worker,
     ):
         yield server, worker
 

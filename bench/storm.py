@@ -8,6 +8,11 @@ search attribute says ``cancelled``); the time until every workflow has also sen
 mail and recorded itself and closed is in the note. The baseline is N bare workflows
 with one timer each (``bench.baseline.BareTimer``) due at T: the time from T until all are closed.
 
+Also per order: the lateness, from T until the order's cancellation reached the read
+model (the stub ``record`` notes it, see ``bench.stubs.RecordedLog``; for a bare timer,
+until its workflow closed), p50/p99/max; and the CPU of the worker and of the server
+per order from T until every workflow closed (all effects done).
+
 With more orders than the worker's workflow cache holds (``MAX_CACHED_WORKFLOWS``), most
 orders are replayed from their history when their deadline fires, as in production.
 """
@@ -18,7 +23,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 
@@ -29,6 +36,7 @@ from bench.common import (
     Process,
     Server,
     gather_limited,
+    percentile,
     profiled,
     ratio_at_most,
     repeat,
@@ -37,6 +45,7 @@ from bench.common import (
     workdir,
 )
 from bench.orders import start_order
+from bench.stubs import RECORDED_ENV, read_recorded
 from flows.prepaid_service.policy import PrepaidPolicy
 
 MARGIN_SECONDS = 15.0
@@ -44,6 +53,16 @@ START_CONCURRENCY = 50
 # Orders started whose first task has not run yet, at most (their deadlines would move).
 BACKLOG = 40
 ORDERS = "WorkflowType = 'prepaid_service'"
+
+
+@dataclass
+class StormRun:
+    """One side of one run: seconds from T, each workflow's lateness, CPU ms per order."""
+
+    done: float
+    lateness: list[float]
+    cpu_ms: dict[str, float]
+    note: str
 
 
 def _iso(moment: float) -> str:
@@ -111,9 +130,9 @@ async def paced(
 
 
 async def orderclock_storm(
-    server: Server, worker: Process, n: int, start_rate: float
-) -> tuple[float, float, str]:
-    """Seconds from T until all n are cancelled, until all are closed; a note on the starts."""
+    server: Server, worker: Process, n: int, start_rate: float, recorded: Path
+) -> StormRun:
+    """From T until all n are cancelled; lateness to each cancellation recorded; CPU."""
     client = server.client
     due = time.time() + n / start_rate + MARGIN_SECONDS
     prefix = uuid.uuid4().hex[:8]
@@ -156,13 +175,16 @@ async def orderclock_storm(
         cancelled = await _until(client, f"{ORDERS} AND OrderStatus = 'cancelled'", n, timeout)
     note += f"; until all cancelled: {cpu.per(n)}"
     closed = await _until(client, f"{ORDERS} AND ExecutionStatus != 'Running'", n, timeout)
-    return cancelled - due, closed - due, note
+    used = cpu.used_ms(n)
+    note += f"; all closed (mail sent, recorded) after {closed - due:.1f} s"
+    times = read_recorded(recorded)
+    if len(times) < n:
+        raise RuntimeError(f"only {len(times)} of {n} cancellations were recorded")
+    return StormRun(cancelled - due, [t - due for t in times.values()], used, note)
 
 
-async def bare_storm(
-    server: Server, worker: Process, n: int, start_rate: float
-) -> tuple[float, str]:
-    """Seconds from T until n bare timers due at T have all fired and closed; CPU used."""
+async def bare_storm(server: Server, worker: Process, n: int, start_rate: float) -> StormRun:
+    """From T until n bare timers due at T have all fired and closed; lateness; CPU."""
     client = server.client
     due = time.time() + n / start_rate + MARGIN_SECONDS
     prefix = uuid.uuid4().hex[:8]
@@ -178,40 +200,65 @@ async def bare_storm(
     cpu = CpuMeter(worker=worker, server=server.process)
     with profiled(worker, "storm-baseline"):
         closed = await _until(client, query, n, 600 + n / 5)
-    return closed - due, cpu.per(n)
+    used, note = cpu.used_ms(n), cpu.per(n)
+    lateness = [
+        w.close_time.timestamp() - due
+        async for w in client.list_workflows(query)
+        if w.close_time is not None
+    ]
+    return StormRun(closed - due, lateness, used, note)
 
 
 async def run(n: int, runs: int, start_rate: float, sqlite_file: bool = False) -> list[Figure]:
-    """The storm figure over ``runs`` runs."""
+    """The storm figures over ``runs`` runs."""
     figure = Figure(
         "Deadline storm",
         f"s from the deadline until all {n} are cancelled",
         target="ratio <= 2",
         check=ratio_at_most(2.0),
     )
+    late = {
+        p: Figure(
+            "Deadline storm lateness",
+            f"{name}, s from the deadline until each of {n} cancellations is recorded "
+            "(baseline: each timer's workflow closed)",
+        )
+        for p, name in ((50.0, "p50"), (99.0, "p99"), (100.0, "max"))
+    }
+    cpu = {
+        side: Figure("Deadline storm CPU", f"{side} ms per order, from the deadline until closed")
+        for side in ("worker", "server")
+    }
     notes: list[str] = []
 
     async def one_run(i: int) -> None:
         with workdir("bench-storm-") as directory:
-            async with server_and_worker(directory, "orderclock", sqlite_file=sqlite_file) as (
-                server,
-                worker,
-            ):
-                cancelled, closed, note = await orderclock_storm(server, worker, n, start_rate)
-            figure.orderclock.append(cancelled)
-            notes.append(
-                f"run {i + 1}: {note}; all closed (mail sent, recorded) after {closed:.1f} s"
-            )
-            say(f"orderclock: all cancelled {cancelled:.1f} s, closed {closed:.1f} s after T")
+            recorded = directory / "recorded.txt"
+            async with server_and_worker(
+                directory,
+                "orderclock",
+                sqlite_file=sqlite_file,
+                env={RECORDED_ENV: str(recorded)},
+            ) as (server, worker):
+                ours = await orderclock_storm(server, worker, n, start_rate, recorded)
+            notes.append(f"run {i + 1}: {ours.note}")
+            say(f"orderclock: {ours.note}")
             async with server_and_worker(directory, "baseline", sqlite_file=sqlite_file) as (
                 server,
                 worker,
             ):
-                fired, used = await bare_storm(server, worker, n, start_rate)
-            figure.baseline.append(fired)
-            notes.append(f"baseline {used}")
-            say(f"baseline: all {n} timers done {fired:.1f} s after T; {used}")
+                bare = await bare_storm(server, worker, n, start_rate)
+            notes.append(f"baseline {bare.note}")
+            say(f"baseline: all {n} timers done {bare.done:.1f} s after T; {bare.note}")
+        figure.orderclock.append(ours.done)
+        figure.baseline.append(bare.done)
+        for p, fig in late.items():
+            fig.orderclock.append(percentile(ours.lateness, p))
+            fig.baseline.append(percentile(bare.lateness, p))
+        for side, fig in cpu.items():
+            fig.orderclock.append(ours.cpu_ms[side])
+            fig.baseline.append(bare.cpu_ms[side])
 
     await repeat(runs, "storm", one_run)
     figure.note = "; ".join(notes)
-    return [figure]
+    return [figure, *late.values(), *cpu.values()]

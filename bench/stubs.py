@@ -7,9 +7,11 @@ workflows and their payloads, not of Stripe, SMTP or a database.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from temporalio import activity
 
@@ -41,11 +43,45 @@ from models.activities import (
     SendEmailInput,
     SendEmailResult,
 )
-from models.orders import NotificationStatus, PaymentOutcome
+from models.orders import NotificationStatus, OrderView, PaymentOutcome
+
+# The worker's environment names a file here: the stubs note when each order's
+# cancellation reached the read model (what the storm's lateness is measured to).
+RECORDED_ENV = "BENCH_RECORDED"
+RECORDED_STATUS = "cancelled"
+
+
+class RecordedLog:
+    """Appends ``<order id> <epoch seconds>`` the first time an order is recorded cancelled."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._out: IO[str] | None = path.open("a", encoding="utf-8") if path else None
+        self._seen: set[str] = set()
+
+    def note(self, view: OrderView) -> None:
+        if self._out is None or view.status != RECORDED_STATUS or view.order_id in self._seen:
+            return
+        self._seen.add(view.order_id)
+        self._out.write(f"{view.order_id} {time.time():.6f}\n")
+        self._out.flush()
+
+
+def read_recorded(path: Path) -> dict[str, float]:
+    """What :class:`RecordedLog` wrote: each order's first cancelled record, epoch seconds."""
+    if not path.exists():
+        return {}
+    found: dict[str, float] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        order_id, _, at = line.partition(" ")
+        found.setdefault(order_id, float(at))
+    return found
 
 
 class StubActivities:
     """Every activity orderclock registers, answering success without side effects."""
+
+    def __init__(self, recorded: Path | None = None) -> None:
+        self._recorded = RecordedLog(recorded)
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, input: SendEmailInput) -> SendEmailResult:
@@ -94,7 +130,7 @@ class StubActivities:
 
     @activity.defn(name=RECORD_ORDER)
     async def record_order(self, input: RecordOrderInput) -> None:
-        return None
+        self._recorded.note(input.view)
 
     @activity.defn(name=RECORD_PAYOUT)
     async def record_payout(self, input: RecordPayoutInput) -> RecordPayoutResult:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+from pathlib import Path
 
 from temporalio.worker import Worker
 
 from bench.baseline import BareActivities, BareLifecycle, BareTimer
 from bench.common import READY_LINE, connect
-from bench.stubs import StubActivities
+from bench.stubs import RECORDED_ENV, StubActivities
 from cli.support import exit_now
 from config.settings import Settings
 from worker.main import MAX_CACHED_WORKFLOWS, build_worker
@@ -36,7 +38,9 @@ async def serve(kind: str, address: str, task_queue: str) -> None:
             stripe_api_key="sk_test_bench",
             stripe_webhook_secret="whsec_bench",
         )
-        worker = build_worker(client, settings, activities=StubActivities().all())
+        recorded = os.environ.get(RECORDED_ENV)
+        stubs = StubActivities(Path(recorded) if recorded else None)
+        worker = build_worker(client, settings, activities=stubs.all())
     else:
         worker = Worker(
             client,

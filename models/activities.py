@@ -5,6 +5,7 @@ Activity names are constants here so the workflow, the worker and test fakes agr
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -12,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from flows.account_order.models import Receipt
 from flows.shop_order.models import ShopItem
 from models.common import Recipient, Strict
-from models.orders import NotificationStatus, OrderView, PaymentOutcome
+from models.orders import NotificationRecord, NotificationStatus, OrderView, PaymentOutcome
 
 SEND_EMAIL = "send_email"
 CHARGE_PAYMENT = "charge_payment"
@@ -23,6 +24,7 @@ CAPTURE_PAYMENT = "capture_payment"
 CANCEL_AUTHORISATION = "cancel_authorisation"
 RECORD_ORDER = "record_order"
 RECORD_PAYOUT = "record_payout"
+APPLY_EFFECTS = "apply_effects"
 
 
 class SendEmailInput(Strict):
@@ -244,3 +246,50 @@ class SalesforceSyncResult(Strict):
     opportunity_id: str
     record_type: Literal["Quote", "Order"]
     record_id: str
+
+
+class EffectsInput(Strict):
+    """A transition's effects in one round trip: its queued emails, then the view to record.
+
+    Each email is tried once; the view is written with the settled emails' records added
+    (:func:`recorded_view`). What is left (an email that failed for now, a write the
+    database refused) the workflow finishes with ``send_email`` and ``record_order``.
+    """
+
+    view: OrderView
+    emails: list[SendEmailInput] = Field(default_factory=list)
+
+
+class EffectsResult(Strict):
+    """What the effects activity did: the emails it settled, those left, the write."""
+
+    # The settled emails' records, exactly as written with the view (sent, skipped, failed).
+    notifications: list[NotificationRecord] = Field(default_factory=list)
+    # Emails that failed for now (SMTP unreachable, a 4xx), by key: why. Not recorded.
+    unsettled: dict[str, str] = Field(default_factory=dict)
+    recorded: bool = False
+    # Why the view was not written (the database's error), when it was not.
+    record_error: str | None = None
+
+
+def notification_record(
+    email: SendEmailInput, status: NotificationStatus, detail: str | None, at: datetime
+) -> NotificationRecord:
+    """The record of one email's outcome (the workflow's and the effects activity's)."""
+    return NotificationRecord(
+        idempotency_key=email.idempotency_key,
+        event=email.event,
+        recipient_role=email.recipient_role,
+        to=email.to_address,
+        status=status,
+        detail=detail,
+        at=at,
+    )
+
+
+def recorded_view(input: EffectsInput, result: EffectsResult) -> OrderView:
+    """The view the effects activity writes: the input's, plus the emails it settled."""
+    if not result.notifications:
+        return input.view
+    notifications = [*input.view.notifications, *result.notifications]
+    return input.view.model_copy(update={"notifications": notifications})

@@ -2,10 +2,12 @@
 
 Workflow code stays deterministic and never touches ``prometheus_client``: the counters
 are kept by a worker interceptor around the ``record_order`` activity, which sees every
-version of every order's view. Before the activity writes, the interceptor reads what the
-database already holds for the order (its version and stage, the transitions' sequence
-numbers, each notification's status and each payment's outcome by idempotency key); once
-the activity has succeeded it counts only the difference. So:
+version of every order's view (and around ``apply_effects``, which writes it with the
+emails it sent: the view it wrote is its input's plus its result's notifications).
+Before the activity writes, the interceptor reads what the database already holds for
+the order (its version and stage, the transitions' sequence numbers, each
+notification's status and each payment's outcome by idempotency key); once the activity
+has succeeded it counts only the difference. So:
 
 - a retried or repeated ``record_order`` with the same view counts nothing the second
   time (the rows are already there);
@@ -43,7 +45,14 @@ from temporalio.worker import (
 from db.tables import NOTIFICATIONS, ORDERS, PAYMENTS, TRANSITIONS
 from flows.catalog import flow_spec
 from flows.spec import FlowSpec
-from models.activities import RECORD_ORDER, RecordOrderInput
+from models.activities import (
+    APPLY_EFFECTS,
+    RECORD_ORDER,
+    EffectsInput,
+    EffectsResult,
+    RecordOrderInput,
+    recorded_view,
+)
 from models.common import Role
 from models.orders import OrderView, Transition
 
@@ -200,8 +209,10 @@ class _RecordOrderCounter(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         record = input.args[0] if input.args else None
-        if activity.info().activity_type != RECORD_ORDER or not isinstance(
-            record, RecordOrderInput
+        kind = activity.info().activity_type
+        if not (
+            (kind == RECORD_ORDER and isinstance(record, RecordOrderInput))
+            or (kind == APPLY_EFFECTS and isinstance(record, EffectsInput))
         ):
             return await super().execute_activity(input)
         view = record.view
@@ -213,6 +224,11 @@ class _RecordOrderCounter(ActivityInboundInterceptor):
             activity.logger.warning("order %s: database unreadable: %s", view.order_id, err)
             return await super().execute_activity(input)
         result = await super().execute_activity(input)
+        if isinstance(record, EffectsInput):
+            # The effects activity wrote the view with the emails it settled, or nothing.
+            if not isinstance(result, EffectsResult) or not result.recorded:
+                return result
+            view = recorded_view(record, result)
         try:
             count_new(self._root.metrics, view, before)
         except Exception:  # metrics must never fail a recorded order

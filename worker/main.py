@@ -14,6 +14,7 @@ from temporalio.worker import Interceptor, Worker
 
 import config.temporal
 from activities.billing import BillingActivities
+from activities.effects import with_effects
 from activities.email import EmailActivities
 from activities.payments import PaymentActivities
 from activities.records import OrderRecordActivities
@@ -67,13 +68,19 @@ def build_worker(
     activities: Sequence[Callable[..., Any]] | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """A worker for every flow on ``settings.task_queue``."""
+    """A worker for every flow on ``settings.task_queue``.
+
+    ``apply_effects`` (a transition's emails and read-model write in one activity) is
+    built from the ``send_email`` and ``record_order`` among ``activities``.
+    """
     return Worker(
         client,
         task_queue=settings.task_queue,
         # Every order flow, and the account orders' bill-cycle run (not an order flow).
         workflows=[*WORKFLOWS.values(), BillCycleWorkflow],
-        activities=list(activities if activities is not None else default_activities(settings)),
+        activities=with_effects(
+            activities if activities is not None else default_activities(settings)
+        ),
         workflow_runner=workflow_runner(),
         interceptors=list(interceptors),
         max_cached_workflows=MAX_CACHED_WORKFLOWS,

@@ -36,11 +36,15 @@ with workflow.unsafe.imports_passed_through():
     from models import errors, search
     from models.actions import ENGINE_ACTION_PAYLOADS, ResendEmailPayload
     from models.activities import (
+        APPLY_EFFECTS,
         RECORD_ORDER,
         SEND_EMAIL,
+        EffectsInput,
+        EffectsResult,
         RecordOrderInput,
         SendEmailInput,
         SendEmailResult,
+        notification_record,
     )
     from models.clock import readable_with_utc, to_zone
     from models.common import SYSTEM, Actor, OrderRequest, Role
@@ -80,6 +84,12 @@ HUMAN_ROLES = (Role.customer, Role.provider, Role.support)
 # Patch: queued emails are sent together, not one after the other (orders started before
 # it replay the sequential outbox).
 EMAILS_TOGETHER = "emails-together"
+# Patch: a transition's emails and read-model write go out in one effects activity (one
+# attempt; what it leaves, the single activities finish). Orders started before it keep
+# the two outboxes' separate activities.
+EFFECTS_TOGETHER = "effects-together"
+# One try of everything; what is left is retried by send_email and record_order.
+EFFECTS_RETRY = RetryPolicy(maximum_attempts=1)
 # Patch: an action's handler first runs every deadline already due by the workflow's clock,
 # then checks the action against the deadlines' gates. A worker that was down when a
 # deadline passed gets the timer and the action in one workflow task, and the action's
@@ -241,6 +251,12 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
         self._resends: dict[str, int] = {}
         # The tenant of the key that created the order (None: created without one).
         self._tenant: str | None = None
+        # Effects outbox (EFFECTS_TOGETHER): keys of queued emails an activity has taken,
+        # emails the effects activity left to send_email (with why its try failed), and
+        # whether the read model is being written alone (the database was down).
+        self._taken: set[str] = set()
+        self._left: list[tuple[SendEmailInput, str]] = []
+        self._writing_alone = False
 
     # ----- what a flow supplies -------------------------------------------------------
 
@@ -510,8 +526,12 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
         """Drive the order until it finishes: deadlines here, side effects in the outboxes."""
         self._upsert_search_attributes()
         self._set_current_details()
-        mail = asyncio.create_task(self._drain_emails())
-        record = asyncio.create_task(self._drain_records())
+        if workflow.patched(EFFECTS_TOGETHER):
+            mail = asyncio.create_task(self._drain_left_emails())
+            record = asyncio.create_task(self._drain_effects())
+        else:
+            mail = asyncio.create_task(self._drain_emails())
+            record = asyncio.create_task(self._drain_records())
         while not self._finished:
             deadline = self._next_deadline()
             version = self._version
@@ -633,14 +653,16 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
             self._emails.pop(0)
             self._notified(email, status, detail)
 
-    async def _send(self, email: SendEmailInput) -> tuple[NotificationStatus, str | None]:
+    async def _send(
+        self, email: SendEmailInput, retry: RetryPolicy | None = None
+    ) -> tuple[NotificationStatus, str | None]:
         try:
             result = await workflow.execute_activity(
                 SEND_EMAIL,
                 email,
                 result_type=SendEmailResult,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=self._email_retry(),
+                retry_policy=retry or self._email_retry(),
                 summary=f"email {email.event} to {email.recipient_role}",
             )
         except ActivityError as exc:
@@ -650,20 +672,14 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
     def _notified(
         self, email: SendEmailInput, status: NotificationStatus, detail: str | None
     ) -> None:
-        if status != NotificationStatus.sent:
-            self._undelivered[email.idempotency_key] = email
-        self._notifications.append(
-            NotificationRecord(
-                idempotency_key=email.idempotency_key,
-                event=email.event,
-                recipient_role=email.recipient_role,
-                to=email.to_address,
-                status=status,
-                detail=detail,
-                at=workflow.now(),
-            )
-        )
+        self._note(email, notification_record(email, status, detail, workflow.now()))
         self._record_dirty = True
+
+    def _note(self, email: SendEmailInput, record: NotificationRecord) -> None:
+        """Keep an email's outcome (a failed or skipped one can be resent)."""
+        if record.status != NotificationStatus.sent:
+            self._undelivered[email.idempotency_key] = email
+        self._notifications.append(record)
 
     async def _drain_records(self) -> None:
         while True:
@@ -678,6 +694,115 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
                 retry_policy=RECORD_RETRY,
                 summary=f"record order ({self._status})",
             )
+
+    # ----- the effects outbox (EFFECTS_TOGETHER) --------------------------------------
+    # One activity per change carries the change's new emails and its read-model write
+    # (activities/effects.py). It is tried once and never waits on an outage: an email it
+    # could not settle goes on to send_email with the rest of its retry budget
+    # (_drain_left_emails), a write the database refused to record_order, which retries
+    # until the database is back. While that write waits, new emails go out on their own.
+    # Like the two outboxes before, these coroutines are not the run loop: no outage
+    # delays a deadline; and an email stays in ``_emails`` until its outcome is recorded.
+
+    def _untaken(self) -> list[SendEmailInput]:
+        return [e for e in self._emails if e.idempotency_key not in self._taken]
+
+    def _settle(self, keys: set[str]) -> None:
+        """Drop emails whose outcome is noted from the queue."""
+        self._emails = [e for e in self._emails if e.idempotency_key not in keys]
+        self._taken -= keys
+
+    async def _drain_effects(self) -> None:
+        while True:
+            await workflow.wait_condition(
+                lambda: self._record_dirty or bool(self._untaken()) or self._stop
+            )
+            batch = self._untaken()
+            if not batch and not self._record_dirty:
+                return
+            self._taken.update(e.idempotency_key for e in batch)
+            self._record_dirty = False
+            mails = f" and {len(batch)} email{'s' if len(batch) != 1 else ''}" if batch else ""
+            try:
+                result = await workflow.execute_activity(
+                    APPLY_EFFECTS,
+                    EffectsInput(view=self._view(), emails=batch),
+                    result_type=EffectsResult,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=EFFECTS_RETRY,
+                    summary=f"record order ({self._status}){mails}",
+                )
+            except ActivityError as exc:
+                # Nothing known (a timeout, a worker without the activity): each part
+                # goes the single way; an email's key keeps a repeat the same message.
+                reason = cause_message(exc)
+                self._left.extend((email, reason) for email in batch)
+                result = EffectsResult(record_error=reason)
+            self._adopt(batch, result)
+            if not result.recorded:
+                self._record_dirty = True
+                await self._record_alone()
+
+    def _adopt(self, batch: Sequence[SendEmailInput], result: EffectsResult) -> None:
+        """Take in what the effects activity settled (already in the read model)."""
+        by_key = {e.idempotency_key: e for e in batch}
+        for record in result.notifications:
+            self._note(by_key[record.idempotency_key], record)
+        self._settle({r.idempotency_key for r in result.notifications})
+        self._left.extend((by_key[k], why) for k, why in result.unsettled.items())
+
+    async def _record_alone(self) -> None:
+        """Write the read model with retries until the database takes it (and while the
+        order keeps changing meanwhile)."""
+        self._writing_alone = True
+        try:
+            while self._record_dirty:
+                self._record_dirty = False
+                await workflow.execute_activity(
+                    RECORD_ORDER,
+                    RecordOrderInput(view=self._view()),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RECORD_RETRY,
+                    summary=f"record order ({self._status})",
+                )
+        finally:
+            self._writing_alone = False
+
+    async def _drain_left_emails(self) -> None:
+        while True:
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._left)
+                    or (self._writing_alone and bool(self._untaken()))
+                    or self._stop
+                )
+            )
+            # Emails queued while the read model waits for the database go out now.
+            fresh = self._untaken() if self._writing_alone else []
+            if not self._left and not fresh:
+                return
+            self._taken.update(e.idempotency_key for e in fresh)
+            left, self._left = self._left, []
+            if left:
+                # The effects activity's try was the first attempt: wait as a retry would.
+                await workflow.sleep(self._email_retry().initial_interval)
+            attempts = self.activity_policy.email_max_attempts
+            jobs = [self._send_left(email, why, attempts - 1) for email, why in left]
+            jobs += [self._send(email) for email in fresh]
+            outcomes = await asyncio.gather(*jobs)
+            emails = [email for email, _ in left] + fresh
+            for email, (status, detail) in zip(emails, outcomes, strict=True):
+                self._notified(email, status, detail)
+            self._settle({e.idempotency_key for e in emails})
+
+    async def _send_left(
+        self, email: SendEmailInput, why: str, attempts: int
+    ) -> tuple[NotificationStatus, str | None]:
+        """Send an email the effects activity tried once, with the attempts left."""
+        if attempts < 1:
+            return NotificationStatus.failed, why
+        retry = dataclasses.replace(self._email_retry(), maximum_attempts=attempts)
+        return await self._send(email, retry)
 
     # ----- the engine's own actions (every flow has them) -----------------------------
     # flows.spec adds their ActionSpecs to every FlowSpec, so GET /flows lists them and

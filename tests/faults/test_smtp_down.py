@@ -59,16 +59,26 @@ async def test_smtp_down_emails_fail_after_retries_and_resend_works(
         assert all("Connection refused" in n["detail"] for n in failed.values()), failed
         assert RESEND_EMAIL in view["allowed_actions"]["support"]
 
-        # Each email was tried as often as the budget allows: the history keeps the last
-        # attempt's number on its ActivityTaskStarted event.
+        # Each email was tried as often as the budget allows: once with the creation's
+        # record in apply_effects, then by send_email, whose last attempt's number the
+        # history keeps on its ActivityTaskStarted event.
         client = await stack.client()
         history = await client.get_workflow_handle(order_workflow_id(oid)).fetch_history()
+        kinds = {
+            e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        }
         started = [
-            e.activity_task_started_event_attributes.attempt
+            (
+                kinds[e.activity_task_started_event_attributes.scheduled_event_id],
+                e.activity_task_started_event_attributes.attempt,
+            )
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
         ]
-        assert started.count(ATTEMPTS) >= 2, started
+        assert started.count(("send_email", ATTEMPTS - 1)) >= 2, started
+        assert ("apply_effects", 1) in started, started
 
         await stack.start_smtp()  # same port, same Maildir
         customer_key = failed["customer"]["idempotency_key"]

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from models.activities import SEND_EMAIL, SendEmailInput, SendEmailResult
+from models.activities import APPLY_EFFECTS, SEND_EMAIL, SendEmailInput, SendEmailResult
 from models.common import Role
 from models.orders import NotificationStatus, OrderView
 from tests.fakes import FakeActivities
@@ -31,7 +31,9 @@ async def _notified(harness: Harness, order: WorkflowHandle[Any, OrderView], cou
     raise AssertionError(f"fewer than {count} notifications recorded")
 
 
-async def test_an_events_emails_are_scheduled_in_one_workflow_task(harness: Harness) -> None:
+async def test_an_events_emails_go_out_in_one_activity_with_its_record(
+    harness: Harness,
+) -> None:
     order = await harness.start()
     view = await _notified(harness, order, 2)
     assert [(n.event, n.recipient_role, n.status) for n in view.notifications] == [
@@ -39,14 +41,15 @@ async def test_an_events_emails_are_scheduled_in_one_workflow_task(harness: Harn
         ("created", Role.provider, NotificationStatus.sent),
     ]
     history = await order.fetch_history()
-    emails = [
-        e.activity_task_scheduled_event_attributes.workflow_task_completed_event_id
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == SEND_EMAIL
     ]
-    # Both were scheduled by the same workflow task, not the second after the first.
-    assert len(emails) == 2 and emails[0] == emails[1]
+    # Both emails and the creation's record in one effects activity (before the
+    # effects-together patch: both emails from one workflow task, then a record each).
+    assert scheduled == [APPLY_EFFECTS]
+    assert len(harness.fakes.emails_for(view.order_id, "created")) == 2
 
 
 class _OneAddressFails(FakeActivities):
