@@ -29,7 +29,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from models.common import Role
-from models.orders import OrderView
+from models.orders import OrderView, PaymentKind
 from tests.workflows.account_harness import APPROVAL, AccountHarness, account
 from tests.workflows.conftest import FlowHarness, Harness
 from tests.workflows.dealer_support import ON_ACCOUNT, DealerHarness, dealer_harness
@@ -174,6 +174,13 @@ async def test_account_approval_flag_after_3_days(account: AccountHarness) -> No
     await at_the_boundary(account, order, "approval", began, 3 * DAY, lambda v: v.needs_attention)
 
 
+async def test_account_completion_flag_after_3_days(account: AccountHarness) -> None:
+    order = await account.start(APPROVAL)
+    await account.act(order, "place", C)
+    began = (await account.act(order, "approve", S)).history[-1].at
+    await at_the_boundary(account, order, "completion", began, 3 * DAY, lambda v: v.needs_attention)
+
+
 async def test_account_receipt_window_90_days(account: AccountHarness) -> None:
     order = await account.start()
     view = await account.act(order, "place", C)
@@ -199,6 +206,18 @@ async def test_dealer_archive_30_days_after_shipping(dealer: DealerHarness) -> N
     await at_the_boundary(
         dealer, order, "archive", shipped.history[-1].at, 30 * DAY, lambda v: v.archived
     )
+
+
+async def test_dealer_card_hold_renewed_after_6_5_days(dealer: DealerHarness) -> None:
+    # Stripe keeps an uncaptured hold 7 days; the README renews it after 6.5.
+    order = await dealer.start()
+    view = await dealer.confirmed(order)
+    held_at = view.payments[0].at
+
+    def renewed(v: OrderView) -> bool:
+        return sum(1 for p in v.payments if p.kind == PaymentKind.authorisation) == 2
+
+    await at_the_boundary(dealer, order, "payment_hold_renewal", held_at, 6 * DAY + 12 * H, renewed)
 
 
 # ----- shop order (README: 72 h without satisfactory payment) -----------------------------
