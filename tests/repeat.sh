@@ -42,4 +42,11 @@ for run in $(seq 1 "$RUNS"); do
     printf 'run %2d  exit %d  %6.1f s  load %s  %s\n' "$run" "$status" "$took" "$load" "$summary"
 done
 echo "# $passed_runs of $RUNS runs passed"
+# Each test's call time over the runs (pytest's --durations, calls of a second or more).
+echo "# test: fastest / slowest call over the runs (calls under 1 s not listed)"
+cat "$LOGS"/run-*.log | awk '$2 == "call" && $1 ~ /s$/ {
+    t = substr($1, 1, length($1) - 1) + 0; name = $3
+    if (!(name in lo) || t < lo[name]) lo[name] = t
+    if (!(name in hi) || t > hi[name]) hi[name] = t
+} END { for (name in lo) printf "%6.1f s / %6.1f s  %s\n", lo[name], hi[name], name }' | sort -k4
 [ "$passed_runs" -eq "$RUNS" ]
