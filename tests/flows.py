@@ -210,7 +210,9 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
             make_request=_installation_request,
             payloads={
                 "fulfil": {"note": "installed and activated"},
-                "schedule": {"at": "2099-01-01T10:00:00+01:00"},
+                # Within the time-skipping server's limit of 10 years on a workflow's life
+                # (random programs move its clock to this time; later, it is in the past).
+                "schedule": {"at": "2030-01-01T10:00:00+01:00"},
                 "unschedule": {"reason": "installer ill"},
                 "resend_order_confirmation": {},
                 "initiate_installation": {},

@@ -98,6 +98,10 @@ DEADLINES_WIN = "deadlines-win"
 # Patch: the attention flag clears when the order reaches a terminal state or finishes
 # (the Web UI's "needs attention" filter must not list finished orders).
 ATTENTION_CLEARS = "attention-clears"
+# Patch: the read model gets the finished order's view (no actions, its last deadline fired)
+# even when finishing changed nothing else: the database kept the view from before, which
+# advertised actions the closed workflow can no longer take.
+FINAL_RECORD = "final-record"
 # Deadlines one action's handler may run before checking it (each expiry removes or moves
 # its deadline; the bound only guards against a flow whose expiry does not).
 MAX_DUE_AT_ONCE = 8
@@ -567,6 +571,8 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
         if self._needs_attention and workflow.patched(ATTENTION_CLEARS):
             self._clear_attention("the order is finished")
             self.changed()
+        elif not self._record_dirty and workflow.patched(FINAL_RECORD):
+            self._record_dirty = True
 
     async def _renew_hold(self) -> None:
         assert self.ledger is not None
@@ -620,8 +626,9 @@ class OrderWorkflow(Generic[RequestT, PolicyT]):
         return min(pending, key=lambda d: d.due_at) if pending else None
 
     def next_deadline(self) -> Deadline | None:
-        """The deadline the order's view, search attributes and emails name."""
-        return self._next_deadline(shown=True)
+        """The deadline the order's view, search attributes and emails name (none once the
+        order is finished: a closed order's last deadline has fired)."""
+        return None if self._finished else self._next_deadline(shown=True)
 
     def _email_retry(self) -> RetryPolicy:
         interval = self.activity_policy.email_retry_interval

@@ -120,3 +120,7 @@ async def test_receipts_during_the_window_then_the_workflow_ends(account: Accoun
     final = await order.result()
     assert final.status == "completed"
     assert final.history[-1].action == "reprint_receipt"  # the window's end is no transition
+    # Closed: no deadline left, no action offered, and the order database holds that view
+    # (it kept the one from before, offering the receipt actions, until the final record).
+    assert final.next_deadline is None and final.allowed_actions == {}
+    assert account.fakes.views[final.order_id] == final

@@ -37,6 +37,10 @@ LOS_ANGELES = "America/Los_Angeles"
 MIN = timedelta(minutes=1)
 DAY = timedelta(days=1)
 S = Role.support
+# The README's dealer deadline table (the seed is silent on both): closed 30 days after
+# it ends; the card's pre-authorisation tried again every 10 min while Stripe is away.
+ARCHIVE_AFTER = timedelta(days=30)
+AUTHORISATION_RETRY = timedelta(minutes=10)
 
 
 @pytest.fixture
@@ -246,7 +250,7 @@ async def test_a_card_declined_at_placement_cancels_the_order(dealer: DealerHarn
     assert dealer.fakes.emails_for(view.order_id, "placed") == []
     # It can be archived, and closes by itself after archive_after.
     assert view.next_deadline is not None and view.next_deadline.name == "archive"
-    await dealer.sleep(DealerPolicy().archive_after + MIN)
+    await dealer.sleep(ARCHIVE_AFTER + MIN)
     final = await order.result()
     assert final.archived
 
@@ -289,14 +293,14 @@ async def test_pre_authorisation_is_retried_while_stripe_is_unreachable(
         assert view.next_deadline is not None
         assert view.next_deadline.name == "card_authorisation"
         # Flagged when the attempt failed; the next one is due authorisation_retry later.
-        assert view.next_deadline.due_at - view.updated_at == DealerPolicy().authorisation_retry
+        assert view.next_deadline.due_at - view.updated_at == AUTHORISATION_RETRY
         # The dealer may accept and confirm meanwhile, not capture.
         await dealer.confirmed(order)
         with pytest.raises(Rejected) as rejected:
             await dealer.act(order, "capture_payment")
         assert rejected.value.message.startswith("the card is not pre-authorised yet")
         fakes.up = True
-        await dealer.sleep(DealerPolicy().authorisation_retry)
+        await dealer.sleep(AUTHORISATION_RETRY)
         view = await dealer.settled(order)
         assert view.amount_held == 12000 and not view.needs_attention
         # The same key both times: a hold that did happen cannot be made twice.
@@ -304,7 +308,7 @@ async def test_pre_authorisation_is_retried_while_stripe_is_unreachable(
         assert {a.idempotency_key for a in attempts} == {f"{view.order_id}:authorise:1"}
         assert len(fakes.unreachable) >= 1 and len(fakes.authorisations) == 1
         # The business-day clock starts when the dealer can act, and the dealer is told.
-        assert due_of(view) - view.created_at > DealerPolicy().authorisation_retry
+        assert due_of(view) - view.created_at > AUTHORISATION_RETRY
         await dealer.mail(view.order_id, "placed")
         assert view.next_deadline is not None
         assert view.next_deadline.name == "payment_hold_renewal"  # confirmed already
@@ -339,6 +343,10 @@ async def test_a_completed_order_is_archived_and_closed_after_archive_after(
     assert final.archived
     assert (final.history[-1].action, final.history[-1].actor.role) == ("archive", Role.system)
     assert final.history[-1].reason == "archived automatically after 30 days"
+    # Closed: the archive deadline has fired and is no next deadline (it showed one, overdue
+    # for ever); the order database holds the final view.
+    assert final.next_deadline is None
+    assert dealer.fakes.views[final.order_id] == final
 
 
 async def test_an_archived_order_can_be_unarchived_until_it_closes(dealer: DealerHarness) -> None:

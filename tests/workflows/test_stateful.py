@@ -16,21 +16,27 @@ step:
   fires twice; a finished order accepts no action;
 - the read model: the database's copy of the order becomes equal to the workflow's view.
 
-CI's profile runs a fixed set of programs; ``HYPOTHESIS_PROFILE=thorough`` draws new, more
-and longer ones (a failure prints the blob that reproduces it, ``@reproduce_failure``).
+Every run draws new programs from a seed of its own, printed with the test's output and
+in a failure's message; ``ORDERCLOCK_STATEFUL_SEED=<seed>`` (or ``--hypothesis-seed``) with
+the same profile draws the same programs again. CI's profile (``ci``) is bounded: 12
+programs of up to 10 steps per flow, each step within ``STEP_SECONDS`` (a step that takes
+longer fails naming the flow, the step and the seed), and no shrinking (a failing program is
+printed as drawn). ``HYPOTHESIS_PROFILE=ci-shrink`` draws CI's programs and shrinks a
+failure; ``HYPOTHESIS_PROFILE=thorough`` draws 200 programs of up to 25 steps per flow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -53,27 +59,21 @@ from tests.fakes import FakeActivities
 from tests.flows import FLOW_SAMPLES, FlowSample
 from tests.workflows.conftest import FlowHarness, Rejected, flow_worker
 
-settings.register_profile(
-    "ci",
-    max_examples=12,
-    stateful_step_count=10,
-    # The same programs every CI run: a program that fails there fails every run. New
-    # programs each run (derandomize=False) once the suite is proven stable with them.
-    derandomize=True,
-    print_blob=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.register_profile(
-    "thorough",
-    max_examples=200,
-    stateful_step_count=25,
-    derandomize=False,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+# Hypothesis's own per-example deadline stays off: a slow example on a loaded machine is no
+# failure. Hangs are caught per step instead (STEP_SECONDS), which names the step.
+COMMON: dict[str, Any] = {
+    "derandomize": False,
+    "print_blob": True,
+    "database": None,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+# No shrinking in CI: shrinking reruns a failing program many times and would turn a clear
+# failure into the test's timeout; the failing program is printed as drawn, with its seed.
+CI_PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
+settings.register_profile("ci", max_examples=12, stateful_step_count=10, phases=CI_PHASES, **COMMON)
+settings.register_profile("ci-shrink", max_examples=12, stateful_step_count=10, **COMMON)
+settings.register_profile("thorough", max_examples=200, stateful_step_count=25, **COMMON)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 
 WAITS = [
@@ -98,6 +98,12 @@ REFUSALS = {
     errors.INVALID_PAYLOAD,
 }
 SETTLE_SECONDS = 15.0
+# The longest one step may take (a wait, a deadline step or an action, with the read model
+# settling after it): a step runs in well under a second on a quiet machine; this only
+# catches a hang, and fails naming the step instead of the whole test timing out.
+STEP_SECONDS = 60.0
+SEED_VARIABLE = "ORDERCLOCK_STATEFUL_SEED"
+T = TypeVar("T")
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
@@ -181,7 +187,13 @@ class Run:
                     for k, v in view.model_dump().items()
                     if stored.model_dump().get(k) != v
                 }
-                raise AssertionError(f"database differs from the workflow's view: {diff}")
+                if diff:
+                    raise AssertionError(f"database differs from the workflow's view: {diff}")
+                now = await self.harness.now()
+                raise AssertionError(
+                    f"the order's next deadline {view.next_deadline} is due (now {now}) but "
+                    f"did not fire within {SETTLE_SECONDS:.0f} s (status {view.status})"
+                )
             await asyncio.sleep(0.05)
 
 
@@ -210,54 +222,95 @@ def check_deadlines(before: OrderView, after: OrderView, waited_until: Any) -> N
 
 
 async def run_program(run: Run, steps: list[tuple[str, Any, Any]]) -> None:
+    """Start an order and run ``steps`` on it, each bounded by ``STEP_SECONDS``."""
     h, sample = run.harness, run.sample
-    now = await h.now()
-    handle = await h.start_request(sample.make_request(now), **sample.start_fields(now))
-    view = await run.settled(handle)
-    for kind, what, detail in steps:
-        before = view
-        waited_until = None
-        if kind == "wait":
-            await h.sleep(what)
-            waited_until = await h.now()
-        elif kind == "deadline":
-            if before.next_deadline is None:
-                continue
-            left = before.next_deadline.due_at + what - await h.now()
-            if left > timedelta(0):
-                await h.sleep(left)
-            waited_until = await h.now()
-        else:
-            who, payload = detail
-            actor = run.actor(who)
-            finished = await run.finished(handle) is not None
-            try:
-                await h.act_as(handle, what, actor, payload)
-            except Rejected as refused:
-                assert refused.kind in REFUSALS, (what, who, refused)
-                # "Not this order's party" only for a stranger, or a role the flow lacks.
-                own_party = who == "support" or Role(actor.role) in sample.party_ids
-                if not who.startswith("stranger") and own_party:
-                    assert refused.kind != errors.NOT_THIS_PARTY, (what, who, refused)
-            except (WorkflowUpdateFailedError, RPCError):
-                # The order may have finished between the look and the action (a wait's
-                # last deadline closes it while its outboxes drain).
-                finished = finished or await run.finished(handle) is not None
-                assert finished, f"{what} by {who} failed on a running order"
-            else:
-                assert not finished, f"a finished order accepted {what}"
-                assert not who.startswith("stranger"), f"a {who}'s {what} was accepted"
-                advertised = before.allowed_actions.get(actor.role, [])
-                assert what in advertised, f"{what} by {who} accepted but not advertised"
-        view = await run.settled(handle)
-        check_money(view)
-        check_deadlines(before, view, waited_until)
-        if kind == "act" and view.version != before.version:
-            # Only an accepted action (or a deadline that came due meanwhile) changes it.
-            accepted_or_fired = view.history != before.history or len(view.deadlines_fired) != len(
-                before.deadlines_fired
+
+    async def begin() -> tuple[WorkflowHandle[Any, OrderView], OrderView]:
+        now = await h.now()
+        handle = await h.start_request(sample.make_request(now), **sample.start_fields(now))
+        return handle, await run.settled(handle)
+
+    handle, view = await bounded(begin(), f"starting the {sample.flow} order")
+    for number, step in enumerate(steps, 1):
+        what = f"step {number} of {len(steps)} {step!r} on {sample.flow}"
+        try:
+            view = await bounded(run_step(run, handle, view, step), what)
+        except AssertionError as failure:
+            failure.add_note(f"at {what}, after {steps[: number - 1]!r}")
+            failure.add_note(
+                f"before it: {view.status}, next deadline {view.next_deadline}, "
+                f"history {[(t.action, t.actor.role, t.to_status) for t in view.history]}"
             )
-            assert accepted_or_fired or view.payments != before.payments, (what, detail)
+            raise
+
+
+async def bounded(work: Awaitable[T], what: str) -> T:
+    try:
+        return await asyncio.wait_for(work, timeout=STEP_SECONDS)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not finish within {STEP_SECONDS:.0f} s") from None
+
+
+async def run_step(
+    run: Run,
+    handle: WorkflowHandle[Any, OrderView],
+    before: OrderView,
+    step: tuple[str, Any, Any],
+) -> OrderView:
+    """One step, then the invariants; the order's settled view after it."""
+    h, sample = run.harness, run.sample
+    kind, what, detail = step
+    waited_until = None
+    if kind == "wait":
+        await h.sleep(what)
+        waited_until = await h.now()
+    elif kind == "deadline":
+        if before.next_deadline is None:
+            return before
+        left = before.next_deadline.due_at + what - await h.now()
+        if left > timedelta(0):
+            await h.sleep(left)
+        waited_until = await h.now()
+    else:
+        who, payload = detail
+        actor = run.actor(who)
+        finished = await run.finished(handle) is not None
+        try:
+            await h.act_as(handle, what, actor, payload)
+        except Rejected as refused:
+            assert refused.kind in REFUSALS, (what, who, refused)
+            # "Not this order's party" only for a stranger, or a role the flow lacks.
+            own_party = who == "support" or Role(actor.role) in sample.party_ids
+            if not who.startswith("stranger") and own_party:
+                assert refused.kind != errors.NOT_THIS_PARTY, (what, who, refused)
+        except (WorkflowUpdateFailedError, RPCError):
+            # The order may have finished between the look and the action (a wait's
+            # last deadline closes it while its outboxes drain).
+            finished = finished or await run.finished(handle) is not None
+            assert finished, f"{what} by {who} failed on a running order"
+        else:
+            assert not finished, f"a finished order accepted {what}"
+            assert not who.startswith("stranger"), f"a {who}'s {what} was accepted"
+            advertised = before.allowed_actions.get(actor.role, [])
+            assert what in advertised, f"{what} by {who} accepted but not advertised"
+    view = await run.settled(handle)
+    check_money(view)
+    check_deadlines(before, view, waited_until)
+    if kind == "act" and view.version != before.version:
+        # Only an accepted action (or a deadline that came due meanwhile) changes it.
+        accepted_or_fired = view.history != before.history or len(view.deadlines_fired) != len(
+            before.deadlines_fired
+        )
+        assert accepted_or_fired or view.payments != before.payments, (what, detail)
+    return view
+
+
+def run_seed(config: pytest.Config) -> int:
+    """This run's seed: ``ORDERCLOCK_STATEFUL_SEED``, ``--hypothesis-seed``, or a new one."""
+    given_seed = os.environ.get(SEED_VARIABLE) or config.getoption("hypothesis_seed", None)
+    if given_seed:
+        return int(given_seed)
+    return secrets.randbelow(2**32)
 
 
 @pytest.fixture
@@ -271,7 +324,11 @@ def read_model(tmp_path: Path) -> AsyncIterator[Engine]:
 
 @pytest.mark.parametrize("flow", sorted(FLOW_SAMPLES))
 async def test_random_programs_keep_the_invariants(
-    own_time_env: WorkflowEnvironment, task_queue: str, read_model: Engine, flow: str
+    own_time_env: WorkflowEnvironment,
+    task_queue: str,
+    read_model: Engine,
+    flow: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     sample = FLOW_SAMPLES[flow]
     fakes = FakeActivities()
@@ -283,13 +340,27 @@ async def test_random_programs_keep_the_invariants(
     ]
     run = Run(FlowHarness(own_time_env, task_queue, fakes), read_model, sample)
     loop = asyncio.get_running_loop()
+    drawn_from = run_seed(request.config)
+    again = f"{SEED_VARIABLE}={drawn_from} HYPOTHESIS_PROFILE={PROFILE}"
+    print(f"random programs of {flow}: seed {drawn_from} (the same programs: {again})")
+    request.node.user_properties.append(("hypothesis_seed", drawn_from))
 
     # Hypothesis drives examples synchronously: it runs in a thread and hands each
     # program to this test's event loop, where the Temporal client and worker live.
+    @seed(drawn_from)
     @settings(settings.get_profile(PROFILE))
     @given(steps=program(sample))
     def check(steps: list[tuple[str, Any, Any]]) -> None:
-        asyncio.run_coroutine_threadsafe(run_program(run, steps), loop).result(timeout=120)
+        future = asyncio.run_coroutine_threadsafe(run_program(run, steps), loop)
+        # Each step is bounded inside; this only guards against a bound that failed.
+        try:
+            future.result(timeout=STEP_SECONDS * (len(steps) + 2))
+        finally:
+            future.cancel()
 
     async with flow_worker(own_time_env, task_queue, activities):
-        await asyncio.to_thread(check)
+        try:
+            await asyncio.to_thread(check)
+        except BaseException as failure:
+            failure.add_note(f"random programs of {flow} drawn from seed {drawn_from}: {again}")
+            raise
