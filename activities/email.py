@@ -1,6 +1,6 @@
 """Email activity: render one flow event's template for one recipient and send it by SMTP.
 
-Templates live in ``activities/templates/<flow>/<event>.<role>.txt``: the first line is
+Templates live in ``flows/<flow>/templates/<event>.<role>.txt``: the first line is
 ``Subject: ...``, optionally an ``Action: <link> <label>`` line (the recipient's next step,
 a link when the settings' ``email_links`` have one by that name), then a blank line, then
 the body, all in :class:`string.Template` syntax (``${order_id}``; ``${business_name}`` is
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import flows
 from activities.email_format import (
     Action,
     flowed_text,
@@ -51,6 +52,9 @@ from models.orders import NotificationStatus
 if TYPE_CHECKING:
     from config.settings import Settings
 
+# Each flow's templates are its own (``flows/<flow>/templates/``); the HTML layout every
+# email shares is the activity's (``activities/templates/email.html``).
+FLOWS_DIR = Path(flows.__file__).parent
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LAYOUT_FILE = "email.html"
 # Keys the activity itself adds to every template's context, from the settings.
@@ -154,16 +158,25 @@ def parse_template(key: TemplateKey, text: str) -> EmailTemplate:
     return EmailTemplate(key=key, subject=subject, body=body, action=action)
 
 
+def template_files(tree: Path | None = None) -> list[tuple[str, Path]]:
+    """(flow, file) of each template: the flows' own, or a tree's ``<flow>/*.txt``."""
+    if tree is None:
+        return [(p.parent.parent.name, p) for p in sorted(FLOWS_DIR.glob("*/templates/*.txt"))]
+    return [(p.parent.name, p) for p in sorted(tree.glob("*/*.txt"))]
+
+
 def load_templates(
-    template_dir: Path = TEMPLATE_DIR, overrides: Path | None = None
+    template_dir: Path | None = None, overrides: Path | None = None
 ) -> dict[TemplateKey, EmailTemplate]:
-    """Every template under ``template_dir``, then ``overrides``' files over them, each
-    parsed and checked against its flow's keys."""
+    """Every template of the flows (or of the tree ``template_dir``), then ``overrides``'
+    files over them, each parsed and checked against its flow's keys."""
     templates: dict[TemplateKey, EmailTemplate] = {}
-    folders = [template_dir, *([overrides] if overrides is not None else [])]
-    for path in [p for folder in folders for p in sorted(folder.glob("*/*.txt"))]:
+    files = template_files(template_dir)
+    if overrides is not None:
+        files += template_files(overrides)
+    for flow, path in files:
         event, _, role = path.stem.partition(".")
-        key = TemplateKey(flow=path.parent.name, event=event, role=role)
+        key = TemplateKey(flow=flow, event=event, role=role)
         if not all(_NAME.match(part) for part in (key.flow, key.event, key.role)):
             raise TemplateFormatError(f"{path}: name must be <flow>/<event>.<role>.txt")
         template = parse_template(key, path.read_text(encoding="utf-8"))
@@ -239,7 +252,7 @@ class EmailActivities:
             if not parseaddr(sender.mail_from)[1]:
                 raise ValueError(f"mail_from has no address: {sender.mail_from!r}")
         self._timeout = timeout
-        self.templates = load_templates(template_dir or TEMPLATE_DIR, template_overrides)
+        self.templates = load_templates(template_dir, template_overrides)
         self.layout = load_layout(template_dir or TEMPLATE_DIR, template_overrides)
         # Each flow's policy of this deployment, by flow name (the email switches).
         self._policies = dict(policies or {})

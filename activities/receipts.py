@@ -14,11 +14,12 @@ from string import Template
 
 from fpdf import FPDF
 
+import flows.account_order
 from flows.account_order.models import Receipt
 from models.money import format_amount
 
 HTML_TEMPLATE = Template(
-    (Path(__file__).parent / "templates" / "account_order" / "receipt.html").read_text()
+    (Path(flows.account_order.__file__).parent / "templates" / "receipt.html").read_text()
 )
 
 

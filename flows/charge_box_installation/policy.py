@@ -15,7 +15,7 @@ OnboardingFlowName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9
 class InstallationEmail(StrEnum):
     """The email types of the flow; each onboarding flow enables some of them.
 
-    The type is the email's event name (``activities/templates/charge_box_installation/``).
+    The type is the email's event name (``flows/charge_box_installation/templates/``).
     """
 
     order_confirmation = "order_confirmation"

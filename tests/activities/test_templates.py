@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activities.email import TEMPLATE_DIR, TemplateKey, context_keys, load_templates
+from activities.email import TemplateKey, context_keys, load_templates, template_files
 from tests.activities.test_email import full_context
 
 # Who is told about which prepaid_service event (support has no address).
@@ -30,7 +30,7 @@ def test_every_prepaid_event_has_its_templates_and_no_others() -> None:
     found = {(key.event, key.role) for key in templates if key.flow == "prepaid_service"}
     expected = {(event, role) for event, roles in EXPECTED_PREPAID.items() for role in roles}
     assert found == expected
-    assert len(list(TEMPLATE_DIR.glob("*/*.txt"))) == len(templates)
+    assert len(template_files()) == len(templates)
 
 
 def test_templates_use_only_the_allowed_context_keys() -> None:
