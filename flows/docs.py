@@ -3,8 +3,8 @@
 Every table of docs/flows.md (states; actions by role and state; deadlines with their
 default window, start, expiry and the actions they gate) and every state diagram is
 rendered here from ``flows.catalog.FLOWS``, so the page says what ``GET /flows`` serves and
-what the workflows enforce. Prose about a flow lives in ``flows/<flow>/README.md`` and the
-docstring of ``workflows/<flow>.py``; the page links to them.
+what the workflows enforce. Prose about a flow lives in ``flows/<flow>/README.md``; the
+page links to it.
 
     .venv/bin/python -m flows.docs > docs/flows.md   # regenerate
     .venv/bin/python -m flows.docs --check           # exit 1 if docs/flows.md is stale
@@ -86,13 +86,8 @@ def render_flow(spec: FlowSpec, root: Path = ROOT) -> str:
     ]
     if (root / "flows" / name / "README.md").exists():
         where.append(
-            f"Requests, settings, emails and examples: [`flows/{name}/README.md`]"
-            f"(../flows/{name}/README.md)."
-        )
-    if (root / "workflows" / f"{name}.py").exists():
-        where.append(
-            f"Choices where the seed is silent: the docstring of "
-            f"[`workflows/{name}.py`](../workflows/{name}.py)."
+            f"Requests, settings, emails, examples and the choices made where the seed is "
+            f"silent: [`flows/{name}/README.md`](../flows/{name}/README.md)."
         )
     own = [a for a in spec.actions if a.name != RESEND_EMAIL]  # every flow's; said once
     roles = [r for r in Role if any(r in a.states_by_role for a in own)]

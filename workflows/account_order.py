@@ -1,35 +1,7 @@
 """Account order (seed 004_033fcf52ce38027c.txt): billing orders on customer accounts.
 
-Draft -> In progress (approval) -> Approved -> Completed; Cancelled (only from Draft).
-The people: the account's customer is the ``customer`` party (a self-service backend
-acts for it with a service key); the billing system's user, a CSR, is ``support``.
-Choices where the seed is silent:
-
-- The customer and support both create, edit, place and cancel a draft; only support
-  approves, returns an order to draft and completes it. A draft edit replaces each field
-  it names (items as a whole list); it restarts the draft's expiry.
-- Placing needs what completion needs: at least one item, every item's required
-  configuration, a payment method (409 naming each gap; the view lists them in
-  ``account.blocking``). With ``approval_required`` a placed order waits in In progress
-  for support's ``approve``, then support ``complete``s it; without, placing completes it
-  at once ("approved" is only a state when approval was required, as the seed says).
-- Support can send a placed or approved order back to draft with a reason (an order that
-  will not be approved would otherwise be stuck: it cannot be cancelled outside Draft).
-- The order date defaults to the day the order was created (UTC); it may be backdated to
-  the account's creation date (UTC) and never lies in the future. The API refuses bad
-  terms at creation (422); an edit with bad terms is refused (409) and changes nothing.
-- Products and prices come from the deployment's catalog pinned at start; unknown
-  products, options or configuration fields and a fixed price set by hand are refused.
-- Deadlines (policy): a draft untouched for ``draft_expiry`` (30 days) is cancelled as
-  abandoned; an order waiting for approval or completion for ``attention_after``
-  (3 days) is flagged for attention once (cleared when it moves on).
-- Completion fixes the receipt (amounts, lines, account) and emails it with HTML and PDF
-  attached. For ``receipt_window`` (90 days) the workflow stays open so ``send_email_receipt``
-  (a new email, new idempotency key, every time) and ``reprint_receipt`` (a counted copy;
-  the document itself is ``GET /orders/{id}/receipt``) work; then the workflow ends and
-  the receipt is served read-only from the read model.
-- Money: nothing is charged here; the bill-cycle run (``workflows/bill_cycle.py``)
-  invoices every completed order once, in the cycle of its completion month.
+The handlers of the flow declared in ``flows/account_order/declaration.py``;
+the choices made where its seed is silent: ``flows/account_order/README.md``.
 """
 
 from __future__ import annotations

@@ -1,56 +1,7 @@
 """Charge box installation (seed 000_f314a135c80c2c25.txt).
 
-Pending -> Scheduled -> Fulfilled, and Cancelled. The order waits while the installation
-partner installs and activates the charge box; support fulfils it (now, or at a scheduled
-time that fulfils it by itself), and fulfilling processes the payment. Choices where the
-seed is silent:
-
-- Parties: the seed's installation partner is the ``provider`` (it is sent the
-  installation request and every change of the schedule, and has no actions: it tells
-  support when the box is active); the Spirii Business users are ``support``. The seed
-  lets "either the Customer or one of your users" define the time, so the customer may
-  schedule, move and unschedule the fulfilment too, and give a new card; fulfilling,
-  resending emails and cancelling ("the customer cancels prior to installation": they
-  tell support) are support's.
-- Payment: a card (a Stripe PaymentMethod) is charged once, at fulfilment, and not held
-  from creation: the seed processes the payment when the order is fulfilled, and an
-  installation can take weeks, so a hold would have to be renewed every ~6.5 days (a new
-  pending charge on the customer's statement each time, each able to fail). The price of
-  that choice is that a bad card shows only at fulfilment, hence the rules below. Invoice
-  or other payment is recorded as an invoice due at fulfilment, with no Stripe call. An
-  order of 0 is fulfilled without a payment.
-- A decline when support fulfils now: 409 with the reason; the order stays pending or
-  scheduled (its timer keeps running), is flagged, and the customer is asked for another
-  card. A decline when the scheduled time fires: the order returns to pending (the
-  schedule is spent), flagged, and the customer is told; support retries after the
-  customer gives a new card (``update_payment_method``), or schedules again. A payment
-  provider that cannot be reached is no decline: support's fulfil answers 503 and flags
-  the order; at the scheduled time the order stays scheduled, flagged, and tries again
-  every ``payment_retry_interval`` with the same idempotency key (it cannot charge twice)
-  until it succeeds or a person steps in. Until an attempt settles, the card cannot be
-  changed (the retry must repeat the same request under the same key).
-- A card that needs the customer's authentication (3-D Secure) keeps the order where it
-  was, flagged, with the client secret in the view; the Stripe webhook completes the
-  fulfilment (or reports the failure). While it waits, fulfilling is refused; a new card
-  or a cancellation first voids the waiting PaymentIntent, so it cannot succeed later on
-  an order that no longer expects it.
-- Scheduling: a time that is not in the future is refused (409 with the reason, times
-  shown in the order's zone); scheduling again moves the time (the old timer is
-  cancelled, never fires); the same time again is refused. Unscheduling returns to
-  pending. There is no upper bound: an activation may be planned far ahead.
-- Emails: each is one email type (``InstallationEmail``), sent only if enabled for the
-  order's onboarding flow (policy ``onboarding_flows``). The switch is read by the
-  worker when the email is due, not pinned into the order: a deployment that enables a
-  type sends it from then on, on running orders too, and a skipped email resent later
-  (the engine's ``resend_email``) is judged again. A disabled type is recorded as
-  ``skipped`` with "email type X is not enabled for onboarding flow Y". The two manual
-  actions the seed names, ``resend_order_confirmation`` and ``initiate_installation``,
-  are support's explicit decision to send that email now and bypass the switch (support
-  cannot change a deployment setting to unstick one order); they are recorded in the
-  order's history.
-- Flags are cleared when the order is fulfilled or cancelled, when a new schedule or an
-  unschedule replaces a pending retry, and when the customer gives a new card while a
-  schedule will charge it (pending, the flag says "fulfil again").
+The handlers of the flow declared in ``flows/charge_box_installation/declaration.py``;
+the choices made where its seed is silent: ``flows/charge_box_installation/README.md``.
 """
 
 from __future__ import annotations

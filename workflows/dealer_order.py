@@ -1,67 +1,7 @@
 """Dealer (OEM) order (seed 002_8beac19d53e7d865.txt).
 
-A manufacturer (OEM) places an order with one of its dealers for a customer; the dealer
-processes it in an admin interface with six tabs: New, Paid, Shipped, Refunded,
-Cancelled, Archived. The statuses are those tabs (``new``, ``paid``, ``shipped``,
-``refunded``, ``cancelled``), so ``GET /orders?flow=dealer_order&status=<tab>`` lists a
-tab; Archived is the engine's flag (``GET /orders?archived=true``), which hides an order
-from every other tab.
-
-Parties: the dealer is the ``provider`` (accepts, confirms, captures, ships, refunds,
-cancels, archives); ``support`` may do all of that too, and alone may unarchive. The
-customer (the buyer) takes no action: the customer is told. The manufacturer takes no
-action either: it receives the order-confirmation failure (email recipient
-``manufacturer``).
-
-Choices where the seed is silent:
-
-- Payment by card: the ``pm_...`` of the request is pre-authorised when the order is
-  placed (the ``card_authorisation`` deadline, due at once). An action sent meanwhile
-  waits for it (the pre-authorisation holds the order's lock) and is then checked against
-  its outcome, so a client may act right after creating the order; while the payment
-  provider is unreachable the dealer may accept, confirm or cancel, but not capture or
-  ship. A decline, or a card that needs the customer's
-  authentication (3-D Secure, which an order placed by a manufacturer's system cannot
-  ask for), cancels the order at once (status ``cancelled``, the reason in its history,
-  the customer told): ``POST /orders`` answers 201 as soon as the order is accepted for
-  processing, and the outcome is on ``GET /orders/{id}`` a moment later. A payment
-  provider that cannot be reached flags the order and the pre-authorisation is tried
-  again every ``authorisation_retry`` (10 min), with the same idempotency key. Payment
-  on account needs no hold.
-- The business-day deadline counts from the moment the dealer can act (placement on
-  account; the card's hold in place otherwise): ``confirm_business_days`` (1, or the
-  manufacturer's own number of ``manufacturer_business_days``) business days of the
-  dealer's country (and subdivision) in the dealer's time zone, as
-  ``models/business_days.py`` defines them: the same local time N business days later,
-  or 00:00 of the business day after N when placed on a weekend day or holiday. It is
-  computed once and kept: a policy change never moves it.
-- Accepting does not meet the deadline: the seed asks for "reviewed and confirmed", so
-  only ``confirm`` (after ``accept``) does. At expiry the order-confirmation failure goes
-  to the manufacturer once (and the dealer is told), the history records it and the order
-  is flagged; it stays New, and accepting and confirming still work (confirming clears
-  the flag).
-- Processing (capture, ship) needs the order accepted and confirmed. ``capture_payment``
-  is for card orders only (on account, the dealer's external business system collects).
-  ``mark_shipped`` takes one or more distinct tracking numbers; it captures a card
-  payment not captured yet, or records for an on-account order that the external system
-  must invoice and collect (an ``invoice`` payment record).
-- ``refund`` refunds everything captured, once (the Refunded tab has no refund); the
-  seed allows only whole-order refunds, so the payload has no amount. On account nothing
-  was captured: the order is marked refunded and ``credit_due`` says the external system
-  must credit the invoice. A refund the payment provider fails is recorded, flags the
-  order and answers 503; the order stays in its tab and the refund can be repeated.
-- ``cancel`` of a New order releases the card hold; of a Paid order it refunds the
-  captured payment in full ("release of the pre-authorisation hold and credit card
-  charge"). A shipped order is not cancelled: it is refunded.
-- Holds outlive Stripe's 7 days: the engine renews the hold of an order kept open longer;
-  if the card refuses the renewal the order is flagged and capturing is refused (cancel
-  it).
-- Archive: from Shipped, Refunded and Cancelled. An archived order is read-only until
-  support unarchives it. ``archive_after`` (30 days) after an order reached one of those
-  tabs it is archived (if it is not yet) and its workflow ends; its view stays readable.
-- Emails: the dealer on placement (with the confirmation deadline) and on the failure;
-  the manufacturer on the failure; the customer on confirmation, shipment (tracking
-  numbers), refund and cancellation; the dealer on a cancellation it did not make itself.
+The handlers of the flow declared in ``flows/dealer_order/declaration.py``;
+the choices made where its seed is silent: ``flows/dealer_order/README.md``.
 """
 
 from __future__ import annotations

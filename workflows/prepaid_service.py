@@ -1,22 +1,7 @@
 """Prepaid service booking (seed 003_08051378bb92aaa0.txt).
 
-Confirmation -> Payment -> Execution in progress -> Confirmation of execution -> Closed,
-with Cancelled and an open claim. Choices where the seed is silent:
-
-- After creation the provider is the awaited party; every edit (by either party) changes
-  the order's terms at once and passes the turn to the other party, with a fresh window.
-- "Same day" compares the calendar date of the moment the window starts with the
-  appointment's start date, both in the appointment's time zone.
-- During execution only the provider edits, and only date/time/duration (the price was
-  paid); the edit applies when the customer confirms. Unconfirmed, it lapses after the
-  confirm window or when the appointment starts, whichever is first; the order keeps its
-  appointment.
-- The provider marks the service done once the appointment has started; the 72 h run from
-  the appointment's end.
-- The customer may review while the order is closed and the payout is pending (the
-  workflow ends after the payout); afterwards the order is read-only.
-- A customer cancelling exactly ``full_refund_notice`` before the start is refunded in
-  full ("24 hours before ... or earlier").
+The handlers of the flow declared in ``flows/prepaid_service/declaration.py``;
+the choices made where its seed is silent: ``flows/prepaid_service/README.md``.
 """
 
 from __future__ import annotations

@@ -1,58 +1,7 @@
 """Online store order synced to Salesforce (seed 001_b334d84970aa33c7.txt).
 
-Incomplete -> Order Placed -> (Salesforce) Awaiting Evaluation / Awaiting Customer Approval /
-Awaiting Payment / In Process -> Completed; Cancelled. Roles: the store's ``customer``;
-``support`` is the CSR or site administrator; the flow has no provider. Salesforce's
-callbacks act as the system actor ``salesforce``. Choices where the seed is silent:
-
-- Placing: the order starts ``incomplete`` (the customer has reached the payment page). A
-  card in the request is authorised for the total at once (a hold, captured when Salesforce
-  says it shipped); a purchase order number places it without a charge (``invoice_due``
-  after shipping); a zero-price EVAL keeps the card, unauthorised, for the priced repair.
-  A decline keeps it ``incomplete`` (history, ``payment_failed`` mail); the customer pays
-  again with the action ``pay`` (a new card or a PO number), whose answer says how it went
-  (409 declined, 503 provider unreachable: flagged). ``POST /orders`` answers before the
-  authorisation of a card sent with the request; ``pay`` is the call that waits for it.
-  An order still ``incomplete`` ``incomplete_window`` (72 h) after creation is cancelled.
-- Salesforce: placing starts the sync in a coroutine of its own (outside the lock, so
-  actions and callbacks never wait on Salesforce). One attempt is one activity that
-  upserts Account, Opportunity and Quote (repairs waiting for approval, EVALs) or Order by
-  external id, so repeating it never duplicates a record; transient errors retry three
-  times inside it. A failed attempt is recorded (``shop.salesforce``: attempts, last error)
-  and retried after a pause that doubles from ``sync_retry_initial`` to ``sync_retry_max``;
-  the pause is the ``salesforce_retry`` deadline, so it shows as the next deadline. The
-  sync never gives up by itself: at ``sync_patience`` (10 min) after placing the order is
-  flagged needs-attention for a CSR, with the last error. What clears the flag: a later
-  successful sync (the order moves on) or a CSR's ``mark_entered`` (moves on the same way
-  and stops the sync; an attempt already running only records the ids it got). Incomplete
-  orders are never sent.
-  History cost of an outage (measured on the time-skipping server): 18 events per retry,
-  two retries an hour at the 30-min cap, about 860 events a day, so a week of outage adds
-  about 6,000 events to a waiting order (Temporal warns at 10,240 and stops at 51,200);
-  a CSR's ``mark_entered`` or ``cancel`` ends the retries.
-- Where a synced order goes: repair_eval -> awaiting evaluation; a priced repair (not
-  replacing an EVAL) -> awaiting customer approval (``quote_ready`` mail); a purchase order
-  -> awaiting payment; else in process. A priced repair approved in Salesforce then goes
-  to awaiting payment (PO) or in process.
-- Callbacks are a Temporal Update (``salesforce_callback``), not a signal: the caller
-  (Salesforce) must learn that an event does not apply now (409 with the reason, rejected
-  by the validator before it enters history). An ``event_id`` already applied is answered
-  ``duplicate`` and changes nothing. ``shipped`` captures the hold (card) or records the
-  invoice due (PO) and completes the order; a capture that fails still completes it
-  (the goods left) but flags it. ``quote_declined`` cancels the order (hold released).
-- Price change: ``quote_approved`` on an EVAL starts the priced order as a child workflow
-  with the derived id ``<id>-r1`` (``replacement_order_id``), ``parent_close_policy``
-  ABANDON so it outlives this one, and REJECT_DUPLICATE: the start is one command in this
-  order's history, deterministic, with no client inside an activity. Same customer, the
-  EVAL item at the repair price, the EVAL's payment (a card is authorised for the new
-  price), this order's pinned policy; its quote counts as approved (it goes on to in
-  process / awaiting payment after its own sync). Then this order is cancelled with the
-  reason "price changed". Views link both ways (``shop.replaces`` / ``shop.replaced_by``).
-  If ``<id>-r1`` is taken, this order stays awaiting approval, flagged.
-- Cancel: support only ("by the site administrator ... or by customer request"), with a
-  reason, in every open state; it releases the hold (a failed release flags the order).
-  orderclock does not write the cancellation back to Salesforce: the CSR closes the
-  opportunity there (the order's history and mail say why).
+The handlers of the flow declared in ``flows/shop_order/declaration.py``;
+the choices made where its seed is silent: ``flows/shop_order/README.md``.
 """
 
 from __future__ import annotations
