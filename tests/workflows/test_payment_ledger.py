@@ -152,10 +152,23 @@ async def probe(own_time_env: WorkflowEnvironment, task_queue: str) -> Any:
         yield own_time_env, handle, fakes
 
 
+# One ledger operation answers within its payment timeout (seconds here); this bound only
+# turns a hang into a failure that names the operation, before the test's 300 s timeout.
+OP_SECONDS = 60.0
+
+
 async def op(handle: Any, name: str, amount: int | None = None, **kw: Any) -> LedgerState:
-    return await handle.execute_update(
+    update = handle.execute_update(
         LedgerProbe.op, Op(name=name, amount=amount, **kw), result_type=LedgerState
     )
+    try:
+        state: LedgerState = await asyncio.wait_for(update, timeout=OP_SECONDS)
+    except TimeoutError:
+        raise AssertionError(
+            f"the ledger's {name} did not answer within {OP_SECONDS:.0f} s: its activity "
+            "went on retrying past its schedule-to-close bound"
+        ) from None
+    return state
 
 
 async def rejected(handle: Any, name: str, amount: int | None = None) -> str:

@@ -235,7 +235,7 @@ async def run_program(run: Run, steps: list[tuple[str, Any, Any]]) -> None:
         what = f"step {number} of {len(steps)} {step!r} on {sample.flow}"
         try:
             view = await bounded(run_step(run, handle, view, step), what)
-        except AssertionError as failure:
+        except Exception as failure:  # an invariant, or the server failing a step
             failure.add_note(f"at {what}, after {steps[: number - 1]!r}")
             failure.add_note(
                 f"before it: {view.status}, next deadline {view.next_deadline}, "
