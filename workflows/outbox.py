@@ -200,13 +200,17 @@ class Outboxes:
             if not self._record_dirty:
                 return
             self._record_dirty = False
-            await workflow.execute_activity(
-                RECORD_ORDER,
-                RecordOrderInput(view=self._view()),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RECORD_RETRY,
-                summary=f"record order ({self._status})",
-            )
+            await self._record()
+
+    async def _record(self) -> None:
+        """Write the order's view to the database, retrying until it is back."""
+        await workflow.execute_activity(
+            RECORD_ORDER,
+            RecordOrderInput(view=self._view()),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+            summary=f"record order ({self._status})",
+        )
 
     def _untaken(self) -> list[SendEmailInput]:
         return [e for e in self._emails if e.idempotency_key not in self._taken]
@@ -262,13 +266,7 @@ class Outboxes:
         try:
             while self._record_dirty:
                 self._record_dirty = False
-                await workflow.execute_activity(
-                    RECORD_ORDER,
-                    RecordOrderInput(view=self._view()),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=RECORD_RETRY,
-                    summary=f"record order ({self._status})",
-                )
+                await self._record()
         finally:
             self._writing_alone = False
 

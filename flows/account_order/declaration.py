@@ -18,12 +18,10 @@ from flows.spec import (
     StateSpec,
     TransitionSpec,
     action,
+    span,
     spec_per_policy,
 )
-from flows.spec import span as hours
-from models.common import (
-    Role,
-)
+from models.common import Role
 
 CONTEXT_KEYS = frozenset(
     {
@@ -171,7 +169,7 @@ def account_order_spec(policy: AccountPolicy | None = None) -> FlowSpec:
             TransitionSpec(source="draft", target="in_progress", label="place (approval)"),
             TransitionSpec(source="draft", target="completed", label="place (no approval)"),
             TransitionSpec(
-                source="draft", target="cancelled", label=f"cancel / {hours(p.draft_expiry)}"
+                source="draft", target="cancelled", label=f"cancel / {span(p.draft_expiry)}"
             ),
             TransitionSpec(source="in_progress", target="approved", label="approve"),
             TransitionSpec(source="in_progress", target="draft", label="return_to_draft"),

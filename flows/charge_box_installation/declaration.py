@@ -23,9 +23,7 @@ from flows.spec import (
     spec_per_policy,
 )
 from models.actions import CancelPayload, NoPayload
-from models.common import (
-    Role,
-)
+from models.common import Role
 
 # Every key the workflow passes to the flow's email templates.
 CONTEXT_KEYS = frozenset(

@@ -27,9 +27,7 @@ from flows.spec import (
     spec_per_policy,
 )
 from models.actions import CancelPayload, NoPayload
-from models.common import (
-    Role,
-)
+from models.common import Role
 
 CONTEXT_KEYS = frozenset(
     {

@@ -7,9 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from models.common import (
-    PartyId,
-)
+from models.common import PartyId
 
 
 class DealerPolicy(BaseModel):

@@ -20,9 +20,7 @@ from flows.spec import (
     span,
     spec_per_policy,
 )
-from models.common import (
-    Role,
-)
+from models.common import Role
 
 CONTEXT_KEYS = frozenset(
     {
