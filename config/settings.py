@@ -12,16 +12,12 @@ from datetime import timedelta
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from flows.account_order.policy import AccountPolicy
 from flows.catalog import FLOWS
-from flows.charge_box_installation.policy import InstallationPolicy
-from flows.dealer_order.policy import DealerPolicy
-from flows.prepaid_service.policy import PrepaidPolicy
-from flows.shop_order.policy import ShopPolicy
 from models.policy import ActivityPolicy
 
 STATE_DIR = Path(".orderclock")
@@ -69,7 +65,23 @@ class EmailIdentity(BaseModel):
     links: dict[str, str]
 
 
-class Settings(BaseSettings):
+# Each flow's policy is a field of the settings, named by its catalog entry
+# (``ORDERCLOCK_<FIELD>__...``, e.g. ``ORDERCLOCK_DEALER__CONFIRM_BUSINESS_DAYS``) and
+# pinned into every order when it starts: one field per flow of the catalog.
+if TYPE_CHECKING:
+    _FlowPolicies = BaseSettings
+else:
+    _FlowPolicies = create_model(
+        "_FlowPolicies",
+        __base__=BaseSettings,
+        **{
+            entry.settings_field: (entry.policy, Field(default_factory=entry.policy))
+            for entry in FLOWS.values()
+        },
+    )
+
+
+class Settings(_FlowPolicies):
     """Everything a worker, the API or the CLI reads from its environment."""
 
     model_config = SettingsConfigDict(
@@ -160,19 +172,13 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9464
     worker_sdk_metrics_port: int = 9465
 
-    # Each flow's deadline policy (flows/catalog.py names the field of each flow); pinned
-    # into every order when it starts.
-    prepaid: PrepaidPolicy = Field(default_factory=PrepaidPolicy)
     # Retries and attempt timeouts of the engine's activities, pinned into each new order.
     activities: ActivityPolicy = Field(default_factory=ActivityPolicy)
-    account: AccountPolicy = Field(default_factory=AccountPolicy)
 
     # Account orders: the bill-cycle run, a Temporal Schedule (cron, UTC) that invoices
     # the completed account orders of the previous calendar month.
     bill_cycle_cron: str = "0 1 1 * *"
     bill_cycle_schedule_id: str = "orderclock-bill-cycle"
-    installation: InstallationPolicy = Field(default_factory=InstallationPolicy)
-    shop: ShopPolicy = Field(default_factory=ShopPolicy)
 
     # Shop orders (flow shop_order): Salesforce's REST API and its callbacks. Unset, shop
     # orders are never synced (each is flagged for manual entry after the patience) and
@@ -228,8 +234,6 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes an unset optional variable as an empty string.
         return None if value == "" else value
-
-    dealer: DealerPolicy = Field(default_factory=DealerPolicy)
 
     @field_validator("email_links")
     @classmethod
