@@ -27,11 +27,11 @@ from db.engine import make_engine, session_scope
 from db.keys import hash_key
 from db.migrate import upgrade
 from db.tables import ApiKeyRow
-from tests.api.conftest import ApiActivities, make_settings
-from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker, start_time_skipping
-from tests.flows import FLOW_SAMPLES
-from tests.telemetry.conftest import free_port
+from tests.support.api import ApiActivities, make_settings
+from tests.support.fakes import FakeActivities
+from tests.support.samples import FLOW_SAMPLES
+from tests.support.telemetry import free_port
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 

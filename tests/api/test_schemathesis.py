@@ -34,8 +34,8 @@ from flows.dealer_order.models import COUNTRY_FORMAT
 from models.business_days import country_codes
 from models.clock import ZONES
 from models.common import TIME_ZONE_FORMAT
-from tests.api.conftest import make_settings
 from tests.api.served import served_api_fixture
+from tests.support.api import make_settings
 
 EXAMPLES = 20
 """Fuzzed cases per operation (the examples and coverage phases add their own)."""

@@ -14,9 +14,10 @@ from models import errors
 from models.common import Actor, Role
 from models.ids import order_workflow_id
 from models.orders import OrderView, StartOrderInput
-from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
-from tests.workflows.conftest import Harness, Rejected
+from tests.support.fakes import FakeActivities
+from tests.support.harness import Rejected
+from tests.support.prepaid_service import PrepaidHarness
 from workflows.prepaid_service import PrepaidServiceWorkflow
 from workflows.sandbox import workflow_runner
 
@@ -49,7 +50,7 @@ async def test_an_error_in_a_handler_answers_at_once_and_leaves_the_order(
     ):
         order_id = f"o-{uuid.uuid4().hex[:12]}"
         # Imported here: the sandbox re-imports this module (it defines a workflow).
-        from tests.flows import FLOW_SAMPLES
+        from tests.support.samples import FLOW_SAMPLES
 
         sample = FLOW_SAMPLES["prepaid_service"]
         request = sample.make_request(await time_env.get_current_time())
@@ -67,7 +68,7 @@ async def test_an_error_in_a_handler_answers_at_once_and_leaves_the_order(
             task_queue=task_queue,
             result_type=OrderView,
         )
-        h = Harness(time_env, task_queue, fakes)
+        h = PrepaidHarness(time_env, task_queue, fakes)
         provider = Actor(role=Role.provider, id=sample.party_ids[Role.provider])
         before = await h.view(order)
         with pytest.raises(Rejected) as refused:
