@@ -23,6 +23,7 @@ from db.migrate import upgrade
 from tests.fixtures.temporal import running_worker
 from tests.support.api import ApiActivities, api_client, make_settings
 from tests.support.fakes import FakeActivities
+from tests.support.served import served_api
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
@@ -76,3 +77,15 @@ async def api(
     """The API wired to the time-skipping server and the test read model, with an admin key."""
     async with api_client(settings, time_env.client, api_engine) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def base_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The API served by uvicorn for the module, on a time-skipping Temporal server with a
+    worker: the module names it (``SERVED_NAME``) and gives its admin key (``API_KEY``)."""
+    name: str = request.module.SERVED_NAME
+    api_key: str = request.module.API_KEY
+    with served_api(tmp_path_factory.mktemp(name), key_name=name, api_key=api_key) as url:
+        yield url

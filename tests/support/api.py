@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -31,7 +32,8 @@ from db.engine import session_scope
 from db.keys import create_key
 from models.ids import order_workflow_id
 from tests.support.fakes import FakeActivities
-from tests.support.samples import FLOW_SAMPLES, sample_body
+from tests.support.prepaid_service import prepaid_body
+from tests.support.samples import FLOW_SAMPLES
 
 T = TypeVar("T")
 
@@ -118,15 +120,12 @@ class ApiActivities:
 
 async def order_body(env: WorkflowEnvironment, **changes: Any) -> dict[str, Any]:
     """A valid ``POST /orders`` body of the prepaid sample with fresh ids, its appointment
-    three days ahead of the server's now (the sample's), ``changes`` replaced."""
+    three days ahead of the server's now, ``changes`` replaced."""
     suffix = uuid.uuid4().hex[:10]
-    sample = sample_body("prepaid_service", await env.get_current_time())
-    body = {
-        **sample,
-        "order_id": f"api-{suffix}",
-        "customer": {**sample["customer"], "id": f"cus-{suffix}"},
-        "provider": {**sample["provider"], "id": f"pro-{suffix}"},
-    }
+    start = await env.get_current_time() + timedelta(days=3)
+    body = prepaid_body(
+        f"api-{suffix}", start, customer_id=f"cus-{suffix}", provider_id=f"pro-{suffix}"
+    )
     body.update(changes)
     return body
 

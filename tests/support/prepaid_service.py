@@ -17,10 +17,11 @@ from tests.support.samples import (
     ENGINE_ACTION_SAMPLES,
     FLOW_SAMPLES,
     PROVIDER,
+    sample_body,
     sample_request,
 )
 
-__all__ = ["CUSTOMER", "PAYLOADS", "PROVIDER", "PrepaidHarness"]
+__all__ = ["CUSTOMER", "PAYLOADS", "PROVIDER", "PrepaidHarness", "prepaid_body"]
 
 SAMPLE = FLOW_SAMPLES["prepaid_service"]
 # The flow's own actions, a valid payload each (the sample's; the engine's actions left out).
@@ -29,6 +30,33 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     for action, payload in SAMPLE.payloads.items()
     if action not in ENGINE_ACTION_SAMPLES
 }
+
+
+def prepaid_body(
+    order_id: str,
+    start: datetime,
+    *,
+    customer_id: str,
+    provider_id: str,
+    amount: int | None = None,
+    duration_minutes: int | None = None,
+) -> dict[str, Any]:
+    """The flow's sample as a ``POST /orders`` body: ``order_id``, these parties' ids, the
+    appointment at ``start`` (its ``isoformat()``); the item's amount and the duration the
+    sample's unless given."""
+    body = sample_body("prepaid_service", start)
+    [item] = body["items"]
+    appointment = {**body["appointment"], "start": start.isoformat()}
+    if duration_minutes is not None:
+        appointment["duration_minutes"] = duration_minutes
+    return {
+        **body,
+        "order_id": order_id,
+        "customer": {**body["customer"], "id": customer_id},
+        "provider": {**body["provider"], "id": provider_id},
+        "items": [item if amount is None else {**item, "unit_amount": amount}],
+        "appointment": appointment,
+    }
 
 
 class PrepaidHarness(FlowHarness):
