@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from flows.catalog import FLOWS, flow_spec
-from tests.flows import FLOW_SAMPLES
+from tests.support.samples import FLOW_SAMPLES
 from workflows.registry import WORKFLOWS
 
 

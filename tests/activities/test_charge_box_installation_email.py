@@ -55,7 +55,7 @@ def email(event: str, role: str = "customer", **overrides: str) -> SendEmailInpu
 
 
 @pytest.fixture
-def emails(smtp_sink: SmtpSink) -> EmailActivities:
+def installation_emails(smtp_sink: SmtpSink) -> EmailActivities:
     return EmailActivities(
         smtp_sink.host, smtp_sink.port, MAIL_FROM, timeout=5.0, policies={FLOW: POLICY}
     )
@@ -83,8 +83,12 @@ def test_fulfilled_mail_says_what_was_charged_and_the_partner_gets_the_address()
             assert "scheduled_local" in template.identifiers(), key
 
 
-async def test_an_enabled_type_is_sent(emails: EmailActivities, smtp_sink: SmtpSink) -> None:
-    result = await ActivityEnvironment().run(emails.send_email, email("order_confirmation"))
+async def test_an_enabled_type_is_sent(
+    installation_emails: EmailActivities, smtp_sink: SmtpSink
+) -> None:
+    result = await ActivityEnvironment().run(
+        installation_emails.send_email, email("order_confirmation")
+    )
     assert result.status is NotificationStatus.sent
     [mail] = smtp_sink.messages
     assert mail.message["X-Orderclock-Event"] == f"{FLOW}/order_confirmation"
@@ -92,17 +96,17 @@ async def test_an_enabled_type_is_sent(emails: EmailActivities, smtp_sink: SmtpS
 
 
 async def test_a_disabled_type_is_skipped_with_the_reason(
-    emails: EmailActivities, smtp_sink: SmtpSink
+    installation_emails: EmailActivities, smtp_sink: SmtpSink
 ) -> None:
     result = await ActivityEnvironment().run(
-        emails.send_email, email("order_confirmation", onboarding_flow="partner_led")
+        installation_emails.send_email, email("order_confirmation", onboarding_flow="partner_led")
     )
     assert result.status is NotificationStatus.skipped
     assert result.detail == (
         "email type order_confirmation is not enabled for onboarding flow partner_led"
     )
     enabled = await ActivityEnvironment().run(
-        emails.send_email,
+        installation_emails.send_email,
         email("installation_request", "installation_partner", onboarding_flow="partner_led"),
     )
     assert enabled.status is NotificationStatus.sent
@@ -110,10 +114,10 @@ async def test_a_disabled_type_is_skipped_with_the_reason(
 
 
 async def test_a_manual_resend_is_sent_even_when_the_type_is_disabled(
-    emails: EmailActivities, smtp_sink: SmtpSink
+    installation_emails: EmailActivities, smtp_sink: SmtpSink
 ) -> None:
     result = await ActivityEnvironment().run(
-        emails.send_email,
+        installation_emails.send_email,
         email("order_confirmation", onboarding_flow="partner_led", trigger="manual"),
     )
     assert result.status is NotificationStatus.sent
@@ -121,10 +125,10 @@ async def test_a_manual_resend_is_sent_even_when_the_type_is_disabled(
 
 
 async def test_an_onboarding_flow_no_longer_configured_is_skipped(
-    emails: EmailActivities, smtp_sink: SmtpSink
+    installation_emails: EmailActivities, smtp_sink: SmtpSink
 ) -> None:
     result = await ActivityEnvironment().run(
-        emails.send_email, email("fulfilled", onboarding_flow="retired")
+        installation_emails.send_email, email("fulfilled", onboarding_flow="retired")
     )
     assert result.status is NotificationStatus.skipped
     assert result.detail == (
@@ -147,11 +151,11 @@ async def test_the_worker_reads_the_switch_from_its_settings(
         smtp_host=smtp_sink.host,
         smtp_port=smtp_sink.port,
     )
-    emails = EmailActivities.from_settings(settings)
-    skipped = await ActivityEnvironment().run(emails.send_email, email("cancelled"))
+    installation_emails = EmailActivities.from_settings(settings)
+    skipped = await ActivityEnvironment().run(installation_emails.send_email, email("cancelled"))
     assert skipped.detail == "email type cancelled is not enabled for onboarding flow standard"
     sent = await ActivityEnvironment().run(
-        emails.send_email, email("installation_request", "installation_partner")
+        installation_emails.send_email, email("installation_request", "installation_partner")
     )
     assert sent.status is NotificationStatus.sent
 

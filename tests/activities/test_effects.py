@@ -19,7 +19,7 @@ from models.activities import (
 )
 from models.orders import NotificationStatus, OrderView
 from tests.db.factories import make_view
-from tests.fakes import FakeActivities
+from tests.support.fakes import FakeActivities
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 

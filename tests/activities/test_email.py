@@ -68,11 +68,6 @@ def email_input(
 
 
 @pytest.fixture
-def env() -> ActivityEnvironment:
-    return ActivityEnvironment()
-
-
-@pytest.fixture
 def emails(smtp_sink: SmtpSink) -> EmailActivities:
     return EmailActivities(smtp_sink.host, smtp_sink.port, MAIL_FROM, timeout=5.0)
 

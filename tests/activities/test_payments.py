@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import parse_qs
 
 import pytest
@@ -39,23 +38,13 @@ from tests.fixtures.stripe import (
 
 
 @pytest.fixture
-def env() -> ActivityEnvironment:
-    return ActivityEnvironment()
-
-
-@pytest.fixture
-def client(localstripe: LocalStripe) -> stripe.StripeClient:
+def stripe_client(localstripe: LocalStripe) -> stripe.StripeClient:
     return localstripe.stripe_client()
 
 
 @pytest.fixture
-def payments(client: stripe.StripeClient) -> PaymentActivities:
-    return PaymentActivities(client)
-
-
-@pytest.fixture
-def order_id() -> str:
-    return f"ord-{uuid.uuid4().hex[:12]}"
+def payments(stripe_client: stripe.StripeClient) -> PaymentActivities:
+    return PaymentActivities(stripe_client)
 
 
 def charge_input(order_id: str, payment_method: str, amount: int = 12_000) -> ChargeInput:
@@ -82,10 +71,10 @@ def refund_input(order_id: str, intent_id: str, amount: int, seq: int = 1) -> Re
 async def paid_intent(
     env: ActivityEnvironment,
     payments: PaymentActivities,
-    client: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
     order_id: str,
 ) -> str:
-    method = await create_test_payment_method(client, CARD_OK)
+    method = await create_test_payment_method(stripe_client, CARD_OK)
     result = await env.run(payments.charge_payment, charge_input(order_id, method))
     assert result.outcome is PaymentOutcome.succeeded
     assert result.payment_intent_id is not None
@@ -95,17 +84,17 @@ async def paid_intent(
 async def test_charge_succeeds(
     env: ActivityEnvironment,
     payments: PaymentActivities,
-    client: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
     order_id: str,
 ) -> None:
-    method = await create_test_payment_method(client, CARD_OK)
+    method = await create_test_payment_method(stripe_client, CARD_OK)
 
     result = await env.run(payments.charge_payment, charge_input(order_id, method))
 
     assert result.outcome is PaymentOutcome.succeeded
     assert result.failure_code is None
     assert result.payment_intent_id is not None
-    intent = await client.v1.payment_intents.retrieve_async(result.payment_intent_id)
+    intent = await stripe_client.v1.payment_intents.retrieve_async(result.payment_intent_id)
     assert intent.status == "succeeded"
     assert intent.amount == 12_000
     assert intent.currency == "eur"
@@ -116,10 +105,10 @@ async def test_charge_succeeds(
 async def test_declined_card_is_an_outcome_not_an_error(
     env: ActivityEnvironment,
     payments: PaymentActivities,
-    client: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
     order_id: str,
 ) -> None:
-    method = await create_test_payment_method(client, CARD_DECLINED)
+    method = await create_test_payment_method(stripe_client, CARD_DECLINED)
 
     result = await env.run(payments.charge_payment, charge_input(order_id, method))
 
@@ -143,10 +132,10 @@ async def test_canonical_test_payment_method_ids_work(
 async def test_card_needing_authentication_returns_client_secret(
     env: ActivityEnvironment,
     payments: PaymentActivities,
-    client: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
     order_id: str,
 ) -> None:
-    method = await create_test_payment_method(client, CARD_3DS)
+    method = await create_test_payment_method(stripe_client, CARD_3DS)
 
     result = await env.run(payments.charge_payment, charge_input(order_id, method))
 
@@ -187,12 +176,12 @@ async def test_unknown_payment_method_is_a_refusal_not_an_unknown_outcome(
 async def test_unreachable_stripe_is_retryable(
     env: ActivityEnvironment, localstripe: LocalStripe, order_id: str
 ) -> None:
-    client = stripe.StripeClient(
+    stripe_client = stripe.StripeClient(
         localstripe.api_key,
         base_addresses={"api": f"http://127.0.0.1:{free_port()}"},
         http_client=stripe.HTTPXClient(),
     )
-    payments = PaymentActivities(client)
+    payments = PaymentActivities(stripe_client)
 
     with pytest.raises(ApplicationError) as caught:
         await env.run(payments.charge_payment, charge_input(order_id, "pm_card_visa"))
@@ -204,20 +193,20 @@ async def test_unreachable_stripe_is_retryable(
 async def test_full_refund(
     env: ActivityEnvironment,
     payments: PaymentActivities,
-    client: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
     order_id: str,
 ) -> None:
-    intent_id = await paid_intent(env, payments, client, order_id)
+    intent_id = await paid_intent(env, payments, stripe_client, order_id)
 
     result = await env.run(payments.refund_payment, refund_input(order_id, intent_id, 12_000))
 
     assert result.outcome is PaymentOutcome.succeeded
     assert result.refund_id is not None
-    refund = await client.v1.refunds.retrieve_async(result.refund_id)
+    refund = await stripe_client.v1.refunds.retrieve_async(result.refund_id)
     assert refund.amount == 12_000
     assert refund.status == "succeeded"
     assert refund.metadata is not None and refund.metadata["order_id"] == order_id
-    charge = await latest_charge(client, intent_id)
+    charge = await latest_charge(stripe_client, intent_id)
     assert charge.amount_refunded == 12_000
     assert charge.refunded
 
@@ -225,19 +214,19 @@ async def test_full_refund(
 async def test_partial_refunds(
     env: ActivityEnvironment,
     payments: PaymentActivities,
-    client: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
     order_id: str,
 ) -> None:
-    intent_id = await paid_intent(env, payments, client, order_id)
+    intent_id = await paid_intent(env, payments, stripe_client, order_id)
 
     first = await env.run(payments.refund_payment, refund_input(order_id, intent_id, 5_000, 1))
-    charge = await latest_charge(client, intent_id)
+    charge = await latest_charge(stripe_client, intent_id)
     assert first.outcome is PaymentOutcome.succeeded
     assert charge.amount_refunded == 5_000
     assert not charge.refunded
 
     second = await env.run(payments.refund_payment, refund_input(order_id, intent_id, 7_000, 2))
-    charge = await latest_charge(client, intent_id)
+    charge = await latest_charge(stripe_client, intent_id)
     assert second.outcome is PaymentOutcome.succeeded
     assert second.refund_id != first.refund_id
     assert charge.amount_refunded == 12_000
@@ -259,8 +248,8 @@ async def test_idempotency_keys_are_sent(
 ) -> None:
     # localstripe ignores Idempotency-Key, so the check is on what the SDK put on the wire.
     recorder = RecordingHTTPClient()
-    client = localstripe.stripe_client(http_client=recorder)
-    payments = PaymentActivities(client)
+    stripe_client = localstripe.stripe_client(http_client=recorder)
+    payments = PaymentActivities(stripe_client)
 
     charged = await env.run(payments.charge_payment, charge_input(order_id, "pm_card_visa"))
     assert charged.payment_intent_id is not None

@@ -15,7 +15,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    import uuid
     from collections.abc import AsyncIterator
     from urllib.parse import parse_qs
 
@@ -70,11 +69,6 @@ class ChargeOnceWorkflow:
             ),
         )
         return result
-
-
-@pytest.fixture
-def order_id() -> str:
-    return f"ord-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,6 @@ from tests.fixtures.stripe import (
     intents_for_order,
     run_activity,
 )
-
-
-@pytest.fixture
-def order_id() -> str:
-    return f"ord-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -6,10 +6,6 @@ Each scenario asserts the activity's result and then what the server itself reco
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
-
 from models.activities import (
     AuthoriseInput,
     AuthoriseResult,
@@ -22,11 +18,6 @@ from models.activities import (
 )
 from models.orders import PaymentOutcome
 from tests.fixtures.stripe import CARD_3DS, CARD_DECLINED, CARD_OK, StripeTarget
-
-
-@pytest.fixture
-def order_id() -> str:
-    return f"ord-{uuid.uuid4().hex[:12]}"
 
 
 def authorise_input(

@@ -44,8 +44,6 @@ def stripe_target() -> StripeTarget:
     )
 
 
-order_id = scenarios.order_id
-
 test_create_customer = scenarios.test_create_customer
 test_authorise_for_a_customer_holds_the_amount = (
     scenarios.test_authorise_for_a_customer_holds_the_amount

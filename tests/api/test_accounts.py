@@ -19,7 +19,7 @@ from db.billing import invoice_page
 from db.engine import session_scope
 from flows.account_order.policy import AccountPolicy
 from models.billing import cycle_of
-from tests.api.conftest import api_client, eventually, make_key, make_settings
+from tests.support.api import api_client, eventually, make_key, make_settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -211,7 +211,7 @@ async def test_account_order_from_draft_to_receipt_and_invoice(
 async def test_a_prepaid_order_has_no_receipt(
     api: httpx.AsyncClient, time_env: WorkflowEnvironment
 ) -> None:
-    from tests.api.conftest import order_body as prepaid_body
+    from tests.support.api import order_body as prepaid_body
 
     body = await prepaid_body(time_env)
     assert (await api.post("/orders", json=body)).status_code == 201

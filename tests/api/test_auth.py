@@ -24,7 +24,8 @@ from config.settings import Settings
 from db.engine import make_engine, session_scope
 from db.keys import KEY_PREFIX, KeyRole, hash_key, lookup, revoke_key
 from db.queries import transitions_of
-from tests.api.conftest import (
+from tests.fixtures.devstack import clean_environment, orderclock_command, run_cli
+from tests.support.api import (
     BASE_URL,
     actor,
     api_client,
@@ -35,7 +36,6 @@ from tests.api.conftest import (
     stripe_event,
     stripe_signature,
 )
-from tests.fixtures.devstack import clean_environment, orderclock_command, run_cli
 
 pytestmark = pytest.mark.usefixtures("worker")
 

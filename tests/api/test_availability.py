@@ -22,7 +22,7 @@ from db.engine import make_engine, session_scope
 from db.writes import store_order_view
 from flows.prepaid_service.models import PrepaidServiceRequest
 from models.orders import OrderView
-from tests.api.conftest import (
+from tests.support.api import (
     BASE_URL,
     admin_key,
     api_client,

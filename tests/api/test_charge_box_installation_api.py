@@ -20,11 +20,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.email import EmailActivities
 from flows.charge_box_installation.policy import InstallationEmail, InstallationPolicy
-from tests.api.conftest import ApiActivities, api_client, eventually, make_settings
 from tests.api.test_orders import act, create
-from tests.fakes import DECLINE
 from tests.fixtures.smtp import SmtpSink
 from tests.fixtures.temporal import running_worker
+from tests.support.api import ApiActivities, api_client, eventually, make_settings
+from tests.support.fakes import DECLINE
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import eventually
-from tests.workflows.dealer_support import ON_ACCOUNT
-from tests.workflows.dealer_support import dealer_body as workflow_body
+from tests.support.api import eventually
+from tests.support.dealer_order import ON_ACCOUNT
+from tests.support.dealer_order import dealer_body as workflow_body
 
 pytestmark = pytest.mark.usefixtures("worker")
 

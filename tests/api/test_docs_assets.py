@@ -49,7 +49,7 @@ def test_vendored_files_are_the_released_ones_with_their_licences() -> None:
 
 
 @pytest.fixture
-def client() -> httpx.AsyncClient:
+def docs_client() -> httpx.AsyncClient:
     app = create_app(Settings(stripe_api_key="x", stripe_webhook_secret="y"))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
 
@@ -62,17 +62,17 @@ def _loaded_urls(html: str) -> list[str]:
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 async def test_docs_pages_load_nothing_from_another_host(
-    client: httpx.AsyncClient, page: str
+    docs_client: httpx.AsyncClient, page: str
 ) -> None:
-    async with client:
-        response = await client.get(page)
+    async with docs_client:
+        response = await docs_client.get(page)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")
         urls = _loaded_urls(response.text)
         assert any(url.endswith(".js") for url in urls), urls
         for url in urls:
             assert url.startswith("/"), f"{page} loads {url} from elsewhere"
-            served = await client.get(url)
+            served = await docs_client.get(url)
             assert served.status_code == 200, url
             if url.endswith(".js"):
                 assert served.content == (STATIC_DIR / url.split("/docs-assets/")[1]).read_bytes()
@@ -84,8 +84,8 @@ async def test_docs_pages_follow_a_root_path() -> None:
     # Behind a proxy mounting the API at /api, the page must ask for /api/docs-assets/...
     app = create_app(Settings(stripe_api_key="x", stripe_webhook_secret="y"))
     transport = httpx.ASGITransport(app=app, root_path="/api")
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        html = (await client.get("/docs")).text
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as docs_client:
+        html = (await docs_client.get("/docs")).text
     urls = _loaded_urls(html)
     assert "/api/docs-assets/swagger-ui/swagger-ui-bundle.js" in urls, urls
     assert "/api/openapi.json" in urls, urls

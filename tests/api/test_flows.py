@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from flows.catalog import FLOW_NAMES
 from flows.prepaid_service.declaration import prepaid_service_spec
 from flows.prepaid_service.policy import PrepaidPolicy
-from tests.api.conftest import api_client, make_settings
+from tests.support.api import api_client, make_settings
 
 
 async def test_list_flows(api: httpx.AsyncClient) -> None:

@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from flows.catalog import FLOW_NAMES
-from tests.api.served import served_api_fixture
 
 API_KEY = "ock_generated-client-admin-key"
 PACKAGE = "orderclock_client"
@@ -36,7 +35,8 @@ class Generated:
     output: str
 
 
-base_url = served_api_fixture("generated-client", API_KEY)
+# The name the API is served under (the ``base_url`` fixture, tests/api/conftest.py).
+SERVED_NAME = "generated-client"
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from api.bodies import MAX_JSON_DEPTH
 from codec import new_key
 from config.settings import Settings
 from models.money import MAX_CHARGE
-from tests.api.conftest import (
+from tests.support.api import (
     actor,
     api_client,
     make_settings,

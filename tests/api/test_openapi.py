@@ -21,7 +21,7 @@ from api.app import create_app
 from api.errors import ErrorCode, error_response
 from flows.catalog import FLOW_NAMES, FLOWS
 from models.money import CARD_CURRENCIES
-from tests.api.conftest import BASE_URL, admin_key, bearer, make_settings
+from tests.support.api import BASE_URL, admin_key, bearer, make_settings
 
 DOC: dict[str, Any] = create_app(make_settings("openapi-only")).openapi()
 # The document's shape (descriptions left out), as released: a change of the HTTP API

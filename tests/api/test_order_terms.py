@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from api import gateway
 from flows.prepaid_service.models import PrepaidServiceRequest
 from flows.prepaid_service.policy import PrepaidPolicy
-from tests.api.conftest import actor, api_client, make_settings, order_body
+from tests.support.api import actor, api_client, make_settings, order_body
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -16,15 +16,8 @@ from config.settings import Settings
 from flows.prepaid_service.models import PrepaidServiceRequest
 from models import search
 from models.ids import order_workflow_id
-from tests.api.conftest import (
-    actor,
-    api_client,
-    eventually,
-    make_key,
-    order_body,
-    workflow_status,
-)
-from tests.fakes import NEEDS_3DS
+from tests.support.api import actor, api_client, eventually, make_key, order_body, workflow_status
+from tests.support.fakes import NEEDS_3DS
 
 pytestmark = pytest.mark.usefixtures("worker")
 

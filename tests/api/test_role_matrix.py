@@ -29,8 +29,8 @@ from config.settings import Settings
 from db.keys import KeyRole
 from flows.catalog import flow_spec
 from models.common import Role
-from tests.api.conftest import api_client, make_key
-from tests.flows import FLOW_SAMPLES
+from tests.support.api import api_client, make_key
+from tests.support.samples import FLOW_SAMPLES
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from db.engine import make_engine
-from tests.api.conftest import api_client, eventually, make_settings
+from tests.support.api import api_client, eventually, make_settings
 
 SECRET = "sf-shared-secret"
 URL = "/callbacks/salesforce"

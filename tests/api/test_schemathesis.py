@@ -34,8 +34,7 @@ from flows.dealer_order.models import COUNTRY_FORMAT
 from models.business_days import country_codes
 from models.clock import ZONES
 from models.common import TIME_ZONE_FORMAT
-from tests.api.conftest import make_settings
-from tests.api.served import served_api_fixture
+from tests.support.api import make_settings
 
 EXAMPLES = 20
 """Fuzzed cases per operation (the examples and coverage phases add their own)."""
@@ -57,7 +56,8 @@ schemathesis.openapi.format(TIME_ZONE_FORMAT, st.sampled_from(sorted(ZONES)))
 schemathesis.openapi.format(COUNTRY_FORMAT, st.sampled_from(country_codes()))
 
 
-base_url = served_api_fixture("schemathesis", API_KEY)
+# The name the API is served under (the ``base_url`` fixture, tests/api/conftest.py).
+SERVED_NAME = "schemathesis"
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ from api.auth import ACTING_ROLES
 from config.settings import Settings
 from db.keys import KeyRole
 from models.common import Role
-from tests.api.conftest import api_client, eventually, make_key
 from tests.api.test_role_matrix import keyed_operations
-from tests.flows import FLOW_SAMPLES
+from tests.support.api import api_client, eventually, make_key
+from tests.support.samples import FLOW_SAMPLES
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 from sqlalchemy import Engine
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -24,19 +21,10 @@ from models.common import LineItem, Party
 from models.ids import order_workflow_id
 from models.orders import OrderView
 from tests.api.busy_workflow import BusyOrderWorkflow
-from tests.api.conftest import api_client, eventually, make_settings
-from tests.fixtures.temporal import start_dev_server
+from tests.support.api import api_client, eventually, make_settings
 from workflows.sandbox import workflow_runner
 
 LIMIT = 10
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server on a free loopback port, in memory."""
-    env = await start_dev_server(data_converter=pydantic_data_converter)
-    async with env:
-        yield env
 
 
 def held_view(order_id: str) -> OrderView:

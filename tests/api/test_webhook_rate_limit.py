@@ -6,7 +6,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.ratelimit import RateLimiter
 from db.engine import make_engine
-from tests.api.conftest import api_client, make_settings
+from tests.support.api import api_client, make_settings
 
 
 def test_bucket_refills_at_its_rate() -> None:

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.routes.webhooks import MAX_WEBHOOK_BYTES, order_event
 from models.ids import order_workflow_id
 from models.orders import StripeEvent
-from tests.api.conftest import (
+from tests.support.api import (
     actor,
     eventually,
     order_body,
@@ -25,7 +25,7 @@ from tests.api.conftest import (
     stripe_signature,
     workflow_status,
 )
-from tests.fakes import NEEDS_3DS
+from tests.support.fakes import NEEDS_3DS
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.errors import TooManyRequests
 from api.ratelimit import FailedKeyGuard
-from tests.api.conftest import BASE_URL, bearer, make_key, make_settings
+from tests.support.api import BASE_URL, bearer, make_key, make_settings
 
 WRONG = "ock_" + "x" * 43
 

@@ -25,6 +25,7 @@ from tests.fixtures.devstack import (
     orderclock_command,
     run_cli,
 )
+from tests.support.prepaid_service import prepaid_body
 
 
 def orders_cli(
@@ -60,19 +61,9 @@ def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def order_body(order_id: str, customer_id: str, start: datetime) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "flow": "prepaid_service",
-        "customer": {"id": customer_id, "name": "Cleo Customer", "email": "cleo@example.com"},
-        "provider": {"id": "pro-e2e", "name": "Piet Provider", "email": "piet@example.com"},
-        "items": [{"name": "Massage", "quantity": 1, "unit_amount": 8500}],
-        "currency": "EUR",
-        "appointment": {
-            "start": start.isoformat(),
-            "duration_minutes": 60,
-            "time_zone": "Europe/Berlin",
-        },
-    }
+    return prepaid_body(
+        order_id, start, customer_id=customer_id, provider_id="pro-e2e", amount=8500
+    )
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ from temporalio.worker import Replayer, Worker
 from codec import EncryptionCodec, data_converter_with_codec, new_key
 from models.common import Role
 from models.orders import StartOrderInput
-from tests.fakes import FakeActivities
 from tests.fixtures.temporal import register_search_attributes
-from tests.workflows.conftest import CUSTOMER, PROVIDER, Harness
+from tests.support.fakes import FakeActivities
+from tests.support.prepaid_service import CUSTOMER, PROVIDER, PrepaidHarness
 from workflows.prepaid_service import PrepaidServiceWorkflow
 from workflows.sandbox import workflow_runner
 
@@ -86,7 +86,7 @@ async def test_history_holds_no_plaintext_personal_data(
         activities=fakes.all(),
         workflow_runner=workflow_runner(),
     ):
-        harness = Harness(encrypted_env, queue, fakes)
+        harness = PrepaidHarness(encrypted_env, queue, fakes)
         order = await harness.start()
         await harness.to_execution(order)
         await harness.sleep(timedelta(days=3, hours=2))  # past the appointment

@@ -36,17 +36,17 @@ def payloads_of(body: dict[str, Any]) -> list[Payload]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def codec_client() -> AsyncIterator[httpx.AsyncClient]:
     app = create_codec_app(CODEC, allowed_origins=[UI], token=TOKEN)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://codec") as http:
         yield http
 
 
-async def test_encode_then_decode_round_trips(client: httpx.AsyncClient) -> None:
+async def test_encode_then_decode_round_trips(codec_client: httpx.AsyncClient) -> None:
     plain = pydantic_data_converter.payload_converter.to_payloads([CUSTOMER])
 
-    encoded = await client.post("/codec/encode", json=body_of(plain), headers=AUTH)
+    encoded = await codec_client.post("/codec/encode", json=body_of(plain), headers=AUTH)
     assert encoded.status_code == 200
     [sealed] = payloads_of(encoded.json())
     assert sealed.metadata["encoding"] == b"binary/encrypted"
@@ -56,32 +56,34 @@ async def test_encode_then_decode_round_trips(client: httpx.AsyncClient) -> None
         == base64.b64encode(b"binary/encrypted").decode()
     )
 
-    decoded = await client.post("/codec/decode", json=encoded.json(), headers=AUTH)
+    decoded = await codec_client.post("/codec/decode", json=encoded.json(), headers=AUTH)
     assert decoded.status_code == 200
     assert payloads_of(decoded.json()) == plain
 
 
-async def test_decode_passes_plain_payloads_and_empty_lists(client: httpx.AsyncClient) -> None:
+async def test_decode_passes_plain_payloads_and_empty_lists(
+    codec_client: httpx.AsyncClient,
+) -> None:
     plain = pydantic_data_converter.payload_converter.to_payloads(["hello"])
-    decoded = await client.post("/codec/decode", json=body_of(plain), headers=AUTH)
+    decoded = await codec_client.post("/codec/decode", json=body_of(plain), headers=AUTH)
     assert payloads_of(decoded.json()) == plain
-    empty = await client.post("/codec/decode", json={"payloads": []}, headers=AUTH)
+    empty = await codec_client.post("/codec/decode", json={"payloads": []}, headers=AUTH)
     assert empty.json() == {"payloads": []}
 
 
-async def test_bad_bodies_and_foreign_keys_are_400(client: httpx.AsyncClient) -> None:
-    bad = await client.post("/codec/decode", content=b"{not json", headers=AUTH)
+async def test_bad_bodies_and_foreign_keys_are_400(codec_client: httpx.AsyncClient) -> None:
+    bad = await codec_client.post("/codec/decode", content=b"{not json", headers=AUTH)
     assert bad.status_code == 400
     [foreign] = await EncryptionCodec.from_spec(f"k9:{new_key()}").encode(
         pydantic_data_converter.payload_converter.to_payloads(["x"])
     )
-    refused = await client.post("/codec/decode", json=body_of([foreign]), headers=AUTH)
+    refused = await codec_client.post("/codec/decode", json=body_of([foreign]), headers=AUTH)
     assert refused.status_code == 400
     assert "k9" in refused.json()["detail"]
 
 
-async def test_preflight_answers_the_web_ui_origin(client: httpx.AsyncClient) -> None:
-    response = await client.options(
+async def test_preflight_answers_the_web_ui_origin(codec_client: httpx.AsyncClient) -> None:
+    response = await codec_client.options(
         "/codec/decode",
         headers={
             "Origin": UI,
@@ -96,7 +98,7 @@ async def test_preflight_answers_the_web_ui_origin(client: httpx.AsyncClient) ->
         assert header in allowed
     assert "POST" in response.headers["access-control-allow-methods"]
 
-    elsewhere = await client.options(
+    elsewhere = await codec_client.options(
         "/codec/decode",
         headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
     )
@@ -104,14 +106,16 @@ async def test_preflight_answers_the_web_ui_origin(client: httpx.AsyncClient) ->
     assert "access-control-allow-origin" not in elsewhere.headers
 
 
-async def test_token_is_required(client: httpx.AsyncClient) -> None:
+async def test_token_is_required(codec_client: httpx.AsyncClient) -> None:
     body: dict[str, list[Any]] = {"payloads": []}
-    missing = await client.post("/codec/decode", json=body, headers={"Origin": UI})
+    missing = await codec_client.post("/codec/decode", json=body, headers={"Origin": UI})
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == "Bearer"
     # The UI sees the refusal rather than a CORS error.
     assert missing.headers["access-control-allow-origin"] == UI
-    wrong = await client.post("/codec/encode", json=body, headers={"Authorization": "Bearer nope"})
+    wrong = await codec_client.post(
+        "/codec/encode", json=body, headers={"Authorization": "Bearer nope"}
+    )
     assert wrong.status_code == 401
 
 
@@ -130,25 +134,31 @@ async def test_without_a_token_every_call_is_refused() -> None:
         assert "Cleo" not in refused.text
 
 
-async def test_deep_nesting_is_400_and_non_finite_numbers_422(client: httpx.AsyncClient) -> None:
-    deep = await client.post(
+async def test_deep_nesting_is_400_and_non_finite_numbers_422(
+    codec_client: httpx.AsyncClient,
+) -> None:
+    deep = await codec_client.post(
         "/codec/decode", content=b'{"payloads": ' + b"[" * 1000 + b"]" * 1000 + b"}", headers=AUTH
     )
     assert deep.status_code == 400
     assert deep.json()["code"] == "too_deep"
     assert "nested" in deep.json()["detail"]
-    infinite = await client.post("/codec/decode", content=b'{"payloads": [1e999]}', headers=AUTH)
+    infinite = await codec_client.post(
+        "/codec/decode", content=b'{"payloads": [1e999]}', headers=AUTH
+    )
     assert infinite.status_code == 422
     assert infinite.json()["code"] == "invalid"
 
 
-async def test_the_web_ui_sends_the_token_as_a_path_segment(client: httpx.AsyncClient) -> None:
+async def test_the_web_ui_sends_the_token_as_a_path_segment(
+    codec_client: httpx.AsyncClient,
+) -> None:
     plain = pydantic_data_converter.payload_converter.to_payloads([CUSTOMER])
-    encoded = await client.post(f"/codec/{TOKEN}/encode", json=body_of(plain))
+    encoded = await codec_client.post(f"/codec/{TOKEN}/encode", json=body_of(plain))
     assert encoded.status_code == 200
-    decoded = await client.post(f"/codec/{TOKEN}/decode", json=encoded.json())
+    decoded = await codec_client.post(f"/codec/{TOKEN}/decode", json=encoded.json())
     assert payloads_of(decoded.json()) == plain
-    wrong = await client.post("/codec/not-the-token/decode", json=encoded.json())
+    wrong = await codec_client.post("/codec/not-the-token/decode", json=encoded.json())
     assert wrong.status_code == 401
     assert "Cleo" not in wrong.text
 

@@ -18,9 +18,9 @@ import pytest
 
 from flows.prepaid_service.models import Appointment
 from models.common import Party, Role
-from tests.console.conftest import REFUSED_EMAIL, ConsoleStack
-from tests.fakes import DECLINE
-from tests.flows import CUSTOMER, PROVIDER
+from tests.support.console import REFUSED_EMAIL, ConsoleStack
+from tests.support.fakes import DECLINE
+from tests.support.samples import CUSTOMER, PROVIDER
 
 DEALER = "dealer-1"
 

@@ -6,12 +6,12 @@ import pytest
 
 
 def test_missing_chromium_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.console import conftest
+    from tests.support import console
 
-    monkeypatch.setattr(conftest.shutil, "which", lambda name: None)
-    monkeypatch.delenv(conftest.REQUIRE_BROWSER, raising=False)
+    monkeypatch.setattr(console.shutil, "which", lambda name: None)
+    monkeypatch.delenv(console.REQUIRE_BROWSER, raising=False)
     with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
-        conftest.require_chromium()
-    monkeypatch.setenv(conftest.REQUIRE_BROWSER, "1")
+        console.require_chromium()
+    monkeypatch.setenv(console.REQUIRE_BROWSER, "1")
     with pytest.raises(pytest.fail.Exception, match="ORDERCLOCK_REQUIRE_BROWSER=1"):
-        conftest.require_chromium()
+        console.require_chromium()

@@ -15,9 +15,9 @@ from api.app import connect_temporal, create_app
 from api.console.session import COOKIE, CSRF_FIELD, csrf_token, decode
 from flows.catalog import FLOW_NAMES
 from models.common import Role
-from tests.api.conftest import make_settings
-from tests.console.conftest import REFUSED_EMAIL, SECRET, ConsoleStack
 from tests.fixtures.devstack import free_ports
+from tests.support.api import make_settings
+from tests.support.console import REFUSED_EMAIL, SECRET, ConsoleStack
 
 ROLES = ("none", "service", "support", "admin")
 

@@ -12,7 +12,7 @@ import stripe
 
 from tests.e2e.test_prepaid_end_to_end import act, mails_for, plain_text, wait_for
 from tests.fixtures.devstack import DevStack
-from tests.workflows.dealer_support import dealer_body
+from tests.support.dealer_order import dealer_body
 
 DEALER = "dealer-e2e"
 

@@ -24,24 +24,20 @@ from temporalio.client import Client
 from codec import data_converter_for
 from db.engine import make_engine
 from tests.fixtures.devstack import DevStack
+from tests.support.prepaid_service import prepaid_body
 
 APPOINTMENT_IN = timedelta(seconds=8)
 
 
 def order_body(order_id: str, start: datetime) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "flow": "prepaid_service",
-        "customer": {"id": "cus-e2e", "name": "Cleo Customer", "email": "cleo@example.com"},
-        "provider": {"id": "pro-e2e", "name": "Piet Provider", "email": "piet@example.com"},
-        "items": [{"name": "Massage", "quantity": 1, "unit_amount": 8500}],
-        "currency": "EUR",
-        "appointment": {
-            "start": start.isoformat(),
-            "duration_minutes": 1,
-            "time_zone": "Europe/Berlin",
-        },
-    }
+    return prepaid_body(
+        order_id,
+        start,
+        customer_id="cus-e2e",
+        provider_id="pro-e2e",
+        amount=8500,
+        duration_minutes=1,
+    )
 
 
 async def act(

@@ -12,6 +12,7 @@ from flows.prepaid_service.models import PrepaidServiceRequest
 from models.common import Actor, Role
 from models.orders import OrderView, PaymentKind, PaymentOutcome
 from tests.fixtures.stripe import captured_charges, intents_for_order
+from tests.support.prepaid_service import prepaid_body as sample_prepaid_body
 
 CUSTOMER = Actor(role=Role.customer, id="cus-faults")
 PROVIDER = Actor(role=Role.provider, id="pro-faults")
@@ -30,20 +31,11 @@ def order_id(prefix: str) -> str:
 
 
 def prepaid_body(oid: str, starts_in: timedelta = timedelta(days=3)) -> dict[str, Any]:
-    """A ``POST /orders`` body for a prepaid service order of 85.00 EUR."""
-    return {
-        "order_id": oid,
-        "flow": "prepaid_service",
-        "customer": {"id": CUSTOMER.id, "name": "Cleo Customer", "email": "cleo@example.com"},
-        "provider": {"id": PROVIDER.id, "name": "Piet Provider", "email": "piet@example.com"},
-        "items": [{"name": "Massage", "quantity": 1, "unit_amount": AMOUNT}],
-        "currency": "EUR",
-        "appointment": {
-            "start": (datetime.now(UTC) + starts_in).isoformat(),
-            "duration_minutes": 60,
-            "time_zone": "Europe/Berlin",
-        },
-    }
+    """A ``POST /orders`` body for a prepaid service order of 85.00 EUR (the flow's sample)."""
+    start = datetime.now(UTC) + starts_in
+    return sample_prepaid_body(
+        oid, start, customer_id=CUSTOMER.id, provider_id=PROVIDER.id, amount=AMOUNT
+    )
 
 
 def prepaid_request(oid: str, starts_in: timedelta = timedelta(days=3)) -> PrepaidServiceRequest:

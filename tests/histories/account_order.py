@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.histories.scenarios import Handle, Scenarios
-from tests.workflows.account_harness import APPROVAL, AccountHarness, C, S
-from tests.workflows.conftest import FlowHarness
+from tests.support.account_order import APPROVAL, AccountHarness, C, S
+from tests.support.harness import FlowHarness
 
 DAY = timedelta(days=1)
 

@@ -14,7 +14,7 @@ from models.activities import INVOICE_CYCLE_PAGE, InvoiceCyclePageInput, Invoice
 from models.billing import BillCycleInput
 from tests.fixtures.temporal import running_worker
 from tests.histories.scenarios import Scenarios
-from tests.workflows.conftest import FlowHarness
+from tests.support.harness import FlowHarness
 from workflows.bill_cycle import BillCycleWorkflow
 from workflows.sandbox import workflow_runner
 

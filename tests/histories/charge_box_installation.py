@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
-from tests.fakes import BROKEN, DECLINE, NEEDS_3DS
 from tests.histories.scenarios import Handle, Scenarios
-from tests.workflows.conftest import FlowHarness, Rejected
-from tests.workflows.installation import C, InstallationHarness, S
+from tests.support.charge_box_installation import C, InstallationHarness, S
+from tests.support.fakes import BROKEN, DECLINE, NEEDS_3DS
+from tests.support.harness import FlowHarness, Rejected
 
 H = timedelta(hours=1)
 D = timedelta(days=1)

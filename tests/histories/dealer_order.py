@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from models.common import Role
-from tests.fakes import DECLINE
 from tests.histories.scenarios import Handle, Scenarios
-from tests.workflows.conftest import FlowHarness
-from tests.workflows.dealer_support import ON_ACCOUNT, DealerHarness, card
+from tests.support.dealer_order import ON_ACCOUNT, DealerHarness, card
+from tests.support.fakes import DECLINE
+from tests.support.harness import FlowHarness
 
 S = Role.support
 CLOSES = timedelta(days=31)  # past archive_after: the workflow ends

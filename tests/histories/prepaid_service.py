@@ -6,16 +6,17 @@ import contextlib
 from datetime import timedelta
 
 from models.common import Role
-from tests.fakes import DECLINE
 from tests.histories.scenarios import Handle, Scenarios
-from tests.workflows.conftest import FlowHarness, Harness, Rejected
+from tests.support.fakes import DECLINE
+from tests.support.harness import FlowHarness, Rejected
+from tests.support.prepaid_service import PrepaidHarness
 
 H = timedelta(hours=1)
 C, P, S = Role.customer, Role.provider, Role.support
 
 
-def _prepaid(h: FlowHarness) -> Harness:
-    return Harness(h.env, h.task_queue, h.fakes)
+def _prepaid(h: FlowHarness) -> PrepaidHarness:
+    return PrepaidHarness(h.env, h.task_queue, h.fakes)
 
 
 async def lifecycle_to_payout(fh: FlowHarness) -> Handle:

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.fakes import FakeActivities
 from tests.fixtures.temporal import start_time_skipping
 from tests.histories.scenarios import Scenarios
-from tests.workflows.conftest import FlowHarness, flow_worker
+from tests.support.fakes import FakeActivities
+from tests.support.harness import FlowHarness, flow_worker
 from workflows.registry import WORKFLOWS
 
 HERE = Path(__file__).parent

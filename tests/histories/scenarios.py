@@ -8,7 +8,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from models.orders import OrderView
-from tests.workflows.conftest import FlowHarness
+from tests.support.harness import FlowHarness
 
 Handle = WorkflowHandle[Any, OrderView]
 # Scenario name -> a coroutine that drives one order to its end and returns its handle.

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from models.common import Role
-from tests.fakes import DECLINE, FakeActivities
 from tests.histories.scenarios import Handle, Scenarios
-from tests.workflows.conftest import FlowHarness, Rejected
-from tests.workflows.shop import PO, FakeSalesforce, ShopHarness
+from tests.support.fakes import DECLINE, FakeActivities, FakeSalesforce
+from tests.support.harness import FlowHarness, Rejected
+from tests.support.shop_order import PO, ShopHarness
 
 C, S = Role.customer, Role.support
 # The fake Salesforce of each recording run, by its FakeActivities (see extra_activities).

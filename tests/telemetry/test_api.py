@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import API_RETRY
 from db.engine import make_engine
-from tests.api.conftest import api_client, make_settings
-from tests.telemetry.conftest import free_port, value
+from tests.support.api import api_client, make_settings
+from tests.support.telemetry import free_port, value
 
 REQUESTS = "orderclock_api_requests_total"
 LATENCY_COUNT = "orderclock_api_request_duration_seconds_count"

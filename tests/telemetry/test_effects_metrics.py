@@ -22,7 +22,7 @@ from models.activities import (
 from models.orders import NotificationStatus
 from telemetry.orders import OrderMetrics, OrderMetricsInterceptor
 from tests.db.factories import make_view
-from tests.telemetry.conftest import value
+from tests.support.telemetry import value
 
 
 class _Run(ActivityInboundInterceptor):

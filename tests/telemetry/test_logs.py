@@ -23,11 +23,11 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from api.app import create_app
 from models.ids import order_workflow_id
 from telemetry.logs import JsonFormatter, json_handler
-from tests.api.conftest import BASE_URL, api_client, make_settings, order_body
-from tests.fakes import FakeActivities
 from tests.fixtures.devstack import clean_environment, orderclock_command
 from tests.fixtures.temporal import running_worker
-from tests.telemetry.conftest import free_port
+from tests.support.api import BASE_URL, api_client, make_settings, order_body
+from tests.support.fakes import FakeActivities
+from tests.support.telemetry import free_port
 from workflows.prepaid_service import PrepaidServiceWorkflow
 from workflows.sandbox import workflow_runner
 

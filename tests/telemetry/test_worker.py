@@ -28,7 +28,7 @@ from models.orders import PaymentKind, PaymentOutcome
 from telemetry.orders import OrderMetrics, OrderMetricsInterceptor
 from telemetry.worker import prometheus_runtime
 from tests.db.factories import make_view, notification, payment, transition
-from tests.telemetry.conftest import free_port, samples, value
+from tests.support.telemetry import free_port, samples, value
 from tests.telemetry.workflows import Hello, RecordViews
 from worker.main import run_worker
 from workflows.sandbox import workflow_runner

@@ -1,234 +1,73 @@
-"""Harnesses that run orders of every flow on the time-skipping server with fake activities."""
+"""Fixtures of the workflow tests: each flow's harness on a time-skipping server of its own.
+
+The harnesses themselves (and every helper the tests import) are in tests/support/: the
+shared one in harness.py, each flow's in ``<flow>.py``. A fixture here starts a worker of
+every flow with fake activities on the test's task queue and yields the flow's harness.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import BaseModel
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from flows.catalog import FLOWS
-from flows.prepaid_service.models import Appointment, PrepaidServiceRequest
-from flows.prepaid_service.policy import PrepaidPolicy
-from models import errors
-from models.common import Actor, LineItem, OrderRequest, Party, Role
-from models.ids import order_workflow_id
-from models.orders import ActionRequest, OrderView, StartOrderInput
-from tests.fakes import FakeActivities
-from tests.fixtures.temporal import running_worker
-from workflows.registry import WORKFLOWS
-from workflows.sandbox import workflow_runner
-
-CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
-PROVIDER = Party(id="pro-1", name="Piet Provider", email="piet@example.com")
-PAYLOADS: dict[str, dict[str, Any]] = {
-    "confirm": {},
-    "edit": {"duration_minutes": 90, "comment": "longer session"},
-    "cancel": {"reason": "changed plans"},
-    "pay": {"payment_method": "pm_card_visa"},
-    "mark_done": {},
-    "confirm_execution": {},
-    "open_claim": {"reason": "did not show up"},
-    "resolve_claim": {"outcome": "no_refund"},
-    "review": {"rating": 5, "text": "great"},
-}
-
-
-class Rejected(Exception):
-    """An Update the workflow refused, with its error type and message."""
-
-    def __init__(self, kind: str | None, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-
-class FlowHarness:
-    """Start orders of any flow, act on them, read their view, move the clock."""
-
-    def __init__(self, env: WorkflowEnvironment, task_queue: str, fakes: FakeActivities) -> None:
-        self.env = env
-        self.task_queue = task_queue
-        self.fakes = fakes
-
-    async def now(self) -> datetime:
-        return await self.env.get_current_time()
-
-    async def start_request(
-        self, request: OrderRequest, policy: BaseModel | None = None, **start: Any
-    ) -> WorkflowHandle[Any, OrderView]:
-        """Start ``request``'s flow under ``policy`` (the flow's defaults when None).
-
-        ``start`` adds fields to the workflow's ``StartOrderInput`` (a flow's own ones);
-        what the API pins at acceptance (``OrderRequest.pinned``) is added as it would be.
-        """
-        order_id = request.order_id or f"o-{uuid.uuid4().hex[:12]}"
-        request = request.model_copy(update={"order_id": order_id})
-        flow = getattr(request, "flow")  # noqa: B009 - every flow's request has one
-        policy = policy or FLOWS[flow].policy()
-        return await self.env.client.start_workflow(
-            flow,
-            StartOrderInput.model_validate(
-                {
-                    "order_id": order_id,
-                    "request": request,
-                    "request_fingerprint": "fp",
-                    "policy": policy.model_dump(mode="json"),
-                    "created_by": Actor(role=Role.system, id="test"),
-                    **request.pinned(await self.now()),
-                    **start,
-                }
-            ),
-            id=order_workflow_id(order_id),
-            task_queue=self.task_queue,
-            result_type=OrderView,
-        )
-
-    async def act_as(
-        self,
-        handle: WorkflowHandle[Any, OrderView],
-        action: str,
-        actor: Actor,
-        payload: dict[str, Any] | None = None,
-    ) -> OrderView:
-        """Take ``action`` as ``actor``; a refusal raises :class:`Rejected`."""
-        request = ActionRequest(actor=actor, payload=payload or {})
-        try:
-            return await handle.execute_update(action, request, result_type=OrderView)
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError):
-                raise Rejected(cause.type, cause.message) from exc
-            raise
-
-    async def view(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
-        return await handle.query("view", result_type=OrderView)
-
-    async def mail(self, order_id: str, event: str, seconds: float = 10.0) -> list[Any]:
-        """The emails of an event, once the order's mail outbox has sent them."""
-        deadline = asyncio.get_running_loop().time() + seconds
-        while not (sent := self.fakes.emails_for(order_id, event)):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no {event} email for {order_id}")
-            await asyncio.sleep(0.05)
-        return sent
-
-    async def sleep(self, delta: timedelta) -> None:
-        await self.env.sleep(delta)
-
-
-class Harness(FlowHarness):
-    """The prepaid service flow's harness: orders with a default customer and provider."""
-
-    async def start(
-        self,
-        *,
-        starts_in: timedelta = timedelta(days=3),
-        start: datetime | None = None,
-        zone: str = "Europe/Berlin",
-        policy: PrepaidPolicy | None = None,
-        amount: int = 12000,
-        currency: str = "EUR",
-        duration_minutes: int = 60,
-    ) -> WorkflowHandle[Any, OrderView]:
-        request = PrepaidServiceRequest(
-            order_id=f"o-{uuid.uuid4().hex[:12]}",
-            flow="prepaid_service",
-            customer=CUSTOMER,
-            provider=PROVIDER,
-            items=[LineItem(name="Massage", quantity=1, unit_amount=amount)],
-            currency=currency,
-            appointment=Appointment(
-                start=start or (await self.now()) + starts_in,
-                duration_minutes=duration_minutes,
-                time_zone=zone,
-            ),
-        )
-        return await self.start_request(request, policy)
-
-    async def act(
-        self,
-        handle: WorkflowHandle[Any, OrderView],
-        action: str,
-        role: Role,
-        payload: dict[str, Any] | None = None,
-        actor_id: str | None = None,
-    ) -> OrderView:
-        if actor_id is None:
-            actor_id = {Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id}.get(role)
-        payload = PAYLOADS[action] if payload is None else payload
-        return await self.act_as(handle, action, Actor(role=role, id=actor_id), payload)
-
-    async def to_payment(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
-        return await self.act(handle, "confirm", Role.provider)
-
-    async def to_execution(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
-        await self.to_payment(handle)
-        return await self.act(handle, "pay", Role.customer)
-
-
-Act = Callable[[WorkflowHandle[Any, OrderView], str, Role], Awaitable[OrderView]]
-
-
-async def assert_actions_by_role(
-    h: FlowHarness,
-    build: Callable[[], Awaitable[WorkflowHandle[Any, OrderView]]],
-    expected: dict[Role, set[str]],
-    actions: Iterable[str],
-    act: Act,
-) -> None:
-    """An order ``build`` makes allows each role exactly ``expected``.
-
-    Every other action of ``actions`` is refused (409 with a reason) without changing the
-    order, and every allowed one goes through (each on a fresh order from ``build``).
-    """
-    order = await build()
-    before = await h.view(order)
-    assert {role: set(allowed) for role, allowed in before.allowed_actions.items()} == expected
-    actions = list(actions)
-    for role in expected:
-        for action in actions:
-            if action in expected[role]:
-                continue
-            with pytest.raises(Rejected) as rejected:
-                await act(order, action, role)
-            assert rejected.value.kind == errors.NOT_ALLOWED, (action, role)
-            assert rejected.value.message
-    after = await h.view(order)
-    assert after.version == before.version, "a rejected action changed the order"
-    assert after.history == before.history
-    for role, allowed in expected.items():
-        for action in sorted(allowed):
-            view = await act(await build(), action, role)
-            assert view.history[-1].action == action
-            assert view.history[-1].actor.role == role
-
-
-@contextlib.asynccontextmanager
-async def flow_worker(
-    env: WorkflowEnvironment, task_queue: str, activities: Sequence[Any]
-) -> AsyncIterator[None]:
-    """A worker of every flow's workflow with ``activities`` (fakes) on ``task_queue``."""
-    async with running_worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=list(WORKFLOWS.values()),
-        activities=list(activities),
-        workflow_runner=workflow_runner(),
-    ):
-        yield
+from tests.support.account_order import AccountHarness
+from tests.support.charge_box_installation import InstallationHarness, installation_harness
+from tests.support.dealer_order import DealerHarness, dealer_harness
+from tests.support.fakes import FakeActivities, FakeSalesforce
+from tests.support.harness import flow_worker
+from tests.support.prepaid_service import PrepaidHarness
+from tests.support.shop_order import ShopHarness
 
 
 @pytest.fixture
-async def harness(own_time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Harness]:
+async def harness(
+    own_time_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[PrepaidHarness]:
+    """The prepaid service flow's harness."""
     fakes = FakeActivities()
     async with flow_worker(own_time_env, task_queue, fakes.all()):
-        yield Harness(own_time_env, task_queue, fakes)
+        yield PrepaidHarness(own_time_env, task_queue, fakes)
+
+
+@pytest.fixture
+async def account(
+    own_time_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[AccountHarness]:
+    """The account order flow's harness."""
+    fakes = FakeActivities()
+    async with flow_worker(own_time_env, task_queue, fakes.all()):
+        yield AccountHarness(own_time_env, task_queue, fakes)
+
+
+@pytest.fixture
+async def shop(own_time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[ShopHarness]:
+    """The shop flow's harness, with fakes and the fake Salesforce."""
+    fakes, sf = FakeActivities(), FakeSalesforce()
+    async with flow_worker(own_time_env, task_queue, [*fakes.all(), sf.sync_order]):
+        yield ShopHarness(own_time_env, task_queue, fakes, sf)
+
+
+@pytest.fixture
+def dealer_fakes() -> FakeActivities:
+    """The dealer harness's fakes (a module that needs other ones overrides this fixture)."""
+    return FakeActivities()
+
+
+@pytest.fixture
+async def dealer(
+    own_time_env: WorkflowEnvironment, task_queue: str, dealer_fakes: FakeActivities
+) -> AsyncIterator[DealerHarness]:
+    """The dealer order flow's harness, on ``dealer_fakes``."""
+    async with dealer_harness(own_time_env, task_queue, dealer_fakes) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def installation(
+    own_time_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[InstallationHarness]:
+    """The charge box installation flow's harness, with its switchable payment provider."""
+    async with installation_harness(own_time_env, task_queue) as harness:
+        yield harness

@@ -7,9 +7,7 @@ from datetime import timedelta
 
 from flows.account_order.policy import AccountPolicy
 from models.common import Role
-from tests.workflows.account_harness import APPROVAL, AccountHarness, C, S, account
-
-__all__ = ["account"]
+from tests.support.account_order import APPROVAL, AccountHarness, C, S
 
 DAY = timedelta(days=1)
 MIN = timedelta(minutes=1)

@@ -12,19 +12,9 @@ from flows.account_order.declaration import account_order_spec
 from flows.account_order.models import AccountSnapshot, OrderItem
 from models import errors
 from models.common import Role
-from tests.flows import ACCOUNT
-from tests.workflows.account_harness import (
-    APPROVAL,
-    AccountHarness,
-    C,
-    Handle,
-    P,
-    S,
-    account,
-)
-from tests.workflows.conftest import Rejected
-
-__all__ = ["account"]
+from tests.support.account_order import APPROVAL, AccountHarness, C, Handle, P, S
+from tests.support.harness import Rejected
+from tests.support.samples import ACCOUNT
 
 UNCONFIGURED = [OrderItem(product="broadband", option="monthly")]
 

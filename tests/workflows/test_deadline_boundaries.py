@@ -20,35 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 
 from models.common import Role
 from models.orders import OrderView, PaymentKind
-from tests.workflows.account_harness import APPROVAL, AccountHarness, account
-from tests.workflows.conftest import FlowHarness, Harness
-from tests.workflows.dealer_support import ON_ACCOUNT, DealerHarness, dealer_harness
-from tests.workflows.shop import ShopHarness, shop
+from tests.support.account_order import APPROVAL, AccountHarness
+from tests.support.dealer_order import ON_ACCOUNT, DealerHarness
+from tests.support.harness import FlowHarness
+from tests.support.prepaid_service import PrepaidHarness
+from tests.support.shop_order import ShopHarness
 
-__all__ = ["account", "shop"]
 Handle = WorkflowHandle[Any, OrderView]
 H = timedelta(hours=1)
 DAY = timedelta(days=1)
 SEC = timedelta(seconds=1)
 C, P, S = Role.customer, Role.provider, Role.support
-
-
-@pytest.fixture
-async def dealer(
-    own_time_env: WorkflowEnvironment, task_queue: str
-) -> AsyncIterator[DealerHarness]:
-    async with dealer_harness(own_time_env, task_queue) as harness:
-        yield harness
 
 
 async def at_the_boundary(
@@ -105,7 +95,7 @@ async def until_moved(
 # ----- prepaid service (seed 003) --------------------------------------------------------
 
 
-async def test_prepaid_confirmation_24_hours(harness: Harness) -> None:
+async def test_prepaid_confirmation_24_hours(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=4))
     began = (await harness.view(order)).created_at
     view = await at_the_boundary(
@@ -114,13 +104,13 @@ async def test_prepaid_confirmation_24_hours(harness: Harness) -> None:
     assert view.history[-1].reason == "not confirmed by the provider within 24 h"
 
 
-async def test_prepaid_payment_12_hours(harness: Harness) -> None:
+async def test_prepaid_payment_12_hours(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=4))
     began = (await harness.to_payment(order)).history[-1].at
     await at_the_boundary(harness, order, "payment", began, 12 * H, lambda v: v.status != "payment")
 
 
-async def test_prepaid_mark_done_72_hours_after_the_appointment(harness: Harness) -> None:
+async def test_prepaid_mark_done_72_hours_after_the_appointment(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=1), duration_minutes=60)
     view = await harness.to_execution(order)
     end = view.appointment.start + timedelta(minutes=60)
@@ -130,7 +120,7 @@ async def test_prepaid_mark_done_72_hours_after_the_appointment(harness: Harness
     )
 
 
-async def test_prepaid_execution_confirmation_5_days(harness: Harness) -> None:
+async def test_prepaid_execution_confirmation_5_days(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=1))
     view = await harness.to_execution(order)
     await harness.sleep(view.appointment.start - await harness.now() + 2 * H)
@@ -140,7 +130,7 @@ async def test_prepaid_execution_confirmation_5_days(harness: Harness) -> None:
     )
 
 
-async def test_prepaid_payout_14_days_after_closing(harness: Harness) -> None:
+async def test_prepaid_payout_14_days_after_closing(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=1))
     view = await harness.to_execution(order)
     await harness.sleep(view.appointment.start - await harness.now() + 2 * H)

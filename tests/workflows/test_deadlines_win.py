@@ -14,13 +14,12 @@ move its clock past a fired timer while no worker takes the task it creates.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from flows.account_order.policy import AccountPolicy
@@ -31,28 +30,18 @@ from flows.shop_order.policy import ShopPolicy
 from models import errors
 from models.common import Role
 from models.orders import OrderView
-from tests.fakes import FakeActivities
-from tests.fixtures.temporal import register_search_attributes, start_dev_server
-from tests.workflows.account_harness import AccountHarness
-from tests.workflows.conftest import FlowHarness, Harness, Rejected, flow_worker
-from tests.workflows.dealer_support import DealerHarness
-from tests.workflows.installation import InstallationFakes, InstallationHarness
-from tests.workflows.shop import FakeSalesforce, ShopHarness
+from tests.support.account_order import AccountHarness
+from tests.support.charge_box_installation import InstallationFakes, InstallationHarness
+from tests.support.dealer_order import DealerHarness
+from tests.support.fakes import FakeActivities, FakeSalesforce
+from tests.support.harness import FlowHarness, Rejected, flow_worker
+from tests.support.prepaid_service import PrepaidHarness
+from tests.support.shop_order import ShopHarness
 
 Handle = WorkflowHandle[Any, OrderView]
 C, P, S = Role.customer, Role.provider, Role.support
 # Long enough to start an order and stop its worker on a busy machine, short to wait out.
 WINDOW = timedelta(seconds=5)
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_dev_server(data_converter=pydantic_data_converter)
-    await register_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def refused_after(
@@ -97,7 +86,7 @@ SHORT = PrepaidPolicy(confirm_window=WINDOW, same_day_confirm_window=WINDOW, pay
 async def test_pay_after_the_payment_window_is_refused_and_the_order_cancelled(
     dev_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    h = Harness(dev_env, task_queue, FakeActivities())
+    h = PrepaidHarness(dev_env, task_queue, FakeActivities())
     async with flow_worker(h.env, h.task_queue, h.fakes.all()):
         order = await h.start(policy=SHORT)
         confirmed = await h.to_payment(order)
@@ -124,7 +113,7 @@ async def test_pay_after_the_payment_window_is_refused_and_the_order_cancelled(
 async def test_confirm_after_the_confirmation_window_is_refused(
     dev_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    h = Harness(dev_env, task_queue, FakeActivities())
+    h = PrepaidHarness(dev_env, task_queue, FakeActivities())
     async with flow_worker(h.env, h.task_queue, h.fakes.all()):
         order = await h.start(policy=SHORT)
         view = await h.view(order)

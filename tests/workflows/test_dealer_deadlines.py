@@ -7,7 +7,7 @@ from today, so the tests hold whatever day CI runs on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,7 @@ from models.activities import AUTHORISE_PAYMENT, AuthoriseInput, AuthoriseResult
 from models.business_days import BusinessCalendar
 from models.common import Role
 from models.orders import OrderView, PaymentOutcome
-from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
-from tests.workflows.conftest import Rejected
-from tests.workflows.dealer_support import (
+from tests.support.dealer_order import (
     ON_ACCOUNT,
     DealerHarness,
     Handle,
@@ -31,6 +29,8 @@ from tests.workflows.dealer_support import (
     dealer_harness,
     dealer_request,
 )
+from tests.support.fakes import DECLINE, NEEDS_3DS, FakeActivities
+from tests.support.harness import Rejected
 
 BERLIN = "Europe/Berlin"
 LOS_ANGELES = "America/Los_Angeles"
@@ -41,14 +41,6 @@ S = Role.support
 # it ends; the card's pre-authorisation tried again every 10 min while Stripe is away.
 ARCHIVE_AFTER = timedelta(days=30)
 AUTHORISATION_RETRY = timedelta(minutes=10)
-
-
-@pytest.fixture
-async def dealer(
-    own_time_env: WorkflowEnvironment, task_queue: str
-) -> AsyncIterator[DealerHarness]:
-    async with dealer_harness(own_time_env, task_queue) as harness:
-        yield harness
 
 
 def first_day(after: date, fits: Callable[[date], bool]) -> date:

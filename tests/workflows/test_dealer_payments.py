@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from flows.dealer_order.declaration import CONTEXT_KEYS
 from models import errors
@@ -22,9 +20,9 @@ from models.activities import (
 )
 from models.common import Role
 from models.orders import PaymentKind, PaymentOutcome
-from tests.fakes import FakeActivities
-from tests.workflows.conftest import Rejected
-from tests.workflows.dealer_support import ON_ACCOUNT, DealerHarness, dealer_harness
+from tests.support.dealer_order import ON_ACCOUNT, DealerHarness
+from tests.support.fakes import FakeActivities
+from tests.support.harness import Rejected
 
 S = Role.support
 # The README's dealer deadline table: the hold is renewed after 6.5 days (Stripe keeps 7).
@@ -57,11 +55,9 @@ class FlakyMoney(FakeActivities):
 
 
 @pytest.fixture
-async def dealer(
-    own_time_env: WorkflowEnvironment, task_queue: str
-) -> AsyncIterator[DealerHarness]:
-    async with dealer_harness(own_time_env, task_queue, FlakyMoney()) as harness:
-        yield harness
+def dealer_fakes() -> FakeActivities:
+    """The ``dealer`` harness (tests/workflows/conftest.py) on fakes whose money can fail."""
+    return FlakyMoney()
 
 
 def money(h: DealerHarness) -> FlakyMoney:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -20,9 +20,7 @@ from models.activities import AUTHORISE_PAYMENT, AuthoriseInput, AuthoriseResult
 from models.common import Actor, Role
 from models.ids import order_workflow_id
 from models.orders import ActionRequest, OrderView, StartOrderInput
-from tests.fakes import DECLINE, FakeActivities
-from tests.workflows.conftest import Rejected, assert_actions_by_role
-from tests.workflows.dealer_support import (
+from tests.support.dealer_order import (
     ON_ACCOUNT,
     PAYLOADS,
     DealerHarness,
@@ -31,17 +29,11 @@ from tests.workflows.dealer_support import (
     dealer_harness,
     dealer_request,
 )
+from tests.support.fakes import DECLINE, FakeActivities
+from tests.support.harness import Rejected, assert_actions_by_role
 
 C, P, S = Role.customer, Role.provider, Role.support
 UNPROCESSED = "accept and confirm the order before processing it"
-
-
-@pytest.fixture
-async def dealer(
-    own_time_env: WorkflowEnvironment, task_queue: str
-) -> AsyncIterator[DealerHarness]:
-    async with dealer_harness(own_time_env, task_queue) as harness:
-        yield harness
 
 
 async def awaiting_acceptance(h: DealerHarness) -> Handle:

@@ -14,11 +14,17 @@ from models import errors
 from models.common import Actor, Role
 from models.ids import order_workflow_id
 from models.orders import OrderView, StartOrderInput
-from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
-from tests.workflows.conftest import Harness, Rejected
+from tests.support.fakes import FakeActivities
 from workflows.prepaid_service import PrepaidServiceWorkflow
 from workflows.sandbox import workflow_runner
+
+# The sandbox re-imports this module (it defines a workflow): the test helpers, whose
+# samples read the wall clock when imported, are passed through.
+with workflow.unsafe.imports_passed_through():
+    from tests.support.harness import Rejected
+    from tests.support.prepaid_service import PrepaidHarness
+    from tests.support.samples import FLOW_SAMPLES
 
 
 @workflow.defn(name="prepaid_service_with_a_bug")
@@ -48,9 +54,6 @@ async def test_an_error_in_a_handler_answers_at_once_and_leaves_the_order(
         workflow_runner=workflow_runner(),
     ):
         order_id = f"o-{uuid.uuid4().hex[:12]}"
-        # Imported here: the sandbox re-imports this module (it defines a workflow).
-        from tests.flows import FLOW_SAMPLES
-
         sample = FLOW_SAMPLES["prepaid_service"]
         request = sample.make_request(await time_env.get_current_time())
         request = request.model_copy(update={"order_id": order_id})
@@ -67,7 +70,7 @@ async def test_an_error_in_a_handler_answers_at_once_and_leaves_the_order(
             task_queue=task_queue,
             result_type=OrderView,
         )
-        h = Harness(time_env, task_queue, fakes)
+        h = PrepaidHarness(time_env, task_queue, fakes)
         provider = Actor(role=Role.provider, id=sample.party_ids[Role.provider])
         before = await h.view(order)
         with pytest.raises(Rejected) as refused:

@@ -10,8 +10,8 @@ import pytest
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 
-from tests.fakes import ONCE, FakeActivities
 from tests.fixtures.temporal import running_worker
+from tests.support.fakes import ONCE, FakeActivities
 from workflows.sandbox import workflow_runner
 
 with workflow.unsafe.imports_passed_through():
@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from models.actions import NoPayload
     from models.common import SYSTEM, Actor, LineItem, Party, Role
     from models.orders import OrderView, StartOrderInput
-    from tests.workflows.dealer_support import card, dealer_request
+    from tests.support.dealer_order import card, dealer_request
     from workflows.base import Deadline, OrderWorkflow, on_action
     from workflows.payments import PaymentLedger
 

@@ -15,14 +15,16 @@ from temporalio.testing import WorkflowEnvironment
 from models.activities import APPLY_EFFECTS, SEND_EMAIL, SendEmailInput, SendEmailResult
 from models.common import Role
 from models.orders import NotificationStatus, OrderView
-from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker
-from tests.workflows.conftest import CUSTOMER, PROVIDER, Harness
+from tests.support.fakes import FakeActivities
+from tests.support.prepaid_service import CUSTOMER, PROVIDER, PrepaidHarness
 from workflows.prepaid_service import PrepaidServiceWorkflow
 from workflows.sandbox import workflow_runner
 
 
-async def _notified(harness: Harness, order: WorkflowHandle[Any, OrderView], count: int) -> Any:
+async def _notified(
+    harness: PrepaidHarness, order: WorkflowHandle[Any, OrderView], count: int
+) -> Any:
     for _ in range(200):
         view = await harness.view(order)
         if len(view.notifications) >= count:
@@ -32,7 +34,7 @@ async def _notified(harness: Harness, order: WorkflowHandle[Any, OrderView], cou
 
 
 async def test_an_events_emails_go_out_in_one_activity_with_its_record(
-    harness: Harness,
+    harness: PrepaidHarness,
 ) -> None:
     order = await harness.start()
     view = await _notified(harness, order, 2)
@@ -78,7 +80,7 @@ async def test_a_failed_email_is_recorded_beside_the_sent_one(
         activities=fakes.all(),
         workflow_runner=workflow_runner(),
     ):
-        harness = Harness(own_time_env, task_queue, fakes)
+        harness = PrepaidHarness(own_time_env, task_queue, fakes)
         order = await harness.start()
         view = await _notified(harness, order, 2)
     sent, failed = view.notifications

@@ -32,8 +32,9 @@ from models.activities import (
 )
 from models.orders import NotificationStatus, OrderView
 from models.policy import ActivityPolicy
-from tests.fakes import FakeActivities
-from tests.workflows.conftest import Harness, flow_worker
+from tests.support.fakes import FakeActivities
+from tests.support.harness import flow_worker
+from tests.support.prepaid_service import PrepaidHarness
 
 WINDOW = timedelta(minutes=5)
 POLICY = PrepaidPolicy(confirm_window=WINDOW, same_day_confirm_window=WINDOW)
@@ -53,7 +54,7 @@ def activities_after_the_timer(history: History) -> list[str]:
     ]
 
 
-async def created_and_recorded(harness: Harness) -> WorkflowHandle[Any, OrderView]:
+async def created_and_recorded(harness: PrepaidHarness) -> WorkflowHandle[Any, OrderView]:
     order = await harness.start(policy=POLICY)
     for _ in range(200):
         recorded = harness.fakes.views.get(order.id.removeprefix("order-"))
@@ -64,7 +65,7 @@ async def created_and_recorded(harness: Harness) -> WorkflowHandle[Any, OrderVie
 
 
 async def test_a_deadline_cancels_with_one_activity_for_its_mail_and_record(
-    harness: Harness,
+    harness: PrepaidHarness,
 ) -> None:
     order = await created_and_recorded(harness)
     view = await harness.view(order)
@@ -103,7 +104,7 @@ async def test_smtp_down_delays_no_deadline_and_mail_keeps_its_budget(
 ) -> None:
     fakes = _SmtpDown()
     async with flow_worker(own_time_env, task_queue, fakes.all()):
-        harness = Harness(own_time_env, task_queue, fakes)
+        harness = PrepaidHarness(own_time_env, task_queue, fakes)
         order = await harness.start(policy=POLICY)
         due = (await harness.view(order)).next_deadline
         assert due is not None
@@ -149,7 +150,7 @@ async def test_database_down_delays_no_deadline_nor_mail_and_the_record_catches_
 ) -> None:
     fakes = _DatabaseDown()
     async with flow_worker(own_time_env, task_queue, fakes.all()):
-        harness = Harness(own_time_env, task_queue, fakes)
+        harness = PrepaidHarness(own_time_env, task_queue, fakes)
         order = await created_and_recorded(harness)
         due = (await harness.view(order)).next_deadline
         assert due is not None

@@ -13,8 +13,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.fakes import DECLINE, ONCE, FakeActivities
 from tests.fixtures.temporal import running_worker
+from tests.support.fakes import DECLINE, ONCE, FakeActivities
 from workflows.sandbox import workflow_runner
 
 with workflow.unsafe.imports_passed_through():

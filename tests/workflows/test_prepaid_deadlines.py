@@ -9,7 +9,8 @@ import pytest
 
 from flows.prepaid_service.policy import PrepaidPolicy
 from models.common import Role
-from tests.workflows.conftest import Harness, Rejected
+from tests.support.harness import Rejected
+from tests.support.prepaid_service import PrepaidHarness
 
 H = timedelta(hours=1)
 MIN = timedelta(minutes=1)
@@ -21,7 +22,7 @@ def local_noon_days_ahead(now: datetime, zone: str, days: int, hour: int = 12) -
     return datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(zone))
 
 
-async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: Harness) -> None:
+async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=4))
     view = await harness.view(order)
     assert view.next_deadline is not None
@@ -49,7 +50,7 @@ async def test_unconfirmed_order_is_cancelled_after_24_hours(harness: Harness) -
     assert summaries[0] == "confirmation deadline (24 h)"
 
 
-async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:
+async def test_same_day_appointment_gives_five_hours(harness: PrepaidHarness) -> None:
     now = await harness.now()
     zone = "UTC"
     # Later today in the appointment's zone (or early tomorrow if today is nearly over).
@@ -70,7 +71,7 @@ async def test_same_day_appointment_gives_five_hours(harness: Harness) -> None:
     assert final.history[-1].reason == "not confirmed by the provider within 5 h"
 
 
-async def test_same_day_is_judged_in_the_appointments_zone(harness: Harness) -> None:
+async def test_same_day_is_judged_in_the_appointments_zone(harness: PrepaidHarness) -> None:
     zone = "Pacific/Auckland"  # UTC+13 in the southern summer
     # Move the clock to 08:00 in Auckland (19:00 UTC the day before).
     now = await harness.now()
@@ -102,7 +103,7 @@ async def test_same_day_is_judged_in_the_appointments_zone(harness: Harness) -> 
     assert view.next_deadline.due_at == min(view.created_at + 24 * H, early)
 
 
-async def test_zone_where_utc_date_differs(harness: Harness) -> None:
+async def test_zone_where_utc_date_differs(harness: PrepaidHarness) -> None:
     """Appointment on the same UTC date but the next local day: 24 h, not 5 h."""
     zone = "Pacific/Kiritimati"  # UTC+14: local date runs ahead of UTC for 14 h a day
     now = await harness.now()
@@ -121,7 +122,7 @@ async def test_zone_where_utc_date_differs(harness: Harness) -> None:
         assert view.next_deadline.due_at - view.created_at > 5 * H
 
 
-async def test_edit_restarts_the_window_and_old_timer_never_fires(harness: Harness) -> None:
+async def test_edit_restarts_the_window_and_old_timer_never_fires(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=5))
     await harness.sleep(23 * H)
     # Edited just before the old deadline: the old 24 h timer would fire in one hour.
@@ -142,7 +143,7 @@ async def test_edit_restarts_the_window_and_old_timer_never_fires(harness: Harne
     assert view.status == "payment"
 
 
-async def test_edit_window_expires_with_the_customer_awaited(harness: Harness) -> None:
+async def test_edit_window_expires_with_the_customer_awaited(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=5))
     await harness.act(
         order,
@@ -157,7 +158,7 @@ async def test_edit_window_expires_with_the_customer_awaited(harness: Harness) -
     assert final.history[-1].reason == "not confirmed by the customer within 24 h"
 
 
-async def test_unpaid_order_is_cancelled_after_12_hours(harness: Harness) -> None:
+async def test_unpaid_order_is_cancelled_after_12_hours(harness: PrepaidHarness) -> None:
     order = await harness.start()
     view = await harness.to_payment(order)
     assert view.next_deadline is not None
@@ -172,7 +173,7 @@ async def test_unpaid_order_is_cancelled_after_12_hours(harness: Harness) -> Non
 
 
 async def test_the_customer_is_reminded_once_two_hours_before_the_payment_deadline(
-    harness: Harness,
+    harness: PrepaidHarness,
 ) -> None:
     order = await harness.start()
     confirmed = await harness.to_payment(order)
@@ -195,7 +196,7 @@ async def test_the_customer_is_reminded_once_two_hours_before_the_payment_deadli
     assert len(harness.fakes.emails_for(final.order_id, "payment_reminder")) == 1
 
 
-async def test_no_reminder_once_paid_or_when_the_policy_has_none(harness: Harness) -> None:
+async def test_no_reminder_once_paid_or_when_the_policy_has_none(harness: PrepaidHarness) -> None:
     paid = await harness.start()
     await harness.to_execution(paid)
     silent = await harness.start(policy=PrepaidPolicy(payment_reminder_before=None))
@@ -215,7 +216,7 @@ def test_a_negative_reminder_is_refused() -> None:
         PrepaidPolicy(payment_reminder_before=-H)
 
 
-async def test_payment_before_deadline_moves_to_execution(harness: Harness) -> None:
+async def test_payment_before_deadline_moves_to_execution(harness: PrepaidHarness) -> None:
     order = await harness.start()
     await harness.to_payment(order)
     await harness.sleep(11 * H)
@@ -226,7 +227,9 @@ async def test_payment_before_deadline_moves_to_execution(harness: Harness) -> N
     assert (await harness.view(order)).status == "execution"
 
 
-async def test_mark_done_auto_confirms_72_hours_after_the_appointment(harness: Harness) -> None:
+async def test_mark_done_auto_confirms_72_hours_after_the_appointment(
+    harness: PrepaidHarness,
+) -> None:
     order = await harness.start(starts_in=timedelta(days=2), duration_minutes=60)
     view = await harness.to_execution(order)
     end = view.appointment.start + timedelta(minutes=60)
@@ -249,7 +252,7 @@ async def test_mark_done_auto_confirms_72_hours_after_the_appointment(harness: H
     assert view.history[-1].reason == "not marked done within 72 h"
 
 
-async def test_execution_is_confirmed_after_five_days(harness: Harness) -> None:
+async def test_execution_is_confirmed_after_five_days(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=2))
     await harness.to_execution(order)
     await harness.sleep(timedelta(days=2, hours=1))
@@ -263,7 +266,7 @@ async def test_execution_is_confirmed_after_five_days(harness: Harness) -> None:
     assert view.history[-1].reason == "no answer within 5 days"
 
 
-async def test_open_claim_keeps_the_order_open_past_five_days(harness: Harness) -> None:
+async def test_open_claim_keeps_the_order_open_past_five_days(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=1, hours=2))
     await harness.to_execution(order)
     await harness.sleep(timedelta(days=1, hours=3))
@@ -283,7 +286,7 @@ async def test_open_claim_keeps_the_order_open_past_five_days(harness: Harness) 
     assert view.payout is not None and view.payout.amount == 8000
 
 
-async def test_payout_is_credited_14_days_after_closing(harness: Harness) -> None:
+async def test_payout_is_credited_14_days_after_closing(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=1, hours=2))
     await harness.to_execution(order)
     await harness.sleep(timedelta(days=1, hours=3))
@@ -315,7 +318,7 @@ async def test_payout_is_credited_14_days_after_closing(harness: Harness) -> Non
     ],
 )
 async def test_customer_cancellation_refund_boundary(
-    harness: Harness, notice: timedelta, late_percent: int, expected_refund: int
+    harness: PrepaidHarness, notice: timedelta, late_percent: int, expected_refund: int
 ) -> None:
     policy = PrepaidPolicy(late_cancel_refund_percent=late_percent)
     order = await harness.start(starts_in=timedelta(days=3), policy=policy)
@@ -329,7 +332,7 @@ async def test_customer_cancellation_refund_boundary(
     assert refunds == ([expected_refund] if expected_refund else [])
 
 
-async def test_provider_cancellation_refunds_in_full(harness: Harness) -> None:
+async def test_provider_cancellation_refunds_in_full(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(hours=30))
     await harness.to_execution(order)
     await harness.sleep(29 * H)
@@ -339,7 +342,7 @@ async def test_provider_cancellation_refunds_in_full(harness: Harness) -> None:
     assert view.history[-1].reason == "ill"
 
 
-async def test_edit_during_execution_applies_only_when_confirmed(harness: Harness) -> None:
+async def test_edit_during_execution_applies_only_when_confirmed(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=3))
     view = await harness.to_execution(order)
     original = view.appointment.start
@@ -353,7 +356,7 @@ async def test_edit_during_execution_applies_only_when_confirmed(harness: Harnes
     assert view.pending_edit is None
 
 
-async def test_unconfirmed_execution_edit_lapses(harness: Harness) -> None:
+async def test_unconfirmed_execution_edit_lapses(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=timedelta(days=3))
     view = await harness.to_execution(order)
     original = view.appointment.start
@@ -367,7 +370,7 @@ async def test_unconfirmed_execution_edit_lapses(harness: Harness) -> None:
     assert view.history[-1].action == "edit_lapsed"
 
 
-async def test_price_cannot_change_after_payment(harness: Harness) -> None:
+async def test_price_cannot_change_after_payment(harness: PrepaidHarness) -> None:
     order = await harness.start()
     await harness.to_execution(order)
     with pytest.raises(Rejected) as err:
@@ -383,7 +386,9 @@ async def test_price_cannot_change_after_payment(harness: Harness) -> None:
 # ----- the windows end at the appointment (the customer pays before the service) -------
 
 
-async def test_a_same_day_booking_must_be_paid_before_the_appointment(harness: Harness) -> None:
+async def test_a_same_day_booking_must_be_paid_before_the_appointment(
+    harness: PrepaidHarness,
+) -> None:
     order = await harness.start(starts_in=3 * H)
     start = (await harness.view(order)).appointment
     assert start is not None
@@ -396,7 +401,7 @@ async def test_a_same_day_booking_must_be_paid_before_the_appointment(harness: H
     assert (await harness.act(order, "pay", Role.customer)).status == "execution"
 
 
-async def test_unpaid_when_the_appointment_starts_is_cancelled(harness: Harness) -> None:
+async def test_unpaid_when_the_appointment_starts_is_cancelled(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=3 * H)
     confirmed = await harness.to_payment(order)
     assert confirmed.appointment is not None
@@ -408,7 +413,7 @@ async def test_unpaid_when_the_appointment_starts_is_cancelled(harness: Harness)
     assert harness.fakes.charges == []
 
 
-async def test_the_confirmation_window_ends_at_the_appointment(harness: Harness) -> None:
+async def test_the_confirmation_window_ends_at_the_appointment(harness: PrepaidHarness) -> None:
     order = await harness.start(starts_in=2 * H)  # the same-day 5 h window, cut at 2 h
     view = await harness.view(order)
     assert view.appointment is not None and view.next_deadline is not None
@@ -420,7 +425,9 @@ async def test_the_confirmation_window_ends_at_the_appointment(harness: Harness)
     )
 
 
-async def test_a_long_window_is_not_cut_when_the_appointment_is_later(harness: Harness) -> None:
+async def test_a_long_window_is_not_cut_when_the_appointment_is_later(
+    harness: PrepaidHarness,
+) -> None:
     order = await harness.start(starts_in=12 * H + timedelta(seconds=1))
     confirmed = await harness.to_payment(order)
     assert confirmed.next_deadline is not None

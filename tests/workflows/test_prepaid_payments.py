@@ -9,14 +9,15 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from models import errors, search
 from models.common import Role
 from models.orders import PaymentOutcome, StripeEvent
-from tests.fakes import DECLINE, FLAKY, NEEDS_3DS
-from tests.workflows.conftest import Harness, Rejected
+from tests.support.fakes import DECLINE, FLAKY, NEEDS_3DS
+from tests.support.harness import Rejected
+from tests.support.prepaid_service import PrepaidHarness
 from workflows.prepaid_service import PrepaidServiceWorkflow
 
 C = Role.customer
 
 
-async def test_declined_card_keeps_the_order_in_payment(harness: Harness) -> None:
+async def test_declined_card_keeps_the_order_in_payment(harness: PrepaidHarness) -> None:
     order = await harness.start()
     await harness.to_payment(order)
     with pytest.raises(Rejected) as rejected:
@@ -36,7 +37,7 @@ async def test_declined_card_keeps_the_order_in_payment(harness: Harness) -> Non
     assert await harness.mail(view.order_id, "payment_failed")
 
 
-async def test_provider_error_flags_the_order_and_keeps_the_key(harness: Harness) -> None:
+async def test_provider_error_flags_the_order_and_keeps_the_key(harness: PrepaidHarness) -> None:
     order = await harness.start()
     await harness.to_payment(order)
     with pytest.raises(Rejected) as rejected:
@@ -60,7 +61,7 @@ async def test_provider_error_flags_the_order_and_keeps_the_key(harness: Harness
     assert sent == [(f"{view.order_id}:charge:1", FLAKY)] * 2
 
 
-async def test_three_d_secure_completes_from_the_webhook(harness: Harness) -> None:
+async def test_three_d_secure_completes_from_the_webhook(harness: PrepaidHarness) -> None:
     order = await harness.start()
     await harness.to_payment(order)
     view = await harness.act(order, "pay", C, {"payment_method": NEEDS_3DS})
@@ -80,7 +81,7 @@ async def test_three_d_secure_completes_from_the_webhook(harness: Harness) -> No
     assert [t.action for t in view.history].count("pay") == 1
 
 
-async def test_webhook_for_another_intent_changes_nothing(harness: Harness) -> None:
+async def test_webhook_for_another_intent_changes_nothing(harness: PrepaidHarness) -> None:
     order = await harness.start()
     await harness.to_payment(order)
     await harness.act(order, "pay", C, {"payment_method": NEEDS_3DS})
@@ -94,7 +95,7 @@ async def test_webhook_for_another_intent_changes_nothing(harness: Harness) -> N
     assert after.version == before.version
 
 
-async def test_failed_authentication_is_a_decline(harness: Harness) -> None:
+async def test_failed_authentication_is_a_decline(harness: PrepaidHarness) -> None:
     order = await harness.start()
     await harness.to_payment(order)
     await harness.act(order, "pay", C, {"payment_method": NEEDS_3DS})
@@ -113,7 +114,9 @@ async def test_failed_authentication_is_a_decline(harness: Harness) -> None:
     assert view.last_payment_error == "authentication failed"
 
 
-async def test_attention_clears_when_the_flagged_order_is_cancelled(harness: Harness) -> None:
+async def test_attention_clears_when_the_flagged_order_is_cancelled(
+    harness: PrepaidHarness,
+) -> None:
     order = await harness.start()
     await harness.to_payment(order)
     with pytest.raises(Rejected):

@@ -13,14 +13,15 @@ from models import errors
 from models.actions import RESEND_EMAIL
 from models.common import Role
 from models.orders import NotificationRecord, NotificationStatus, OrderView
-from tests.workflows.conftest import CUSTOMER, Harness, Rejected
+from tests.support.harness import Rejected
+from tests.support.prepaid_service import CUSTOMER, PrepaidHarness
 
 C, P, S = Role.customer, Role.provider, Role.support
 Handle = WorkflowHandle[Any, OrderView]
 
 
 async def notifications(
-    harness: Harness, order: Handle, count: int, seconds: float = 30.0
+    harness: PrepaidHarness, order: Handle, count: int, seconds: float = 30.0
 ) -> list[NotificationRecord]:
     """The order's notifications once at least ``count`` are recorded."""
     deadline = asyncio.get_running_loop().time() + seconds
@@ -31,7 +32,7 @@ async def notifications(
     return found
 
 
-async def created_with_customer_refused(harness: Harness) -> tuple[Handle, str]:
+async def created_with_customer_refused(harness: PrepaidHarness) -> tuple[Handle, str]:
     """An order whose ``created`` email to the customer failed; that email's key."""
     harness.fakes.refused_addresses.add(str(CUSTOMER.email))
     order = await harness.start()
@@ -55,7 +56,7 @@ def test_every_flow_lists_resend_email_for_support_in_every_state() -> None:
         assert action.payload_schema["required"] == ["notification"]
 
 
-async def test_a_failed_email_is_resent_under_a_new_key(harness: Harness) -> None:
+async def test_a_failed_email_is_resent_under_a_new_key(harness: PrepaidHarness) -> None:
     order, key = await created_with_customer_refused(harness)
     before = await harness.view(order)
     assert RESEND_EMAIL in before.allowed_actions[S]
@@ -80,7 +81,7 @@ async def test_a_failed_email_is_resent_under_a_new_key(harness: Harness) -> Non
     assert again.model_copy(update={"idempotency_key": key}) == first
 
 
-async def test_a_resend_that_fails_again_can_be_resent(harness: Harness) -> None:
+async def test_a_resend_that_fails_again_can_be_resent(harness: PrepaidHarness) -> None:
     order, key = await created_with_customer_refused(harness)
     await harness.act(order, RESEND_EMAIL, S, resend(key))
     again = (await notifications(harness, order, 3))[-1]
@@ -103,7 +104,7 @@ async def test_a_resend_that_fails_again_can_be_resent(harness: Harness) -> None
     ],
 )
 async def test_refused_resends_say_why(
-    harness: Harness, which: str, role: Role, message: str
+    harness: PrepaidHarness, which: str, role: Role, message: str
 ) -> None:
     order, failed_key = await created_with_customer_refused(harness)
     sent_key = failed_key.replace("-customer:", "-provider:")
@@ -119,7 +120,9 @@ async def test_refused_resends_say_why(
     assert (await harness.view(order)).history == before.history
 
 
-async def test_resend_email_is_not_offered_when_every_email_was_sent(harness: Harness) -> None:
+async def test_resend_email_is_not_offered_when_every_email_was_sent(
+    harness: PrepaidHarness,
+) -> None:
     order = await harness.start()
     await notifications(harness, order, 2)
     view = await harness.view(order)

@@ -8,9 +8,8 @@ from datetime import timedelta
 from flows.shop_order.policy import ShopPolicy
 from models.common import Role
 from models.orders import PaymentKind
-from tests.workflows.shop import MIN, ShopHarness, shop
+from tests.support.shop_order import MIN, ShopHarness
 
-__all__ = ["shop"]
 S = Role.support
 SEC = timedelta(seconds=1)
 DOWN = "SalesforceUnavailable: Salesforce is unreachable: connection refused"

@@ -7,11 +7,10 @@ import pytest
 from models import errors
 from models.common import Role
 from models.orders import OrderView, PaymentKind, PaymentOutcome
-from tests.fakes import DECLINE
-from tests.workflows.conftest import Rejected
-from tests.workflows.shop import PO, ShopHarness, shop
+from tests.support.fakes import DECLINE
+from tests.support.harness import Rejected
+from tests.support.shop_order import PO, ShopHarness
 
-__all__ = ["shop"]
 C, S = Role.customer, Role.support
 
 

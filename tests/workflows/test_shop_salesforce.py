@@ -7,10 +7,10 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from activities.salesforce import SalesforceActivities
-from tests.fakes import FakeActivities
 from tests.fixtures.salesforce import SalesforceServer
-from tests.workflows.conftest import flow_worker
-from tests.workflows.shop import PO, FakeSalesforce, ShopHarness
+from tests.support.fakes import FakeActivities, FakeSalesforce
+from tests.support.harness import flow_worker
+from tests.support.shop_order import PO, ShopHarness
 
 MIN = timedelta(minutes=1)
 

@@ -11,10 +11,9 @@ from flows.shop_order.declaration import shop_order_spec
 from flows.shop_order.models import CALLBACK_STATES
 from models import errors
 from models.common import Role
-from tests.workflows.conftest import Rejected
-from tests.workflows.shop import PO, Handle, ShopHarness, shop
+from tests.support.harness import Rejected
+from tests.support.shop_order import PO, Handle, ShopHarness
 
-__all__ = ["shop"]
 C, P, S = Role.customer, Role.provider, Role.support
 PAYLOADS: dict[str, dict[str, Any]] = {
     "pay": {"payment_method": "pm_card_visa"},

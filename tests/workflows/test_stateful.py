@@ -55,9 +55,9 @@ from flows.catalog import flow_spec
 from models import errors
 from models.common import Actor, Role
 from models.orders import OrderView, PaymentKind, PaymentOutcome
-from tests.fakes import FakeActivities
-from tests.flows import FLOW_SAMPLES, FlowSample
-from tests.workflows.conftest import FlowHarness, Rejected, flow_worker
+from tests.support.fakes import FakeActivities
+from tests.support.harness import FlowHarness, Rejected, flow_worker
+from tests.support.samples import FLOW_SAMPLES, FlowSample
 
 # Hypothesis's own per-example deadline stays off: a slow example on a loaded machine is no
 # failure. Hangs are caught per step instead (STEP_SECONDS), which names the step.

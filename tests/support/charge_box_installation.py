@@ -1,4 +1,5 @@
-"""The charge box installation flow's harness and fakes, shared by its workflow tests."""
+"""The charge box installation flow's harness and fakes: orders of the flow's sample with an
+installer of their own."""
 
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ from flows.charge_box_installation.policy import InstallationPolicy
 from models.activities import CHARGE_PAYMENT, ChargeInput, ChargeResult, SendEmailInput
 from models.common import Actor, LineItem, Party, Role
 from models.orders import OrderView, StripeEvent
-from tests.fakes import FakeActivities
-from tests.workflows.conftest import FlowHarness, flow_worker
+from tests.support.fakes import FakeActivities
+from tests.support.harness import FlowHarness, flow_worker
+from tests.support.samples import CUSTOMER, sample_request
 
-CUSTOMER = Party(id="cus-1", name="Cleo Customer", email="cleo@example.com")
 PARTNER = Party(id="ins-1", name="Ivo Installer", email="ivo@installer.example")
-ZONE = "Europe/Copenhagen"
+ZONE = sample_request("charge_box_installation", ChargeBoxInstallationRequest).time_zone
 AMOUNT = 129900
 C, P, S = Role.customer, Role.provider, Role.support
 Handle = WorkflowHandle[Any, OrderView]
@@ -73,15 +74,13 @@ class InstallationHarness(FlowHarness):
             if card is not None
             else OffStripePayment(method="invoice", reference="PO-4711")
         )
-        request = ChargeBoxInstallationRequest(
+        request = sample_request(
+            "charge_box_installation",
+            ChargeBoxInstallationRequest,
             order_id=f"o-{uuid.uuid4().hex[:12]}",
-            flow="charge_box_installation",
             onboarding_flow=onboarding_flow,
-            customer=CUSTOMER,
             installation_partner=PARTNER,
             items=[LineItem(name="Charge box 11 kW", quantity=1, unit_amount=amount)],
-            currency="EUR",
-            time_zone=ZONE,
             installation_address="Vesterbrogade 1, Copenhagen",
             payment=payment,
         )

@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 import uvicorn
 from sqlalchemy import Engine
 
@@ -27,11 +26,11 @@ from db.engine import make_engine, session_scope
 from db.keys import hash_key
 from db.migrate import upgrade
 from db.tables import ApiKeyRow
-from tests.api.conftest import ApiActivities, make_settings
-from tests.fakes import FakeActivities
 from tests.fixtures.temporal import running_worker, start_time_skipping
-from tests.flows import FLOW_SAMPLES
-from tests.telemetry.conftest import free_port
+from tests.support.api import ApiActivities, make_settings
+from tests.support.fakes import FakeActivities
+from tests.support.samples import FLOW_SAMPLES
+from tests.support.telemetry import free_port
 from workflows.registry import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
@@ -126,15 +125,3 @@ def served_api(directory: Path, *, key_name: str, api_key: str) -> Iterator[str]
         loop.run(stack.aclose())
         loop.close()
         engine.dispose()
-
-
-def served_api_fixture(name: str, api_key: str) -> Callable[..., Iterator[str]]:
-    """A module's fixture ``base_url``: the API served for the module, ``api_key`` its admin key."""
-
-    @pytest.fixture(scope="module")
-    def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-        """The API served by uvicorn, on a time-skipping Temporal server with a worker."""
-        with served_api(tmp_path_factory.mktemp(name), key_name=name, api_key=api_key) as url:
-            yield url
-
-    return base_url

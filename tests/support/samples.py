@@ -1,8 +1,11 @@
-"""One sample of every flow, for the tests that run over all flows.
+"""One sample of every flow: the one sample request of each flow the tests start orders with.
 
 Generic tests (the role matrix, the stateful random tests, replay recording, the API's
 schema tests) iterate :data:`FLOW_SAMPLES`: a flow adds its entry here, with a request
 that starts an order, a valid payload for each action, and the ids its parties act with.
+The per-flow helpers (tests/support/<flow>.py) and the API and fault tests' bodies build
+their requests on the sample with :func:`sample_request` (the sample, fields replaced)
+rather than writing a request of their own.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from db.accounts import create_account, get_account
@@ -25,8 +29,7 @@ from flows.dealer_order.models import DealerOrderRequest
 from flows.prepaid_service.models import Appointment, PrepaidServiceRequest
 from flows.shop_order.models import ShopItem, ShopOrderRequest
 from models.common import LineItem, OrderRequest, Party, Role
-from tests.fakes import DECLINE, NEEDS_3DS, FakeActivities
-from tests.workflows.shop import FakeSalesforce
+from tests.support.fakes import DECLINE, NEEDS_3DS, FakeActivities, FakeSalesforce
 
 # The engine's actions on a sample order (whose emails the fakes always send: refused).
 ENGINE_ACTION_SAMPLES: dict[str, dict[str, Any]] = {
@@ -49,7 +52,7 @@ class FlowSample:
     party_ids: dict[Role, str]
     # Extra ``StartOrderInput`` fields the API adds for this flow (e.g. a resolved account).
     start_fields: Callable[[datetime], dict[str, Any]] = field(default=lambda now: {})
-    # Fakes of the flow's own activities (beyond tests.fakes.FakeActivities).
+    # Fakes of the flow's own activities (beyond tests.support.fakes.FakeActivities).
     extra_activities: Callable[[FakeActivities], list[Any]] = field(default=lambda fakes: [])
     # What the order database must hold before the API accepts the sample (an account).
     prepare_database: Callable[[Engine], None] = field(default=lambda engine: None)
@@ -271,3 +274,20 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
         ),
     )
 }
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def sample_request(flow: str, model: type[R], now: datetime | None = None, **fields: Any) -> R:
+    """``flow``'s sample request (made at ``now``, the wall clock's by default) with ``fields``
+    replaced, validated as ``model`` (the flow's request model) takes them."""
+    request = FLOW_SAMPLES[flow].make_request(now or datetime.now(UTC))
+    assert isinstance(request, model), (flow, type(request))
+    return model.model_validate({**request.model_dump(), **fields})
+
+
+def sample_body(flow: str, now: datetime | None = None, **fields: Any) -> dict[str, Any]:
+    """``flow``'s sample as a ``POST /orders`` body (JSON, no nulls), ``fields`` replaced."""
+    request = FLOW_SAMPLES[flow].make_request(now or datetime.now(UTC))
+    return {**request.model_dump(mode="json", exclude_none=True), **fields}

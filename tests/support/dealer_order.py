@@ -1,4 +1,5 @@
-"""The dealer order flow's harness: orders placed by an OEM with a German dealer by default."""
+"""The dealer order flow's harness and helpers: orders of the flow's sample (an OEM's, with a
+German dealer) by default."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from flows.dealer_order.models import DealerOrderRequest
 from flows.dealer_order.policy import DealerPolicy
 from models.common import Actor, Role
 from models.orders import OrderView
-from tests.fakes import FakeActivities
-from tests.workflows.conftest import FlowHarness, flow_worker
+from tests.support.fakes import FakeActivities
+from tests.support.harness import FlowHarness, flow_worker
+from tests.support.samples import FLOW_SAMPLES, sample_request
 
 C, P, S = Role.customer, Role.provider, Role.support
 Handle = WorkflowHandle[Any, OrderView]
-DEALER_ID = "dealer-1"
-CUSTOMER_ID = "cus-1"
+SAMPLE = FLOW_SAMPLES["dealer_order"]
+DEALER_ID = SAMPLE.party_ids[Role.provider]
+CUSTOMER_ID = SAMPLE.party_ids[Role.customer]
 MANUFACTURER_ID = "oem-1"
 PAYLOADS: dict[str, dict[str, Any]] = {
     "accept": {},
@@ -51,26 +54,24 @@ def dealer_request(
     manufacturer_id: str = MANUFACTURER_ID,
     dealer_id: str = DEALER_ID,
 ) -> DealerOrderRequest:
-    """A dealer order request (order id left to the harness)."""
+    """The flow's sample request with these fields replaced (order id left to the harness)."""
+    sample = sample_request("dealer_order", DealerOrderRequest)
     dealer: dict[str, Any] = {
+        **sample.dealer.model_dump(exclude={"subdivision"}),
         "id": dealer_id,
-        "name": "Dora Dealer",
-        "email": "dora@example.com",
         "country": country,
         "time_zone": zone,
     }
     if subdivision is not None:
         dealer["subdivision"] = subdivision
-    return DealerOrderRequest.model_validate(
-        {
-            "flow": "dealer_order",
-            "manufacturer": {"id": manufacturer_id, "name": "Otto OEM", "email": "oem@example.com"},
-            "dealer": dealer,
-            "customer": {"id": CUSTOMER_ID, "name": "Cleo Customer", "email": "cleo@example.com"},
-            "items": [{"name": "Wallbox", "quantity": 1, "unit_amount": amount}],
-            "currency": "EUR",
-            "payment": payment or card(),
-        }
+    [item] = sample.items
+    return sample_request(
+        "dealer_order",
+        DealerOrderRequest,
+        manufacturer={**sample.manufacturer.model_dump(), "id": manufacturer_id},
+        dealer=dealer,
+        items=[{**item.model_dump(), "unit_amount": amount}],
+        payment=payment or card(),
     )
 
 

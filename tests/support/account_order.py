@@ -1,21 +1,17 @@
-"""A harness for account orders on the time-skipping server (used by several test modules)."""
+"""The account order flow's harness: orders of the flow's sample, changed as asked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 
 from flows.account_order.models import AccountOrderRequest, AccountSnapshot
 from flows.account_order.policy import AccountPolicy
 from models.common import Actor, Role
 from models.orders import OrderView
-from tests.fakes import FakeActivities
-from tests.flows import ACCOUNT, FLOW_SAMPLES
-from tests.workflows.conftest import FlowHarness, flow_worker
+from tests.support.harness import FlowHarness
+from tests.support.samples import ACCOUNT, FLOW_SAMPLES
 
 Handle = WorkflowHandle[Any, OrderView]
 SAMPLE = FLOW_SAMPLES["account_order"]
@@ -51,12 +47,3 @@ class AccountHarness(FlowHarness):
 
 
 APPROVAL = AccountPolicy(approval_required=True)
-
-
-@pytest.fixture
-async def account(
-    own_time_env: WorkflowEnvironment, task_queue: str
-) -> AsyncIterator[AccountHarness]:
-    fakes = FakeActivities()
-    async with flow_worker(own_time_env, task_queue, fakes.all()):
-        yield AccountHarness(own_time_env, task_queue, fakes)

@@ -1,15 +1,14 @@
-"""The shop flow's test support: a fake Salesforce activity and a harness with shop orders."""
+"""The shop flow's harness and helpers: orders of the flow's sample, with a shopper of their
+own and the fake Salesforce (tests/support/fakes.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -24,11 +23,11 @@ from flows.shop_order.models import (
     ShopOrderRequest,
 )
 from flows.shop_order.policy import ShopPolicy
-from models.activities import SYNC_SALESFORCE_ORDER, SalesforceSyncInput, SalesforceSyncResult
 from models.common import Actor, Party, Role
 from models.orders import OrderView
-from tests.fakes import FakeActivities
-from tests.workflows.conftest import FlowHarness, Rejected, flow_worker
+from tests.support.fakes import FakeActivities, FakeSalesforce
+from tests.support.harness import FlowHarness, Rejected
+from tests.support.samples import sample_request
 
 CUSTOMER = Party(id="cus-shop", name="Sam Shopper", email="sam@example.com")
 CARD = {"method": "card", "payment_method": "pm_card_visa"}
@@ -37,61 +36,27 @@ Handle = WorkflowHandle[Any, OrderView]
 MIN = timedelta(minutes=1)
 
 
-class FakeSalesforce:
-    """The Salesforce sync activity: succeeds with ids made of the order id, or is down."""
-
-    def __init__(self) -> None:
-        self.calls: list[SalesforceSyncInput] = []
-        self.down = False
-        # Real seconds each call takes (an attempt still running when a CSR acts).
-        self.delay = 0.0
-
-    @activity.defn(name=SYNC_SALESFORCE_ORDER)
-    async def sync_order(self, input: SalesforceSyncInput) -> SalesforceSyncResult:
-        self.calls.append(input)
-        await asyncio.sleep(self.delay)
-        if self.down:
-            # Not retried inside the attempt: one workflow attempt is one call here.
-            raise ApplicationError(
-                "Salesforce is unreachable: connection refused",
-                type="SalesforceUnavailable",
-                non_retryable=True,
-            )
-        prefix = "0Q0" if input.record_type == "Quote" else "801"
-        return SalesforceSyncResult(
-            account_id=f"001-{input.customer_id}",
-            opportunity_id=f"006-{input.order_id}",
-            record_type=input.record_type,
-            record_id=f"{prefix}-{input.order_id}",
-        )
-
-    def calls_for(self, order_id: str) -> list[SalesforceSyncInput]:
-        return [c for c in self.calls if c.order_id == order_id]
-
-
 def shop_request(
     kind: OrderKind = "product",
     payment: dict[str, Any] | None = None,
     amount: int = 4900,
     quantity: int = 1,
 ) -> ShopOrderRequest:
-    """A shop order of ``kind`` (an EVAL is one zero-price item)."""
+    """The flow's sample as an order of ``kind`` (an EVAL is one zero-price item)."""
     if kind == "repair_eval":
         items = [ShopItem(sku="EVAL-PUMP", name="Pump evaluation", unit_amount=0)]
     elif kind == "repair":
         items = [ShopItem(sku="REP-PUMP", name="Pump repair", unit_amount=amount)]
     else:
         items = [ShopItem(sku="WID-1", name="Widget", quantity=quantity, unit_amount=amount)]
-    return ShopOrderRequest.model_validate(
-        {
-            "order_id": f"s-{uuid.uuid4().hex[:12]}",
-            "flow": "shop_order",
-            "customer": CUSTOMER,
-            "kind": kind,
-            "items": items,
-            "currency": "EUR",
-            "payment": payment,
-        }
+    return sample_request(
+        "shop_order",
+        ShopOrderRequest,
+        order_id=f"s-{uuid.uuid4().hex[:12]}",
+        customer=CUSTOMER,
+        kind=kind,
+        items=items,
+        payment=payment,
     )
 
 
@@ -173,11 +138,3 @@ class ShopHarness(FlowHarness):
         view = await self.until(handle, failed, f"failed sync attempt {attempt}")
         assert view.shop is not None
         return view.shop.salesforce
-
-
-@pytest.fixture
-async def shop(own_time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[ShopHarness]:
-    """A harness on a time-skipping server of its own, with fakes and the fake Salesforce."""
-    fakes, sf = FakeActivities(), FakeSalesforce()
-    async with flow_worker(own_time_env, task_queue, [*fakes.all(), sf.sync_order]):
-        yield ShopHarness(own_time_env, task_queue, fakes, sf)

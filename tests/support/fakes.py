@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from models.activities import (
     RECORD_PAYOUT,
     REFUND_PAYMENT,
     SEND_EMAIL,
+    SYNC_SALESFORCE_ORDER,
     AuthoriseInput,
     AuthoriseResult,
     CancelAuthorisationInput,
@@ -31,6 +33,8 @@ from models.activities import (
     RecordPayoutResult,
     RefundInput,
     RefundResult,
+    SalesforceSyncInput,
+    SalesforceSyncResult,
     SendEmailInput,
     SendEmailResult,
 )
@@ -162,3 +166,35 @@ class FakeActivities:
 
     def emails_for(self, order_id: str, event: str) -> list[SendEmailInput]:
         return [e for e in self.emails if e.order_id == order_id and e.event == event]
+
+
+class FakeSalesforce:
+    """The Salesforce sync activity: succeeds with ids made of the order id, or is down."""
+
+    def __init__(self) -> None:
+        self.calls: list[SalesforceSyncInput] = []
+        self.down = False
+        # Real seconds each call takes (an attempt still running when a CSR acts).
+        self.delay = 0.0
+
+    @activity.defn(name=SYNC_SALESFORCE_ORDER)
+    async def sync_order(self, input: SalesforceSyncInput) -> SalesforceSyncResult:
+        self.calls.append(input)
+        await asyncio.sleep(self.delay)
+        if self.down:
+            # Not retried inside the attempt: one workflow attempt is one call here.
+            raise ApplicationError(
+                "Salesforce is unreachable: connection refused",
+                type="SalesforceUnavailable",
+                non_retryable=True,
+            )
+        prefix = "0Q0" if input.record_type == "Quote" else "801"
+        return SalesforceSyncResult(
+            account_id=f"001-{input.customer_id}",
+            opportunity_id=f"006-{input.order_id}",
+            record_type=input.record_type,
+            record_id=f"{prefix}-{input.order_id}",
+        )
+
+    def calls_for(self, order_id: str) -> list[SalesforceSyncInput]:
+        return [c for c in self.calls if c.order_id == order_id]
