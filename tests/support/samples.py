@@ -58,6 +58,14 @@ class FlowSample:
     prepare_database: Callable[[Engine], None] = field(default=lambda engine: None)
     # More payloads per action for the random tests (declines, refunds, other choices).
     variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Payloads that name a time, made for the clock's ``now`` (a fixed time is in the past
+    # once a shared time-skipping server has moved on).
+    timed: dict[str, Callable[[datetime], dict[str, Any]]] = field(default_factory=dict)
+
+    def payload_at(self, action: str, now: datetime) -> dict[str, Any]:
+        """The sample payload of ``action`` for a clock at ``now``."""
+        timed = self.timed.get(action)
+        return timed(now) if timed is not None else self.payloads[action]
 
     def __post_init__(self) -> None:
         # The engine's own actions are every flow's: no sample lists them itself.
@@ -181,6 +189,7 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "review": {"rating": 5, "text": "great"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            timed={"schedule": lambda now: {"at": (now + timedelta(days=30)).isoformat()}},
             variants={
                 "pay": [{"payment_method": DECLINE}],
                 "edit": [{"items": [{"name": "Massage", "quantity": 2, "unit_amount": 9000}]}],
