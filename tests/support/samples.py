@@ -189,7 +189,6 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "review": {"rating": 5, "text": "great"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
-            timed={"schedule": lambda now: {"at": (now + timedelta(days=30)).isoformat()}},
             variants={
                 "pay": [{"payment_method": DECLINE}],
                 "edit": [{"items": [{"name": "Massage", "quantity": 2, "unit_amount": 9000}]}],
@@ -232,6 +231,7 @@ FLOW_SAMPLES: dict[str, FlowSample] = {
                 "cancel": {"reason": "changed their mind"},
             },
             party_ids={Role.customer: CUSTOMER.id, Role.provider: PROVIDER.id},
+            timed={"schedule": lambda now: {"at": (now + timedelta(days=30)).isoformat()}},
             variants={
                 # Hours after the tests start (the server's clock starts at the wall clock's
                 # now), so a random program's waits can reach it; and one in the past.
