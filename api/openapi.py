@@ -4,7 +4,7 @@ FastAPI writes the document from the routes and models; :func:`finish` then fixe
 generators stumble on, by rules rather than by name where it can:
 
 - every schema has a unique, meaningful name, and its title is that name (two models of
-  one class name are prefixed with their module's: ``DealerCardPayment``; a model read
+  one class name are prefixed with their flow's (or module's): ``DealerOrderItem``; a model read
   from requests and written in responses is ``LineItem`` in and ``LineItemView`` out);
 - the body of ``POST /orders`` is the named union ``CreateOrderRequest``;
 - an order's ``flow`` and statuses are the named enums ``FlowName`` and ``OrderStatus``;
@@ -116,9 +116,10 @@ def _camel(snake: str) -> str:
 
 def _new_name(key: str) -> str:
     """A meaningful name for a schema FastAPI had to qualify."""
-    if "__" in key:  # models__dealer__CardPayment: two classes of one name
-        *_, module, name = key.split("__")
-        return _camel(module) + name
+    if "__" in key:  # flows__dealer_order__models__Item: two classes of one name
+        parts = key.split("__")
+        owner = parts[1] if parts[0] == "flows" and len(parts) > 3 else parts[-2]
+        return _camel(owner) + parts[-1]
     if key.endswith("-Input"):  # read from requests: the name clients build it by
         return key.removesuffix("-Input")
     if key.endswith("-Output"):  # written in responses

@@ -1,1 +1,3 @@
-"""."""
+"""Dealer (OEM) order (seed 002): ``models`` (request, payloads, view block), ``policy``,
+``declaration`` (states, actions, deadlines, transitions; ``ENTRY`` for the catalog),
+``templates/`` (its emails) and ``README.md`` (its choices where the seed is silent)."""

@@ -1,1 +1,3 @@
-"""."""
+"""Prepaid service booking (seed 003): ``models`` (request, payloads, view block), ``policy``,
+``declaration`` (states, actions, deadlines, transitions; ``ENTRY`` for the catalog),
+``templates/`` (its emails) and ``README.md`` (its choices where the seed is silent)."""

@@ -1,1 +1,4 @@
-"""."""
+"""Online store order synced to Salesforce (seed 001): ``models`` (request, payloads,
+view block), ``policy``, ``declaration`` (states, actions, deadlines, transitions; ``ENTRY``
+for the catalog), ``templates/`` (its emails) and ``README.md`` (its choices where the
+seed is silent)."""
