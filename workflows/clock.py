@@ -87,6 +87,8 @@ class DeadlineClock:
     def _start_clock(self) -> None:
         # Every deadline that expired, in order (each fires once).
         self._fired: list[FiredDeadline] = []
+        # True once a deadline's expiry finished the order (nobody waits for its answer).
+        self._ended_by_deadline = False
 
     def deadlines(self) -> list[Deadline]:
         """The deadlines running now (each made with ``due``)."""
@@ -122,6 +124,8 @@ class DeadlineClock:
             FiredDeadline(name=deadline.name, due_at=deadline.due_at, fired_at=workflow.now())
         )
         await deadline.expire()
+        if self._finished:
+            self._ended_by_deadline = True
 
     async def _expire_due(self) -> list[Deadline]:
         """Run the deadlines already due, earliest first, as the run loop would (locked)."""

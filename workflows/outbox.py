@@ -85,6 +85,14 @@ EFFECTS_TOGETHER = "effects-together"
 
 # One try of everything; what is left is retried by send_email and record_order.
 EFFECTS_RETRY = RetryPolicy(maximum_attempts=1)
+# Patch: when a deadline ends an order (a storm of cancellations), its last effects run as
+# a local activity in the workflow task that ended it: one workflow task, no activity task.
+# Only then: a local activity holds its workflow task open, which would delay a running
+# order's next deadline, or the answer to the action that ended it, while SMTP or the
+# database is slow (an order ended by an action keeps the effects activity).
+FINAL_EFFECTS_LOCAL = "final-effects-local"
+# How long a finished order's local effects may take before the single activities take over.
+LOCAL_EFFECTS_TIMEOUT = timedelta(seconds=10)
 
 
 class Outboxes:
@@ -97,6 +105,7 @@ class Outboxes:
     _history: list[Transition]
     _record_dirty: bool
     _finished: bool
+    _ended_by_deadline: bool
     order_id: Callable[[], str]
     transition: Callable[..., None]
     _view: Callable[[], OrderView]
@@ -231,15 +240,31 @@ class Outboxes:
             self._taken.update(e.idempotency_key for e in batch)
             self._record_dirty = False
             mails = f" and {len(batch)} email{'s' if len(batch) != 1 else ''}" if batch else ""
+            effects = EffectsInput(view=self._view(), emails=batch)
+            summary = f"record order ({self._status}){mails}"
             try:
-                result = await workflow.execute_activity(
-                    APPLY_EFFECTS,
-                    EffectsInput(view=self._view(), emails=batch),
-                    result_type=EffectsResult,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=EFFECTS_RETRY,
-                    summary=f"record order ({self._status}){mails}",
-                )
+                if self._ended_by_deadline and workflow.patched(FINAL_EFFECTS_LOCAL):
+                    # A deadline ended the order: the run loop has no deadline left to
+                    # delay and no caller waits for an answer, so the last effects run as a
+                    # local activity in the task that ended it (no server round trip). What
+                    # it leaves goes the single way, as below.
+                    result = await workflow.execute_local_activity(
+                        APPLY_EFFECTS,
+                        effects,
+                        result_type=EffectsResult,
+                        start_to_close_timeout=LOCAL_EFFECTS_TIMEOUT,
+                        retry_policy=EFFECTS_RETRY,
+                        summary=summary,
+                    )
+                else:
+                    result = await workflow.execute_activity(
+                        APPLY_EFFECTS,
+                        effects,
+                        result_type=EffectsResult,
+                        start_to_close_timeout=timedelta(seconds=30),
+                        retry_policy=EFFECTS_RETRY,
+                        summary=summary,
+                    )
             except ActivityError as exc:
                 # Nothing known (a timeout, a worker without the activity): each part
                 # goes the single way; an email's key keeps a repeat the same message.
