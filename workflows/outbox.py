@@ -1,7 +1,8 @@
 """The outboxes: emails and the read model, drained beside the run loop, never in its way.
 
 Provides: ``notify`` (queue a flow's emails, their idempotency keys made here), the
-coroutines that send them and write the order database (``_drain_effects`` and
+coroutines that send them and write the order database (``_drain_effects``, a local
+activity for an order a deadline ended, and
 ``_drain_left_emails`` since the patch ``effects-together``; ``_drain_emails`` and
 ``_drain_records`` for orders started before it), and the engine's ``resend_email`` action.
 An SMTP or database outage delays mail and lists, never a deadline. Needs: the order's
