@@ -1,10 +1,10 @@
 """The outboxes: emails and the read model, drained beside the run loop, never in its way.
 
 Provides: ``notify`` (queue a flow's emails, their idempotency keys made here), the
-coroutines that send them and write the order database (``_drain_effects``, a local
-activity for an order a deadline ended, and
-``_drain_left_emails`` since the patch ``effects-together``; ``_drain_emails`` and
-``_drain_records`` for orders started before it), and the engine's ``resend_email`` action.
+coroutines that send them and write the order database (``_drain_effects`` and
+``_drain_left_emails`` since the patch ``effects-together``, the last effects of an order a
+deadline ended as a local activity since ``final-effects-local``; ``_drain_emails`` and
+``_drain_records`` for orders started before them), and the engine's ``resend_email``.
 An SMTP or database outage delays mail and lists, never a deadline. Needs: the order's
 view (``_view``), its history and version (``transition``, ``_record_dirty``), the pinned
 ``activity_policy``.
