@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.effects import with_effects
 from codec import EncryptionCodec, data_converter_with_codec, new_key
 from models.common import Role
 from models.orders import StartOrderInput
@@ -83,7 +84,8 @@ async def test_history_holds_no_plaintext_personal_data(
         encrypted_env.client,
         task_queue=queue,
         workflows=[PrepaidServiceWorkflow],
-        activities=fakes.all(),
+        # As the worker registers them (build_worker): apply_effects from the fakes.
+        activities=with_effects(fakes.all()),
         workflow_runner=workflow_runner(),
     ):
         harness = PrepaidHarness(encrypted_env, queue, fakes)
