@@ -87,7 +87,7 @@ class DeadlineClock:
     def _start_clock(self) -> None:
         # Every deadline that expired, in order (each fires once).
         self._fired: list[FiredDeadline] = []
-        # True once a deadline's expiry finished the order (nobody waits for its answer).
+        # True once the run loop's timer ended the order (nobody waits for an answer).
         self._ended_by_deadline = False
 
     def deadlines(self) -> list[Deadline]:
@@ -117,6 +117,10 @@ class DeadlineClock:
             if current is None or current.name != deadline.name or current.due_at > workflow.now():
                 return
             await self._fire(current)
+            # Ended by the run loop's timer: nobody waits for an answer. (A deadline an
+            # action's handler runs first ends the order while that action waits.)
+            if self._finished:
+                self._ended_by_deadline = True
 
     async def _fire(self, deadline: Deadline) -> None:
         # Noted first, so the change the expiry makes records it too.
@@ -124,8 +128,6 @@ class DeadlineClock:
             FiredDeadline(name=deadline.name, due_at=deadline.due_at, fired_at=workflow.now())
         )
         await deadline.expire()
-        if self._finished:
-            self._ended_by_deadline = True
 
     async def _expire_due(self) -> list[Deadline]:
         """Run the deadlines already due, earliest first, as the run loop would (locked)."""
