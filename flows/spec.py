@@ -12,14 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, lru_cache, wraps
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from models.actions import RESEND_EMAIL, ResendEmailPayload
 from models.common import OrderRequest, Role
 
+if TYPE_CHECKING:
+    from models.orders import OrderView
+
 PolicyT = TypeVar("PolicyT", bound=BaseModel)
+
+MoneyMoved = Callable[["OrderView"], "str | None"]
+"""What taking an action now does to the order's money, as one sentence for the order as it
+is (None when nothing moves): the console asks to confirm it before the action is sent."""
 
 
 PolicyC = TypeVar("PolicyC", bound=BaseModel, contravariant=True)
@@ -56,9 +63,19 @@ class ActionSpec(BaseModel):
     states_by_role: dict[Role, list[str]]
     payload_schema: dict[str, object] = Field(default_factory=dict)
     _payload: type[BaseModel] | None = PrivateAttr(default=None)
+    _money: MoneyMoved | None = PrivateAttr(default=None)
 
     def allows(self, role: Role, status: str) -> bool:
         return status in self.states_by_role.get(role, [])
+
+    @property
+    def may_move_money(self) -> bool:
+        """Whether the action was declared with a sentence saying what it moves."""
+        return self._money is not None
+
+    def money_moved(self, view: OrderView) -> str | None:
+        """What taking the action now moves (``money`` of :func:`action`), or None."""
+        return self._money(view) if self._money is not None else None
 
     @property
     def payload(self) -> type[BaseModel]:
@@ -207,14 +224,22 @@ def action(
     payload: type[BaseModel],
     description: str,
     states: dict[Role, list[str]],
+    money: MoneyMoved | None = None,
 ) -> ActionSpec:
-    """Declare an action: its name, payload model, what it does, who may take it when."""
+    """Declare an action: its name, payload model, what it does, who may take it when, and
+    (``money``) the sentence saying what it moves for an order, where it moves money."""
     schema: dict[str, object] = json.loads(_schema_json(payload))
     spec = ActionSpec(
         name=name, description=description, states_by_role=states, payload_schema=schema
     )
     spec._payload = payload
+    spec._money = money
     return spec
+
+
+def refundable(view: OrderView) -> int:
+    """What is paid and not refunded yet, in minor units."""
+    return view.amount_paid - view.amount_refunded
 
 
 def span(delta: timedelta) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -101,49 +100,6 @@ class Offer:
         return label if self.role == Role.support else f"{label} (as {self.role})"
 
 
-def _refundable(view: OrderView) -> int:
-    return view.amount_paid - view.amount_refunded
-
-
-# What the seeds' money-moving steps do, so the dialog can say how much before asking to
-# confirm: (flow, action) -> the sentence, or None when nothing moves in the order's state.
-MONEY_STEPS: dict[tuple[str, str], Callable[[OrderView], str | None]] = {
-    ("dealer_order", "capture_payment"): lambda v: (
-        f"Capture {money(v.amount_held, v.currency)} held on the card" if v.amount_held else None
-    ),
-    ("dealer_order", "mark_shipped"): lambda v: (
-        f"Shipping captures {money(v.amount_held, v.currency)} held on the card"
-        if v.amount_held
-        else None
-    ),
-    ("dealer_order", "refund"): lambda v: (
-        f"Refund {money(_refundable(v), v.currency)} to the card" if _refundable(v) else None
-    ),
-    ("dealer_order", "cancel"): lambda v: (
-        f"Cancelling releases the {money(v.amount_held, v.currency)} held on the card"
-        if v.amount_held
-        else (f"Cancelling refunds {money(_refundable(v), v.currency)}" if _refundable(v) else None)
-    ),
-    ("prepaid_service", "resolve_claim"): lambda v: (
-        f"A refund goes to the card: up to {money(_refundable(v), v.currency)} is refundable"
-    ),
-    ("prepaid_service", "cancel"): lambda v: (
-        f"Cancelling refunds up to {money(_refundable(v), v.currency)} to the card, as the "
-        "cancellation policy says"
-        if _refundable(v)
-        else None
-    ),
-    ("charge_box_installation", "fulfil"): lambda v: (
-        f"Fulfilling charges {money(v.amount_total, v.currency)} to the customer's card"
-        if v.installation and v.installation.payment_type == "card"
-        else f"Fulfilling invoices {money(v.amount_total, v.currency)}"
-    ),
-    ("shop_order", "cancel"): lambda v: (
-        f"Cancelling refunds {money(_refundable(v), v.currency)}" if _refundable(v) else None
-    ),
-}
-
-
 def offers(view: OrderView, caller: Caller) -> list[Offer]:
     """The actions the caller's key may take now: the workflow's ``allowed_actions`` for
     each role the key may act as (``api.auth.ACTING_ROLES``), described by the flow's spec."""
@@ -160,8 +116,7 @@ def offers(view: OrderView, caller: Caller) -> list[Offer]:
             # Resent from the email log, where the email to resend is named.
             if action is None or name == RESEND_EMAIL:
                 continue
-            step = MONEY_STEPS.get((view.flow, name))
-            found.append(Offer(action=action, role=role, money=step(view) if step else None))
+            found.append(Offer(action=action, role=role, money=action.money_moved(view)))
     return found
 
 

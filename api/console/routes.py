@@ -554,9 +554,9 @@ async def act(
             currency=view.currency,
             zone=present.order_zone(view),
         )
-        money_step = present.MONEY_STEPS.get((view.flow, action))
-        if money_step and money_step(view) and form.get("confirm") != "yes":
-            raise Unprocessable(f"confirm first: {money_step(view)}")
+        money_moved = action_spec.money_moved(view)
+        if money_moved and form.get("confirm") != "yes":
+            raise Unprocessable(f"confirm first: {money_moved}")
         try:
             body = ActionBody.model_validate(
                 {"actor": present.actor_for(view, role), "payload": payload}

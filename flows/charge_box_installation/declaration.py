@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flows.charge_box_installation.models import (
     FLOW,
@@ -24,6 +25,10 @@ from flows.spec import (
 )
 from models.actions import CancelPayload, NoPayload
 from models.common import Role
+from models.money import format_amount
+
+if TYPE_CHECKING:
+    from models.orders import OrderView
 
 # Every key the workflow passes to the flow's email templates.
 CONTEXT_KEYS = frozenset(
@@ -46,6 +51,13 @@ CONTEXT_KEYS = frozenset(
         "trigger",
     }
 )
+
+
+def _fulfil_money(v: OrderView) -> str | None:
+    total = format_amount(v.amount_total, v.currency)
+    if v.installation and v.installation.payment_type == "card":
+        return f"Fulfilling charges {total} to the customer's card"
+    return f"Fulfilling invoices {total}"
 
 
 @spec_per_policy(InstallationPolicy)
@@ -97,6 +109,7 @@ def charge_box_installation_spec(policy: InstallationPolicy | None = None) -> Fl
                 "Fulfil now; a card is charged through Stripe (a decline leaves the order "
                 "where it was, flagged).",
                 {s: open_states},
+                _fulfil_money,
             ),
             action(
                 "schedule",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -19,15 +20,21 @@ from flows.spec import (
     DeadlineSpec,
     FlowEntry,
     FlowSpec,
+    MoneyMoved,
     StateSpec,
     TransitionSpec,
     action,
     business_days,
+    refundable,
     span,
     spec_per_policy,
 )
 from models.actions import CancelPayload, NoPayload
 from models.common import Role
+from models.money import format_amount
+
+if TYPE_CHECKING:
+    from models.orders import OrderView
 
 CONTEXT_KEYS = frozenset(
     {
@@ -57,6 +64,30 @@ _PROCESSING = ["new", "paid"]
 _COMPLETED = ["shipped", "refunded", "cancelled"]
 
 
+def _capture_money(v: OrderView) -> str | None:
+    held = v.amount_held
+    return f"Capture {format_amount(held, v.currency)} held on the card" if held else None
+
+
+def _shipping_money(v: OrderView) -> str | None:
+    held = v.amount_held
+    return f"Shipping captures {format_amount(held, v.currency)} held on the card" if held else None
+
+
+def _refund_money(v: OrderView) -> str | None:
+    due = refundable(v)
+    return f"Refund {format_amount(due, v.currency)} to the card" if due else None
+
+
+def _cancel_money(v: OrderView) -> str | None:
+    if v.amount_held:
+        return (
+            f"Cancelling releases the {format_amount(v.amount_held, v.currency)} held on the card"
+        )
+    due = refundable(v)
+    return f"Cancelling refunds {format_amount(due, v.currency)}" if due else None
+
+
 @spec_per_policy(DealerPolicy)
 def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
     """The dealer order flow (seed 002) under a policy."""
@@ -69,9 +100,10 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
         description: str,
         states: list[str],
         support_only: bool = False,
+        money: MoneyMoved | None = None,
     ) -> ActionSpec:
         roles = {s: states} if support_only else {pr: states, s: states}
-        return action(name, payload, description, roles)
+        return action(name, payload, description, roles, money)
 
     confirmation = DeadlineSpec(
         name="confirmation",
@@ -135,7 +167,11 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
                 ["new"],
             ),
             act(
-                "capture_payment", NoPayload, "Capture the card's pre-authorised payment.", ["new"]
+                "capture_payment",
+                NoPayload,
+                "Capture the card's pre-authorised payment.",
+                ["new"],
+                money=_capture_money,
             ),
             act(
                 "mark_shipped",
@@ -143,18 +179,21 @@ def dealer_order_spec(policy: DealerPolicy | None = None) -> FlowSpec:
                 "Mark it shipped with one or more tracking numbers (captures a card "
                 "payment not captured yet; on account, the external system collects).",
                 _PROCESSING,
+                money=_shipping_money,
             ),
             act(
                 "refund",
                 RefundPayload,
                 "Refund the whole order (the captured card payment).",
                 ["paid", "shipped"],
+                money=_refund_money,
             ),
             act(
                 "cancel",
                 CancelPayload,
                 "Cancel with a reason; releases the card hold (refunds a captured payment).",
                 _PROCESSING,
+                money=_cancel_money,
             ),
             act(
                 "archive",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flows.prepaid_service.models import (
     EditPayload,
@@ -20,11 +21,31 @@ from flows.spec import (
     StateSpec,
     TransitionSpec,
     action,
+    refundable,
     span,
     spec_per_policy,
 )
 from models.actions import CancelPayload, NoPayload
 from models.common import Role
+from models.money import format_amount
+
+if TYPE_CHECKING:
+    from models.orders import OrderView
+
+
+def _cancel_money(v: OrderView) -> str | None:
+    due = refundable(v)
+    if not due:
+        return None
+    return (
+        f"Cancelling refunds up to {format_amount(due, v.currency)} to the card, as the "
+        "cancellation policy says"
+    )
+
+
+def _claim_money(v: OrderView) -> str | None:
+    due = format_amount(refundable(v), v.currency)
+    return f"A refund goes to the card: up to {due} is refundable"
 
 
 @spec_per_policy(PrepaidPolicy)
@@ -94,6 +115,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 CancelPayload,
                 "Cancel with a reason; refunds follow the cancellation policy.",
                 {c: before_start, pr: before_start, s: before_start},
+                _cancel_money,
             ),
             action("pay", PayPayload, "Pay the order through Stripe.", {c: ["payment"]}),
             action(
@@ -119,6 +141,7 @@ def prepaid_service_spec(policy: PrepaidPolicy | None = None) -> FlowSpec:
                 ResolveClaimPayload,
                 "Resolve the claim, with or without refund.",
                 {s: ["claim_open"]},
+                _claim_money,
             ),
             action(
                 "review",

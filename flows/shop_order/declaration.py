@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flows.shop_order.models import (
     FLOW,
     MarkEnteredPayload,
@@ -17,10 +19,15 @@ from flows.spec import (
     StateSpec,
     TransitionSpec,
     action,
+    refundable,
     span,
     spec_per_policy,
 )
 from models.common import Role
+from models.money import format_amount
+
+if TYPE_CHECKING:
+    from models.orders import OrderView
 
 CONTEXT_KEYS = frozenset(
     {
@@ -47,6 +54,11 @@ OPEN = [
     "awaiting_payment",
     "in_process",
 ]
+
+
+def _cancel_money(v: OrderView) -> str | None:
+    due = refundable(v)
+    return f"Cancelling refunds {format_amount(due, v.currency)}" if due else None
 
 
 @spec_per_policy(ShopPolicy)
@@ -119,6 +131,7 @@ def shop_order_spec(policy: ShopPolicy | None = None) -> FlowSpec:
                 ShopCancelPayload,
                 "Cancel with a reason (releases the card hold).",
                 {s: list(OPEN)},
+                _cancel_money,
             ),
             action(
                 "mark_entered",
