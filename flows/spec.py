@@ -12,21 +12,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, lru_cache, wraps
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from models.actions import RESEND_EMAIL, ResendEmailPayload
 from models.common import OrderRequest, Role
 
-if TYPE_CHECKING:
-    from models.orders import OrderView
-
 PolicyT = TypeVar("PolicyT", bound=BaseModel)
 
-MoneyMoved = Callable[["OrderView"], "str | None"]
+
+class OrderMoney(Protocol):
+    """An order's money as its view (``models.orders.OrderView``) shows it.
+
+    Flows do not import the view (``models.orders`` builds its request union from the
+    catalog); a money sentence reads these, and a flow's own part of the view by a
+    protocol of its own that extends this one.
+    """
+
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount_total(self) -> int: ...
+    @property
+    def amount_held(self) -> int: ...
+    @property
+    def amount_paid(self) -> int: ...
+    @property
+    def amount_refunded(self) -> int: ...
+
+
+MoneyMoved = Callable[[Any], "str | None"]
 """What taking an action now does to the order's money, as one sentence for the order as it
-is (None when nothing moves): the console asks to confirm it before the action is sent."""
+is (None when nothing moves): the console asks to confirm it before the action is sent.
+Called with the order's view; typed by each flow by what it reads (:class:`OrderMoney`)."""
 
 
 PolicyC = TypeVar("PolicyC", bound=BaseModel, contravariant=True)
@@ -73,7 +92,7 @@ class ActionSpec(BaseModel):
         """Whether the action was declared with a sentence saying what it moves."""
         return self._money is not None
 
-    def money_moved(self, view: OrderView) -> str | None:
+    def money_moved(self, view: OrderMoney) -> str | None:
         """What taking the action now moves (``money`` of :func:`action`), or None."""
         return self._money(view) if self._money is not None else None
 
@@ -237,7 +256,7 @@ def action(
     return spec
 
 
-def refundable(view: OrderView) -> int:
+def refundable(view: OrderMoney) -> int:
     """What is paid and not refunded yet, in minor units."""
     return view.amount_paid - view.amount_refunded
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from flows.charge_box_installation.models import (
     FLOW,
     ChargeBoxInstallationRequest,
     FulfilPayload,
+    InstallationDetails,
     SchedulePayload,
     UnschedulePayload,
     UpdatePaymentMethodPayload,
@@ -18,6 +19,7 @@ from flows.spec import (
     DeadlineSpec,
     FlowEntry,
     FlowSpec,
+    OrderMoney,
     StateSpec,
     TransitionSpec,
     action,
@@ -26,9 +28,6 @@ from flows.spec import (
 from models.actions import CancelPayload, NoPayload
 from models.common import Role
 from models.money import format_amount
-
-if TYPE_CHECKING:
-    from models.orders import OrderView
 
 # Every key the workflow passes to the flow's email templates.
 CONTEXT_KEYS = frozenset(
@@ -53,7 +52,12 @@ CONTEXT_KEYS = frozenset(
 )
 
 
-def _fulfil_money(v: OrderView) -> str | None:
+class _Installation(OrderMoney, Protocol):
+    @property
+    def installation(self) -> InstallationDetails | None: ...
+
+
+def _fulfil_money(v: _Installation) -> str | None:
     total = format_amount(v.amount_total, v.currency)
     if v.installation and v.installation.payment_type == "card":
         return f"Fulfilling charges {total} to the customer's card"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -21,6 +20,7 @@ from flows.spec import (
     FlowEntry,
     FlowSpec,
     MoneyMoved,
+    OrderMoney,
     StateSpec,
     TransitionSpec,
     action,
@@ -32,9 +32,6 @@ from flows.spec import (
 from models.actions import CancelPayload, NoPayload
 from models.common import Role
 from models.money import format_amount
-
-if TYPE_CHECKING:
-    from models.orders import OrderView
 
 CONTEXT_KEYS = frozenset(
     {
@@ -64,22 +61,22 @@ _PROCESSING = ["new", "paid"]
 _COMPLETED = ["shipped", "refunded", "cancelled"]
 
 
-def _capture_money(v: OrderView) -> str | None:
+def _capture_money(v: OrderMoney) -> str | None:
     held = v.amount_held
     return f"Capture {format_amount(held, v.currency)} held on the card" if held else None
 
 
-def _shipping_money(v: OrderView) -> str | None:
+def _shipping_money(v: OrderMoney) -> str | None:
     held = v.amount_held
     return f"Shipping captures {format_amount(held, v.currency)} held on the card" if held else None
 
 
-def _refund_money(v: OrderView) -> str | None:
+def _refund_money(v: OrderMoney) -> str | None:
     due = refundable(v)
     return f"Refund {format_amount(due, v.currency)} to the card" if due else None
 
 
-def _cancel_money(v: OrderView) -> str | None:
+def _cancel_money(v: OrderMoney) -> str | None:
     if v.amount_held:
         return (
             f"Cancelling releases the {format_amount(v.amount_held, v.currency)} held on the card"

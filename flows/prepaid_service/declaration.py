@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from flows.prepaid_service.models import (
     EditPayload,
@@ -18,6 +17,7 @@ from flows.spec import (
     DeadlineSpec,
     FlowEntry,
     FlowSpec,
+    OrderMoney,
     StateSpec,
     TransitionSpec,
     action,
@@ -29,11 +29,8 @@ from models.actions import CancelPayload, NoPayload
 from models.common import Role
 from models.money import format_amount
 
-if TYPE_CHECKING:
-    from models.orders import OrderView
 
-
-def _cancel_money(v: OrderView) -> str | None:
+def _cancel_money(v: OrderMoney) -> str | None:
     due = refundable(v)
     if not due:
         return None
@@ -43,7 +40,7 @@ def _cancel_money(v: OrderView) -> str | None:
     )
 
 
-def _claim_money(v: OrderView) -> str | None:
+def _claim_money(v: OrderMoney) -> str | None:
     due = format_amount(refundable(v), v.currency)
     return f"A refund goes to the card: up to {due} is refundable"
 

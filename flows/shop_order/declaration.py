@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flows.shop_order.models import (
     FLOW,
     MarkEnteredPayload,
@@ -16,6 +14,7 @@ from flows.spec import (
     DeadlineSpec,
     FlowEntry,
     FlowSpec,
+    OrderMoney,
     StateSpec,
     TransitionSpec,
     action,
@@ -25,9 +24,6 @@ from flows.spec import (
 )
 from models.common import Role
 from models.money import format_amount
-
-if TYPE_CHECKING:
-    from models.orders import OrderView
 
 CONTEXT_KEYS = frozenset(
     {
@@ -56,7 +52,7 @@ OPEN = [
 ]
 
 
-def _cancel_money(v: OrderView) -> str | None:
+def _cancel_money(v: OrderMoney) -> str | None:
     due = refundable(v)
     return f"Cancelling refunds {format_amount(due, v.currency)}" if due else None
 
