@@ -29,7 +29,7 @@ from config.settings import Settings
 from db.keys import KeyRole
 from flows.catalog import flow_spec
 from models.common import Role
-from tests.support.api import api_client, make_key
+from tests.support.api import api_client, eventually, make_key
 from tests.support.samples import FLOW_SAMPLES
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -68,6 +68,28 @@ async def new_order(
     assert response.status_code == 201, response.text
     order_id: str = response.json()["order_id"]
     return order_id
+
+
+async def settled(api: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
+    """The order's view once nothing runs for it: no side effect pending, and the same
+    version in two reads in a row.
+
+    A new order's own start-up work (the dealer's card pre-authorisation, the first
+    emails) changes its version and its allowed actions when it ends; read before that,
+    the probe would see those changes as if a refused action had made them.
+    """
+    last: dict[str, Any] = {}
+
+    async def detail() -> dict[str, Any]:
+        found: dict[str, Any] = (await api.get(f"/orders/{order_id}")).json()
+        return found
+
+    def quiet(found: dict[str, Any]) -> bool:
+        steady: bool = found["pending"] == [] and found["version"] == last.get("version")
+        last.update(found)
+        return steady
+
+    return await eventually(detail, quiet, what=f"order {order_id} settled")
 
 
 def actor(flow: str, role: Role) -> dict[str, Any]:
@@ -144,7 +166,7 @@ async def test_every_action_by_every_role_is_allowed_exactly_as_declared(
     sample = FLOW_SAMPLES[flow]
     admin = await client_for(KeyRole.admin)
     probe = await new_order(time_env, admin, flow, api_engine)
-    view = (await admin.get(f"/orders/{probe}")).json()
+    view = await settled(admin, probe)
     version = view["version"]
     allowed: dict[str, list[str]] = view["allowed_actions"]
     checked_allowed = 0
