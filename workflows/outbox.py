@@ -94,6 +94,7 @@ EFFECTS_RETRY = RetryPolicy(maximum_attempts=1)
 FINAL_EFFECTS_LOCAL = "final-effects-local"
 # How long a finished order's local effects may take before the single activities take over.
 LOCAL_EFFECTS_TIMEOUT = timedelta(seconds=10)
+EFFECTS_TIMEOUT = timedelta(seconds=30)
 
 
 class Outboxes:
@@ -244,28 +245,20 @@ class Outboxes:
             effects = EffectsInput(view=self._view(), emails=batch)
             summary = f"record order ({self._status}){mails}"
             try:
-                if self._ended_by_deadline and workflow.patched(FINAL_EFFECTS_LOCAL):
-                    # A deadline ended the order: the run loop has no deadline left to
-                    # delay and no caller waits for an answer, so the last effects run as a
-                    # local activity in the task that ended it (no server round trip). What
-                    # it leaves goes the single way, as below.
-                    result = await workflow.execute_local_activity(
-                        APPLY_EFFECTS,
-                        effects,
-                        result_type=EffectsResult,
-                        start_to_close_timeout=LOCAL_EFFECTS_TIMEOUT,
-                        retry_policy=EFFECTS_RETRY,
-                        summary=summary,
-                    )
-                else:
-                    result = await workflow.execute_activity(
-                        APPLY_EFFECTS,
-                        effects,
-                        result_type=EffectsResult,
-                        start_to_close_timeout=timedelta(seconds=30),
-                        retry_policy=EFFECTS_RETRY,
-                        summary=summary,
-                    )
+                # A deadline ended the order: the run loop has no deadline left to delay
+                # and no caller waits for an answer, so the last effects run as a local
+                # activity in the task that ended it (no server round trip). What it
+                # leaves goes the single way, as below.
+                local = self._ended_by_deadline and workflow.patched(FINAL_EFFECTS_LOCAL)
+                execute = workflow.execute_local_activity if local else workflow.execute_activity
+                result = await execute(
+                    APPLY_EFFECTS,
+                    effects,
+                    result_type=EffectsResult,
+                    start_to_close_timeout=LOCAL_EFFECTS_TIMEOUT if local else EFFECTS_TIMEOUT,
+                    retry_policy=EFFECTS_RETRY,
+                    summary=summary,
+                )
             except ActivityError as exc:
                 # Nothing known (a timeout, a worker without the activity): each part
                 # goes the single way; an email's key keeps a repeat the same message.
