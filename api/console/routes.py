@@ -73,6 +73,7 @@ from db.queries import (
     views_of,
 )
 from flows.catalog import FLOW_NAMES
+from flows.spec import refundable
 from models.common import Role
 from models.money import minor_unit_exponent
 from models.orders import ActionBody, OrderView
@@ -489,11 +490,10 @@ async def _order_context(
         "invoices": invoices,
         "email_pairs": [(order_id, n) for n in reversed(view.notifications)],
         "may_resend": present.may_resend(view, user.caller),
-        "refundable": view.amount_paid - view.amount_refunded,
+        "refundable": refundable(view),
         # The money inputs take major units (85.00), the payload minor units (8500).
         "money_step": 10 ** -minor_unit_exponent(view.currency),
-        "refundable_major": (view.amount_paid - view.amount_refunded)
-        / 10 ** minor_unit_exponent(view.currency),
+        "refundable_major": refundable(view) / 10 ** minor_unit_exponent(view.currency),
         "refresh": REFRESH_BUSY_SECONDS if detail.pending else REFRESH_SECONDS,
     }
 
